@@ -1,0 +1,7 @@
+//! PocketLM's engine: GGUF files and ggml block types, bit-exact with llama.cpp.
+//!
+//! Layers, bottom up: [`quant`] (the ggml type table and a quantizer per block type) and [`gguf`] (reading by mmap
+//! and streaming writes). Neither knows anything of models.
+
+pub mod gguf;
+pub mod quant;
