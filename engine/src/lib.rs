@@ -1,7 +1,9 @@
 //! PocketLM's engine: GGUF files and ggml block types, bit-exact with llama.cpp.
 //!
 //! Layers, bottom up: [`quant`] (the ggml type table and a quantizer per block type) and [`gguf`] (reading by mmap
-//! and streaming writes). Neither knows anything of models.
+//! and streaming writes). Neither knows anything of models. [`quantize`] knows tensor names: it decides each
+//! tensor's type the way llama.cpp's quantizer does.
 
 pub mod gguf;
 pub mod quant;
+pub mod quantize;

@@ -1,0 +1,1 @@
+//! Quantizing a model: presets, the per-tensor type policy, and (later) the streaming pipeline.

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite: lint, every Rust test (unit, golden, conformance on the real demo model), a short fuzz run
+# of the GGUF reader, and the engine's tests on aarch64 under qemu when the shared cross script is present.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/fetch-demo-model.sh
+export POCKETLM_DEMO_MODEL="$PWD/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+echo "== clippy"
+cargo clippy --workspace --all-targets -- -D warnings
+echo "== tests"
+cargo test --workspace
+echo "== fuzz (GGUF reader)"
+scripts/fuzz.sh "${POCKETLM_FUZZ_SECONDS:-30}"
+cross=../shared/scripts/arm64-cross.sh
+if [ -x "$cross" ] && [ "${POCKETLM_SKIP_ARM64:-0}" != 1 ]; then
+  echo "== aarch64 (qemu, Debian rustc-web)"
+  "$cross" -p pocketlm
+fi
