@@ -3,7 +3,7 @@
 
 Reference: llama.cpp as bundled by PyPI llama-cpp-python 0.3.36 (its libggml-base: `ggml_quantize_chunk` without
 an importance matrix, which is what `llama-quantize` writes; for Q8_1 and Q8_K, which that function does not take,
-the type's `from_float_ref` from `ggml_get_type_traits`). Inputs and outputs are written with PyPI gguf (gguf-py).
+the type's `from_float_ref` from `ggml_get_type_traits`, or the exported `quantize_row_q8_K_ref`). Inputs and outputs are written with PyPI gguf (gguf-py).
 
     pip install gguf==0.19.0 numpy llama-cpp-python==0.3.36   # builds llama.cpp from source, ~10 min on 2 cores
     python3 scripts/make_quant_goldens.py
@@ -86,6 +86,8 @@ def load_ggml():
                     ("is_quantized", ctypes.c_bool), ("to_float", ctypes.c_void_p),
                     ("from_float_ref", ctypes.c_void_p)]
 
+    lib.quantize_row_q8_K_ref.restype = None
+    lib.quantize_row_q8_K_ref.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64]
     lib.ggml_get_type_traits.restype = ctypes.POINTER(TypeTraits)
     lib.ggml_get_type_traits.argtypes = [ctypes.c_int]
     return lib
@@ -99,8 +101,10 @@ def quantize(lib, type_id, chunk_ok, x):
         written = lib.ggml_quantize_chunk(type_id, x.ctypes.data, out.ctypes.data, 0, rows, n, None)
         assert written == rows * row_size, (type_id, written)
     else:
-        from_float = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(
-            lib.ggml_get_type_traits(type_id).contents.from_float_ref)
+        # Q8_K's traits carry no from_float_ref; libggml-base exports quantize_row_q8_K_ref itself.
+        ref = lib.ggml_get_type_traits(type_id).contents.from_float_ref
+        from_float = (ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int64)(ref) if ref
+                      else lib.quantize_row_q8_K_ref)
         for r in range(rows):
             from_float(x[r].ctypes.data, out[r].ctypes.data, n)
     return out
@@ -134,7 +138,9 @@ def main():
         w = writer(OUT / f"{tname}.gguf")
         for name, x in inputs.items():
             q = quantize(lib, tid, chunk_ok, x)
-            w.add_tensor(name, q, raw_dtype=gguf.GGMLQuantizationType(tid))
+            # gguf-py 0.19 still sizes Q8_1 blocks as 40 bytes (f32 d and s); ggml's are 36 (f16). Passing the
+            # bytes as int8 with the weight shape skips its byte-shape conversion; the type id is still Q8_1.
+            w.add_tensor(name, q.view(np.int8), raw_shape=x.shape, raw_dtype=gguf.GGMLQuantizationType(tid))
         finish(w)
         print(f"{tname:5} {sum(quantize(lib, tid, chunk_ok, x).nbytes for x in inputs.values()):8} bytes")
     print(f"wrote {OUT} from {REFERENCE}")
