@@ -37,7 +37,16 @@ pub(super) fn signed_absmax(xb: &[f32; 32]) -> f32 {
     if amax == 0.0 {
         return 0.0;
     }
-    xb.iter().copied().find(|v| v.abs() == amax).unwrap_or(0.0)
+    // The winner is +amax or −amax, whichever comes first: compare bit masks of their positions (no branch per
+    // weight, so no misprediction at a data-dependent exit).
+    let (pos, neg) = xb.iter().enumerate().fold((0u32, 0u32), |(p, n), (j, &v)| {
+        (p | ((v == amax) as u32) << j, n | ((v == -amax) as u32) << j)
+    });
+    if pos.trailing_zeros() < neg.trailing_zeros() {
+        amax
+    } else {
+        -amax
+    }
 }
 
 /// One 4-bit code from `t`, the C conversion of `x/d + 8.5` to int ([`c_f32_to_i32_array`]): ggml's
