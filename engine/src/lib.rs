@@ -4,7 +4,9 @@
 //! and streaming writes). Neither knows anything of models. [`quantize`] knows tensor names: it decides each
 //! tensor's type the way llama.cpp's quantizer does.
 
+pub mod convert;
 pub mod gguf;
+pub mod hf;
 pub mod quant;
 pub mod quantize;
 pub mod summary;
