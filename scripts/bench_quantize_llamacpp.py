@@ -7,7 +7,7 @@ Q8_K, which that function does not take, are timed through their reference row f
 exported `quantize_row_q8_K_ref`). A dev-time tool: the engine's tests never need it.
 
     pip install numpy llama-cpp-python==0.3.36        # builds llama.cpp from source, ~10 min on 2 cores
-    python3 scripts/bench_quantize_llamacpp.py --types 2,8,12 [--rows 4096 --cols 4096] [--input x.f32]
+    python3 scripts/bench_quantize_llamacpp.py --types 2,8,12 [--rows 1024 --cols 4096] [--input x.f32]
 
 The Rust bench calls it with `--input` (its own f32 input, little-endian, rows × cols) so that both sides quantize
 the same values. Output, one line each: `# llama-cpp-python <version> …`, then `<ggml type id> <MB/s of f32 input>`.
@@ -72,22 +72,25 @@ def quantizer(lib, type_id, x):
 
 
 def best_seconds(run, repeat):
+    """Best of at least `repeat` timed runs after a warm-up; fast types keep going until the runs add up to 0.25 s
+    (at most 100), as the Rust bench does."""
     run()  # warm-up: page in the output buffer and the code
-    best = float("inf")
-    for _ in range(repeat):
+    best, total, runs = float("inf"), 0.0, 0
+    while runs < max(repeat, 1) or (total < 0.25 and runs < 100):
         t = time.perf_counter()
         run()
-        best = min(best, time.perf_counter() - t)
+        dt = time.perf_counter() - t
+        best, total, runs = min(best, dt), total + dt, runs + 1
     return best
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--types", required=True, help="comma-separated ggml type ids")
-    ap.add_argument("--rows", type=int, default=4096)
+    ap.add_argument("--rows", type=int, default=1024)
     ap.add_argument("--cols", type=int, default=4096)
     ap.add_argument("--input", help="raw little-endian f32, rows × cols (default: N(0,1) from a fixed seed)")
-    ap.add_argument("--repeat", type=int, default=3, help="timed runs per type after one warm-up; best is kept")
+    ap.add_argument("--repeat", type=int, default=3, help="timed runs per type after one warm-up (more for fast types); best is kept")
     a = ap.parse_args()
 
     if a.input:
@@ -96,8 +99,8 @@ def main():
         x = np.random.default_rng(0).standard_normal((a.rows, a.cols), dtype=np.float32)
     lib = load_ggml()
     version = importlib.metadata.version("llama_cpp_python")
-    print(f"# llama-cpp-python {version} (libggml-base ggml_quantize_chunk, 1 thread, no imatrix; "
-          f"{a.rows}x{a.cols} f32)", flush=True)
+    print(f"# llama-cpp-python {version} (libggml-base ggml_quantize_chunk, 1 thread, no imatrix; q8_1, q8_K: "
+          f"their _ref row functions; {a.rows}x{a.cols} f32)", flush=True)
     for tid in (int(t) for t in a.types.split(",")):
         secs = best_seconds(quantizer(lib, tid, x), a.repeat)
         print(f"{tid} {x.nbytes / secs / 1e6:.1f}", flush=True)

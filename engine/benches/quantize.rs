@@ -9,7 +9,7 @@
 //! ```
 //!
 //! Environment: `POCKETLM_BENCH_ROWS` (default 1024) × `POCKETLM_BENCH_COLS` (default 4096) weights,
-//! `POCKETLM_BENCH_REPEAT` (timed runs after one warm-up, best kept; default 3), `POCKETLM_BENCH_PYTHON`
+//! `POCKETLM_BENCH_REPEAT` (timed runs after one warm-up, best kept; default 3, more for fast types), `POCKETLM_BENCH_PYTHON`
 //! (default `python3`), `POCKETLM_BENCH_LLAMACPP=0` to skip the llama.cpp column. The default 4 Mi weights (16 MiB
 //! of f32, a Llama-3.2-1B-sized row) keeps the whole run, both sides, under two minutes on two cores; the slowest
 //! k-quants dominate it.
@@ -50,17 +50,21 @@ fn normal_input(n: usize) -> Vec<f32> {
     out
 }
 
-/// Best wall time of `repeat` runs of `f` after one warm-up run.
+/// Timed runs keep going past `repeat` until they add up to this, so that fast types, whose runs take a few
+/// milliseconds, get enough chances to miss the noise of a shared machine. (The Python side does the same.)
+const MIN_TIMED: Duration = Duration::from_millis(250);
+
+/// Best wall time of at least `repeat` runs of `f` (more for fast ones, up to 100) after one warm-up run.
 fn best_of(repeat: usize, mut f: impl FnMut()) -> Duration {
     f();
-    (0..repeat.max(1))
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .expect("at least one run")
+    let (mut best, mut total, mut runs) = (Duration::MAX, Duration::ZERO, 0);
+    while runs < repeat.max(1) || (total < MIN_TIMED && runs < 100) {
+        let t = Instant::now();
+        f();
+        let dt = t.elapsed();
+        (best, total, runs) = (best.min(dt), total + dt, runs + 1);
+    }
+    best
 }
 
 /// llama.cpp's single-thread MB/s per type id, from `scripts/bench_quantize_llamacpp.py` run on the same input.
@@ -123,7 +127,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let x = normal_input(rows * cols);
     let mb = (x.len() * 4) as f64 / 1e6;
     let mw = x.len() as f64 / 1e6;
-    println!("quantize {rows}x{cols} f32 ({mb:.1} MB), best of {repeat} after a warm-up; MB/s of f32 input, Mw/s");
+    println!("quantize {rows}x{cols} f32 ({mb:.1} MB), best of ≥{repeat} after a warm-up; MB/s of f32 input, Mw/s");
     println!(
         "{:<6} {:>12} {:>8} {:>12} {:>8}   ({} threads)",
         "type", "ours 1t MB/s", "Mw/s", "ours Nt MB/s", "Mw/s", threads
