@@ -9,10 +9,10 @@
 //! ```
 //!
 //! Environment: `POCKETLM_BENCH_ROWS` (default 1024) × `POCKETLM_BENCH_COLS` (default 4096) weights,
-//! `POCKETLM_BENCH_REPEAT` (timed runs after one warm-up, best kept; default 3, more for fast types), `POCKETLM_BENCH_PYTHON`
-//! (default `python3`), `POCKETLM_BENCH_LLAMACPP=0` to skip the llama.cpp column. The default 4 Mi weights (16 MiB
-//! of f32, a Llama-3.2-1B-sized row) keeps the whole run, both sides, under two minutes on two cores; the slowest
-//! k-quants dominate it.
+//! `POCKETLM_BENCH_REPEAT` (timed runs after one warm-up, best kept; default 3, more for fast types),
+//! `POCKETLM_BENCH_PYTHON` (default `python3`), `POCKETLM_BENCH_LLAMACPP=0` to skip the llama.cpp column. The
+//! default 4 Mi weights (16.8 MB of f32, rows as long as a Llama-3-8B projection's) keep the whole run, both sides,
+//! near 30 s on two cores, well under two minutes; the slowest k-quants dominate it.
 
 use std::collections::HashMap;
 use std::error::Error;
