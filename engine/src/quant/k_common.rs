@@ -365,28 +365,13 @@ pub fn unpack_2bit(qs: &[u8; QK_K / 4], i: usize) -> u8 {
     (qs[half * 32 + r % 32] >> (2 * (r / 32))) & 3
 }
 
-/// Shared by the k-quant modules' tests: deterministic inputs and round-trip error measures.
+/// Shared by the k-quant modules' tests: round-trip error measures (inputs from [`block::testing`]).
+///
+/// [`block::testing`]: crate::quant::block::testing
 #[cfg(test)]
 pub mod testing {
     use super::QK_K;
-
-    /// Deterministic standard-normal samples (xorshift64* and Box–Muller), so the tests need no RNG crate.
-    pub fn normal(n: usize, seed: u64) -> Vec<f32> {
-        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        let mut uniform = move || {
-            state ^= state >> 12;
-            state ^= state << 25;
-            state ^= state >> 27;
-            // 53 random bits in (0, 1]: never 0, so the logarithm below is finite.
-            ((state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 + 1.0) / (1u64 << 53) as f64
-        };
-        (0..n)
-            .map(|_| {
-                let (u, v) = (uniform(), uniform());
-                ((-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()) as f32
-            })
-            .collect()
-    }
+    pub use crate::quant::block::testing::normal;
 
     /// Quantizes `x` (whole super-blocks) with a type of `block_bytes` bytes per block and decodes it again.
     pub fn round_trip(
