@@ -4,6 +4,7 @@
 //! and streaming writes). Neither knows anything of models. [`quantize`] knows tensor names: it decides each
 //! tensor's type the way llama.cpp's quantizer does.
 
+pub mod atomic;
 pub mod convert;
 pub mod gguf;
 pub mod hf;

@@ -1,0 +1,293 @@
+//! Writing GGUF as a stream: header, metadata and tensor infos first, then each tensor's data in order, so a
+//! multi-gigabyte model passes through one tensor (or one slice of rows) at a time.
+//!
+//! The writer is a small state machine, after gguf-py's: metadata and tensor infos are declared up front (the
+//! header needs their counts and every tensor's offset), then [`GgufWriter::write_tensor_data`] takes the tensors'
+//! bytes in declaration order, in as many pieces as the caller likes. A wrong byte count, data for a tensor out of
+//! order, or a finish with tensors missing is an error, never a silently broken file. Layout follows llama.cpp's
+//! `gguf_write_to_file`: the data section starts at the next multiple of the alignment, and every tensor's data is
+//! followed by zero padding up to the next multiple, the last one included.
+
+use std::collections::HashSet;
+use std::io::Write;
+
+use super::error::{Ctx, Fault, GgufError};
+use super::value::Value;
+use super::{DEFAULT_ALIGNMENT, KEY_ALIGNMENT, MAGIC, MAX_DIMS};
+use crate::quant::GgmlType;
+
+struct Pending {
+    name: String,
+    dims: Vec<u64>,
+    ty: GgmlType,
+    n_bytes: u64,
+}
+
+enum State {
+    /// Collecting metadata and tensor infos.
+    Declaring,
+    /// Header written; streaming data of tensor `index`, of which `written` bytes have arrived.
+    Data { index: usize, written: u64 },
+}
+
+/// Streams one GGUF file into `W`. For files on disk use [`super::AtomicFile`] as `W`, so that nothing appears
+/// under the final name until [`GgufWriter::finish`] and the file's own commit succeed.
+pub struct GgufWriter<W: Write> {
+    out: W,
+    label: String,
+    metadata: Vec<(String, Value)>,
+    keys: HashSet<String>,
+    tensors: Vec<Pending>,
+    names: HashSet<String>,
+    alignment: u64,
+    state: State,
+    /// Bytes written so far (for padding).
+    pos: u64,
+}
+
+impl<W: Write> GgufWriter<W> {
+    /// A writer into `out`; `label` names the destination in errors.
+    pub fn new(out: W, label: impl Into<String>) -> Self {
+        GgufWriter {
+            out,
+            label: label.into(),
+            metadata: Vec::new(),
+            keys: HashSet::new(),
+            tensors: Vec::new(),
+            names: HashSet::new(),
+            alignment: DEFAULT_ALIGNMENT,
+            state: State::Declaring,
+            pos: 0,
+        }
+    }
+
+    fn err(&self, fault: Fault) -> GgufError {
+        Ctx(&self.label).err(fault)
+    }
+
+    fn misuse(&self, msg: String) -> GgufError {
+        self.err(Fault::Misuse(msg))
+    }
+
+    /// Adds a key–value pair (in the order given). `general.alignment` (u32, a power of two) sets the alignment.
+    pub fn add_kv(&mut self, key: impl Into<String>, value: Value) -> Result<(), GgufError> {
+        let key = key.into();
+        if !matches!(self.state, State::Declaring) {
+            return Err(self.misuse(format!("key {key:?} added after tensor data began")));
+        }
+        if key == KEY_ALIGNMENT {
+            match value {
+                Value::U32(a) if a.is_power_of_two() => self.alignment = u64::from(a),
+                ref v => return Err(self.err(Fault::BadAlignment(format!("{} {}", v.type_label(), v)))),
+            }
+        }
+        if !homogeneous(&value) {
+            return Err(self.misuse(format!("key {key:?}: an array holds items of another type than it declares")));
+        }
+        if !self.keys.insert(key.clone()) {
+            return Err(self.err(Fault::DuplicateKey(key)));
+        }
+        self.metadata.push((key, value));
+        Ok(())
+    }
+
+    /// Declares a tensor; its data must later arrive in declaration order.
+    pub fn add_tensor_info(&mut self, name: impl Into<String>, dims: &[u64], ty: GgmlType) -> Result<(), GgufError> {
+        let name = name.into();
+        if !matches!(self.state, State::Declaring) {
+            return Err(self.misuse(format!("tensor {name:?} declared after tensor data began")));
+        }
+        if dims.is_empty() || dims.len() > MAX_DIMS {
+            return Err(self.err(Fault::BadDimCount { name, n_dims: dims.len() as u32 }));
+        }
+        let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
+        let Some(n_bytes) = n.and_then(|n| ty.row_size(n)) else {
+            return Err(self.err(Fault::ShapeOverflow { name, dims: dims.to_vec() }));
+        };
+        if dims[0] % ty.block_size() as u64 != 0 {
+            return Err(self.err(Fault::PartialBlock { name, ne0: dims[0], ty, block: ty.block_size() }));
+        }
+        if !self.names.insert(name.clone()) {
+            return Err(self.err(Fault::DuplicateTensor(name)));
+        }
+        self.tensors.push(Pending { name, dims: dims.to_vec(), ty, n_bytes });
+        Ok(())
+    }
+
+    /// Bytes the finished file will have: header, metadata, infos, padding and data. Known once all is declared.
+    pub fn predicted_size(&self) -> u64 {
+        let mut header = 4 + 4 + 8 + 8;
+        for (k, v) in &self.metadata {
+            header += 8 + k.len() as u64 + 4 + encoded_len(v);
+        }
+        for t in &self.tensors {
+            header += 8 + t.name.len() as u64 + 4 + 8 * t.dims.len() as u64 + 4 + 8;
+        }
+        let data: u64 = self.tensors.iter().map(|t| t.n_bytes.next_multiple_of(self.alignment)).sum();
+        if self.tensors.is_empty() {
+            header
+        } else {
+            header.next_multiple_of(self.alignment) + data
+        }
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
+        self.out.write_all(bytes).map_err(|e| Ctx(&self.label).err(Fault::Io(e)))?;
+        self.pos += bytes.len() as u64;
+        Ok(())
+    }
+
+    fn pad(&mut self) -> Result<(), GgufError> {
+        let n = (self.pos.next_multiple_of(self.alignment) - self.pos) as usize;
+        self.put(&vec![0u8; n])
+    }
+
+    fn write_header(&mut self) -> Result<(), GgufError> {
+        let mut buf = Vec::with_capacity(1 << 16);
+        buf.extend_from_slice(&MAGIC);
+        buf.extend_from_slice(&3u32.to_le_bytes());
+        buf.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
+        buf.extend_from_slice(&(self.metadata.len() as u64).to_le_bytes());
+        for (k, v) in &self.metadata {
+            put_str(&mut buf, k);
+            buf.extend_from_slice(&(v.value_type() as u32).to_le_bytes());
+            put_value(&mut buf, v);
+        }
+        let mut offset = 0u64;
+        for t in &self.tensors {
+            put_str(&mut buf, &t.name);
+            buf.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+            for d in &t.dims {
+                buf.extend_from_slice(&d.to_le_bytes());
+            }
+            buf.extend_from_slice(&t.ty.id().to_le_bytes());
+            buf.extend_from_slice(&offset.to_le_bytes());
+            offset += t.n_bytes.next_multiple_of(self.alignment);
+        }
+        self.put(&buf)?;
+        if !self.tensors.is_empty() {
+            self.pad()?;
+        }
+        self.state = State::Data { index: 0, written: 0 };
+        Ok(())
+    }
+
+    /// Name, shape and type of the tensor whose data is expected next (None when all have been written).
+    pub fn next_tensor(&self) -> Option<(&str, &[u64], GgmlType)> {
+        let index = match self.state {
+            State::Declaring => 0,
+            State::Data { index, .. } => index,
+        };
+        self.tensors.get(index).map(|t| (t.name.as_str(), t.dims.as_slice(), t.ty))
+    }
+
+    /// Appends data of tensor `name`, which must be the next one in declaration order. A tensor may arrive in
+    /// several pieces; it is complete (and padded) when its byte count is reached. The first call writes the header.
+    pub fn write_tensor_data(&mut self, name: &str, bytes: &[u8]) -> Result<(), GgufError> {
+        if matches!(self.state, State::Declaring) {
+            self.write_header()?;
+        }
+        let State::Data { index, written } = self.state else { unreachable!("header written above") };
+        let Some(t) = self.tensors.get(index) else {
+            return Err(self.misuse(format!("data for {name:?} after every tensor was written")));
+        };
+        if t.name != name {
+            return Err(self.misuse(format!("data for {name:?} while tensor {:?} is next", t.name)));
+        }
+        let total = t.n_bytes;
+        let after = written + bytes.len() as u64;
+        if after > total {
+            return Err(self.misuse(format!("tensor {name:?} takes {total} bytes, got {after}")));
+        }
+        self.put(bytes)?;
+        if after == total {
+            self.pad()?;
+            self.state = State::Data { index: index + 1, written: 0 };
+        } else {
+            self.state = State::Data { index, written: after };
+        }
+        Ok(())
+    }
+
+    /// Completes the file (writing the header if no tensor was declared) and returns the sink, flushed.
+    pub fn finish(mut self) -> Result<W, GgufError> {
+        if matches!(self.state, State::Declaring) {
+            self.write_header()?;
+        }
+        if let State::Data { index, written } = self.state {
+            if index < self.tensors.len() {
+                let t = &self.tensors[index];
+                return Err(self.misuse(format!(
+                    "finished with tensor {:?} at {written} of {} bytes and {} more unwritten",
+                    t.name,
+                    t.n_bytes,
+                    self.tensors.len() - index - 1
+                )));
+            }
+        }
+        self.out.flush().map_err(|e| Ctx(&self.label).err(Fault::Io(e)))?;
+        Ok(self.out)
+    }
+}
+
+fn put_str(buf: &mut Vec<u8>, s: &str) {
+    buf.extend_from_slice(&(s.len() as u64).to_le_bytes());
+    buf.extend_from_slice(s.as_bytes());
+}
+
+fn put_value(buf: &mut Vec<u8>, v: &Value) {
+    match v {
+        Value::U8(x) => buf.push(*x),
+        Value::I8(x) => buf.push(*x as u8),
+        Value::U16(x) => buf.extend_from_slice(&x.to_le_bytes()),
+        Value::I16(x) => buf.extend_from_slice(&x.to_le_bytes()),
+        Value::U32(x) => buf.extend_from_slice(&x.to_le_bytes()),
+        Value::I32(x) => buf.extend_from_slice(&x.to_le_bytes()),
+        Value::F32(x) => buf.extend_from_slice(&x.to_le_bytes()),
+        Value::Bool(x) => buf.push(*x as u8),
+        Value::String(s) => put_str(buf, s),
+        Value::U64(x) => buf.extend_from_slice(&x.to_le_bytes()),
+        Value::I64(x) => buf.extend_from_slice(&x.to_le_bytes()),
+        Value::F64(x) => buf.extend_from_slice(&x.to_le_bytes()),
+        Value::Array(elem, items) => {
+            buf.extend_from_slice(&(*elem as u32).to_le_bytes());
+            buf.extend_from_slice(&(items.len() as u64).to_le_bytes());
+            // add_kv checked that every item has the declared type.
+            for item in items {
+                put_value(buf, item);
+            }
+        }
+    }
+}
+
+fn encoded_len(v: &Value) -> u64 {
+    match v {
+        Value::String(s) => 8 + s.len() as u64,
+        Value::Array(_, items) => 12 + items.iter().map(encoded_len).sum::<u64>(),
+        v => v.value_type().min_encoded_size(),
+    }
+}
+
+/// Whether every array in `v` holds only items of its declared element type (else the file would be unreadable).
+fn homogeneous(v: &Value) -> bool {
+    match v {
+        Value::Array(elem, items) => items.iter().all(|i| i.value_type() == *elem && homogeneous(i)),
+        _ => true,
+    }
+}
+
+impl GgufWriter<super::AtomicFile> {
+    /// A writer to a file on disk, through a temporary file that becomes `path` only on [`Self::commit`].
+    pub fn create(path: impl AsRef<std::path::Path>) -> Result<Self, GgufError> {
+        let path = path.as_ref();
+        let file = super::AtomicFile::create(path).map_err(|e| GgufError::new(path, Fault::Io(e)))?;
+        Ok(GgufWriter::new(file, path.display().to_string()))
+    }
+
+    /// Finishes the file and renames it into place. On any error the temporary file is removed.
+    pub fn commit(self) -> Result<(), GgufError> {
+        let label = self.label.clone();
+        let file = self.finish()?;
+        file.commit().map_err(|e| Ctx(&label).err(Fault::Io(e)))
+    }
+}
