@@ -68,6 +68,12 @@ def field_record(field):
     return rec
 
 
+def number(x):
+    """A float for JSON; NaN and infinities (huge inputs overflow f16 scales) as the strings "nan", "inf", "-inf"."""
+    x = float(x)
+    return x if np.isfinite(x) else str(x)
+
+
 def tensor_record(reader, t):
     raw = np.asarray(t.data).view(np.uint8).reshape(-1)
     rec = {"name": t.name, "type": int(t.tensor_type), "dims": [int(d) for d in t.shape],
@@ -79,8 +85,8 @@ def tensor_record(reader, t):
         return rec
     n = values.size
     idx = sorted({min(n - 1, (i * n) // N_SAMPLES + i) for i in range(N_SAMPLES)})
-    rec["samples"] = [[i, float(values[i])] for i in idx]
-    rec["sum"] = float(values.astype(np.float64).sum())
+    rec["samples"] = [[i, number(values[i])] for i in idx]
+    rec["sum"] = number(values.astype(np.float64).sum())
     return rec
 
 
