@@ -30,7 +30,7 @@ pub enum Fault {
     UnsupportedVersion(u32),
     #[error("truncated at byte {offset}: {what} needs {need} bytes, only {left} left")]
     Truncated { offset: u64, what: &'static str, need: u64, left: u64 },
-    #[error("at byte {offset}: {what} count {count} cannot fit in the {left} bytes left")]
+    #[error("at byte {offset}: {what} count {count} cannot fit in the {left} bytes left (truncated or corrupt)")]
     CountTooLarge { offset: u64, what: &'static str, count: u64, left: u64 },
     #[error("at byte {offset}: unknown value type {id}")]
     UnknownValueType { offset: u64, id: u32 },
