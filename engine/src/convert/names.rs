@@ -41,13 +41,35 @@ pub enum Mapping {
 /// tensor belongs to a vision/audio part and is dropped (`TextModel.filter_tensors`).
 pub fn filter_name(name: &str, llama: bool) -> Option<String> {
     const PREFIXES: [&str; 10] = [
-        "mlp", "vit.", "vpm.", "siglip2.", "conformer.", "merger.", "resampler.", "sound_encoder.",
-        "sound_projection.", "speech_embeddings.",
+        "mlp",
+        "vit.",
+        "vpm.",
+        "siglip2.",
+        "conformer.",
+        "merger.",
+        "resampler.",
+        "sound_encoder.",
+        "sound_projection.",
+        "speech_embeddings.",
     ];
     const PARTS: [&str; 17] = [
-        "visual.", "vision.", "audio.", "talker.", "vision_", "audio_", "token2wav.", "code2wav.", "projector.",
-        "pre_mm_projector_norm", "image_newline", "view_seperator", "patch_embed", "patch_embedding",
-        "patch_merger.", "patch_merge_mlp.", "model.connector.",
+        "visual.",
+        "vision.",
+        "audio.",
+        "talker.",
+        "vision_",
+        "audio_",
+        "token2wav.",
+        "code2wav.",
+        "projector.",
+        "pre_mm_projector_norm",
+        "image_newline",
+        "view_seperator",
+        "patch_embed",
+        "patch_embedding",
+        "patch_merger.",
+        "patch_merge_mlp.",
+        "model.connector.",
     ];
     let mut name = name.to_string();
     if llama {
@@ -61,7 +83,9 @@ pub fn filter_name(name: &str, llama: bool) -> Option<String> {
 
 /// Maps a (filtered) HF tensor name for a model of `n_layers` blocks.
 pub fn map_name(name: &str, n_layers: u64) -> Mapping {
-    if name.ends_with(".attention.masked_bias") || name.ends_with(".attention.bias") || name.ends_with(".rotary_emb.inv_freq")
+    if name.ends_with(".attention.masked_bias")
+        || name.ends_with(".attention.bias")
+        || name.ends_with(".rotary_emb.inv_freq")
     {
         return Mapping::Skip;
     }
@@ -80,12 +104,23 @@ pub fn map_name(name: &str, n_layers: u64) -> Mapping {
         _ => None,
     };
     if let Some((role, gguf)) = global {
-        return Mapping::Tensor(Mapped { gguf_name: format!("{gguf}.{suffix}"), role, layer: None, bias });
+        return Mapping::Tensor(Mapped {
+            gguf_name: format!("{gguf}.{suffix}"),
+            role,
+            layer: None,
+            bias,
+        });
     }
-    let Some(rest) = stem.strip_prefix("model.layers.") else { return Mapping::Unknown };
-    let Some((layer, part)) = rest.split_once('.') else { return Mapping::Unknown };
+    let Some(rest) = stem.strip_prefix("model.layers.") else {
+        return Mapping::Unknown;
+    };
+    let Some((layer, part)) = rest.split_once('.') else {
+        return Mapping::Unknown;
+    };
     // The converter's name map has entries for blocks 0..n_layers only, in plain decimal.
-    let Ok(layer) = layer.parse::<u64>() else { return Mapping::Unknown };
+    let Ok(layer) = layer.parse::<u64>() else {
+        return Mapping::Unknown;
+    };
     if layer >= n_layers || layer.to_string() != rest.split_once('.').map(|x| x.0).unwrap_or("") {
         return Mapping::Unknown;
     }
@@ -101,7 +136,12 @@ pub fn map_name(name: &str, n_layers: u64) -> Mapping {
         "mlp.down_proj" => (Role::FfnDown, "ffn_down"),
         _ => return Mapping::Unknown,
     };
-    Mapping::Tensor(Mapped { gguf_name: format!("blk.{layer}.{gguf}.{suffix}"), role, layer: Some(layer), bias })
+    Mapping::Tensor(Mapped {
+        gguf_name: format!("blk.{layer}.{gguf}.{suffix}"),
+        role,
+        layer: Some(layer),
+        bias,
+    })
 }
 
 #[cfg(test)]
@@ -117,10 +157,22 @@ mod tests {
         assert_eq!(m("model.embed_tokens.weight"), "token_embd.weight");
         assert_eq!(m("lm_head.weight"), "output.weight");
         assert_eq!(m("model.norm.weight"), "output_norm.weight");
-        assert_eq!(m("model.layers.1.self_attn.o_proj.weight"), "blk.1.attn_output.weight");
-        assert_eq!(m("model.layers.0.self_attn.k_proj.bias"), "blk.0.attn_k.bias");
-        assert_eq!(m("model.layers.0.mlp.down_proj.weight"), "blk.0.ffn_down.weight");
-        assert_eq!(m("model.layers.0.post_attention_layernorm.weight"), "blk.0.ffn_norm.weight");
+        assert_eq!(
+            m("model.layers.1.self_attn.o_proj.weight"),
+            "blk.1.attn_output.weight"
+        );
+        assert_eq!(
+            m("model.layers.0.self_attn.k_proj.bias"),
+            "blk.0.attn_k.bias"
+        );
+        assert_eq!(
+            m("model.layers.0.mlp.down_proj.weight"),
+            "blk.0.ffn_down.weight"
+        );
+        assert_eq!(
+            m("model.layers.0.post_attention_layernorm.weight"),
+            "blk.0.ffn_norm.weight"
+        );
         assert_eq!(m("model.layers.0.self_attn.rotary_emb.inv_freq"), "Skip");
         assert_eq!(m("model.layers.2.mlp.up_proj.weight"), "Unknown");
         assert_eq!(m("model.layers.01.mlp.up_proj.weight"), "Unknown");
@@ -129,8 +181,14 @@ mod tests {
 
     #[test]
     fn filters_like_the_converter() {
-        assert_eq!(filter_name("language_model.model.norm.weight", false).as_deref(), Some("model.norm.weight"));
-        assert_eq!(filter_name("model.text_model.norm.weight", true).as_deref(), Some("model.norm.weight"));
+        assert_eq!(
+            filter_name("language_model.model.norm.weight", false).as_deref(),
+            Some("model.norm.weight")
+        );
+        assert_eq!(
+            filter_name("model.text_model.norm.weight", true).as_deref(),
+            Some("model.norm.weight")
+        );
         assert_eq!(filter_name("model.vision_tower.x.weight", true), None);
     }
 }

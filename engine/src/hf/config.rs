@@ -138,9 +138,13 @@ impl HfConfig {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<HfConfig, HfError> {
-        let json_err = |e: serde_json::Error| HfError::Json { file: path.to_path_buf(), source: e };
+        let json_err = |e: serde_json::Error| HfError::Json {
+            file: path.to_path_buf(),
+            source: e,
+        };
         let raw: Map<String, Json> = serde_json::from_str(text).map_err(json_err)?;
-        let mut cfg: HfConfig = serde_json::from_value(Json::Object(raw.clone())).map_err(json_err)?;
+        let mut cfg: HfConfig =
+            serde_json::from_value(Json::Object(raw.clone())).map_err(json_err)?;
         cfg.raw = raw;
         Ok(cfg)
     }
@@ -157,7 +161,10 @@ impl HfConfig {
 
     /// Resolves the hyperparameters with the defaults of the config class `model_type` names.
     pub fn hparams(&self, file: &Path) -> Result<HParams, HfError> {
-        let bad = |reason: String| HfError::Config { file: file.to_path_buf(), reason };
+        let bad = |reason: String| HfError::Config {
+            file: file.to_path_buf(),
+            reason,
+        };
         let d = match self.model_type.as_deref() {
             Some("mistral") => &MISTRAL_DEFAULTS,
             Some("qwen2") => &QWEN2_DEFAULTS,
@@ -173,10 +180,14 @@ impl HfConfig {
             )));
         }
         if n_head % n_head_kv != 0 {
-            return Err(bad(format!("num_attention_heads {n_head} is not a multiple of num_key_value_heads {n_head_kv}")));
+            return Err(bad(format!(
+                "num_attention_heads {n_head} is not a multiple of num_key_value_heads {n_head_kv}"
+            )));
         }
         if n_layers == 0 || n_layers > MAX_LAYERS {
-            return Err(bad(format!("num_hidden_layers {n_layers} is outside 1..={MAX_LAYERS}")));
+            return Err(bad(format!(
+                "num_hidden_layers {n_layers} is outside 1..={MAX_LAYERS}"
+            )));
         }
         let head_dim_field = match self.head_dim {
             Some(h) => Some(h),
@@ -186,11 +197,17 @@ impl HfConfig {
         let head_dim = match head_dim_field {
             Some(h) => h,
             None if hidden_size % n_head == 0 => hidden_size / n_head,
-            None => return Err(bad(format!("hidden_size {hidden_size} is not a multiple of num_attention_heads {n_head}"))),
+            None => {
+                return Err(bad(format!(
+                    "hidden_size {hidden_size} is not a multiple of num_attention_heads {n_head}"
+                )))
+            }
         };
         // The q/k permutation and RoPE both pair dimensions.
         if head_dim == 0 || head_dim % 2 != 0 {
-            return Err(bad(format!("head dimension {head_dim} must be even and non-zero")));
+            return Err(bad(format!(
+                "head dimension {head_dim} must be even and non-zero"
+            )));
         }
         Ok(HParams {
             vocab_size: self.vocab_size.unwrap_or(d.vocab_size),
@@ -201,7 +218,9 @@ impl HfConfig {
             n_head_kv,
             head_dim_field,
             head_dim,
-            max_position_embeddings: self.max_position_embeddings.unwrap_or(d.max_position_embeddings),
+            max_position_embeddings: self
+                .max_position_embeddings
+                .unwrap_or(d.max_position_embeddings),
             rms_norm_eps: self.rms_norm_eps.unwrap_or(1e-6),
             rope: self.rope_params(),
             tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
@@ -211,7 +230,12 @@ impl HfConfig {
     fn rope_params(&self) -> RopeParams {
         let block = self.rope_parameters.as_ref().or(self.rope_scaling.as_ref());
         let f = |k: &str| block.and_then(|b| b.get(k)).and_then(Json::as_f64);
-        let s = |k: &str| block.and_then(|b| b.get(k)).and_then(Json::as_str).map(str::to_string);
+        let s = |k: &str| {
+            block
+                .and_then(|b| b.get(k))
+                .and_then(Json::as_str)
+                .map(str::to_string)
+        };
         // Every config class of ours defaults rope_theta to 10000.0.
         let theta = f("rope_theta").or(self.rope_theta).or(Some(10000.0));
         RopeParams {
@@ -223,7 +247,11 @@ impl HfConfig {
             original_max_position_embeddings: block
                 .and_then(|b| b.get("original_max_position_embeddings"))
                 .and_then(Json::as_u64)
-                .or_else(|| self.raw.get("original_max_position_embeddings").and_then(Json::as_u64)),
+                .or_else(|| {
+                    self.raw
+                        .get("original_max_position_embeddings")
+                        .and_then(Json::as_u64)
+                }),
             extrapolation_factor: f("extrapolation_factor"),
             attention_factor: f("attention_factor").or_else(|| f("attn_factor")),
             beta_fast: f("beta_fast"),
@@ -246,7 +274,10 @@ impl GenerationConfig {
     pub fn load(path: &Path) -> Option<GenerationConfig> {
         let text = std::fs::read_to_string(path).ok()?;
         let raw: Map<String, Json> = serde_json::from_str(&text).ok()?;
-        Some(GenerationConfig { raw, path: path.to_path_buf() })
+        Some(GenerationConfig {
+            raw,
+            path: path.to_path_buf(),
+        })
     }
 
     pub fn get(&self, key: &str) -> Option<&Json> {
@@ -259,28 +290,43 @@ mod tests {
     use super::*;
 
     fn cfg(s: &str) -> HParams {
-        HfConfig::parse(Path::new("config.json"), s).unwrap().hparams(Path::new("config.json")).unwrap()
+        HfConfig::parse(Path::new("config.json"), s)
+            .unwrap()
+            .hparams(Path::new("config.json"))
+            .unwrap()
     }
 
     #[test]
     fn llama_defaults_compute_head_dim() {
         let h = cfg(r#"{"model_type":"llama","hidden_size":64,"num_attention_heads":4}"#);
-        assert_eq!((h.head_dim_field, h.head_dim, h.n_head_kv, h.vocab_size), (Some(16), 16, 4, 32000));
+        assert_eq!(
+            (h.head_dim_field, h.head_dim, h.n_head_kv, h.vocab_size),
+            (Some(16), 16, 4, 32000)
+        );
         assert_eq!(h.rope.rope_theta, Some(10000.0));
         assert_eq!(h.max_position_embeddings, 2048);
     }
 
     #[test]
     fn qwen2_and_mistral_leave_head_dim_absent() {
-        let h = cfg(r#"{"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":2}"#);
-        assert_eq!((h.head_dim_field, h.head_dim, h.max_position_embeddings), (None, 16, 32768));
-        let h = cfg(r#"{"model_type":"mistral","hidden_size":64,"num_attention_heads":8,"head_dim":null}"#);
+        let h = cfg(
+            r#"{"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":2}"#,
+        );
+        assert_eq!(
+            (h.head_dim_field, h.head_dim, h.max_position_embeddings),
+            (None, 16, 32768)
+        );
+        let h = cfg(
+            r#"{"model_type":"mistral","hidden_size":64,"num_attention_heads":8,"head_dim":null}"#,
+        );
         assert_eq!((h.head_dim_field, h.head_dim, h.n_head_kv), (None, 8, 8));
     }
 
     #[test]
     fn rope_block_mirrors_type_and_theta() {
-        let h = cfg(r#"{"rope_theta":500000,"rope_scaling":{"type":"llama3","factor":8.0,"original_max_position_embeddings":8192}}"#);
+        let h = cfg(
+            r#"{"rope_theta":500000,"rope_scaling":{"type":"llama3","factor":8.0,"original_max_position_embeddings":8192}}"#,
+        );
         assert_eq!(h.rope.rope_type.as_deref(), Some("llama3"));
         assert_eq!(h.rope.rope_theta, Some(500000.0));
         assert_eq!(h.rope.original_max_position_embeddings, Some(8192));
@@ -290,11 +336,14 @@ mod tests {
 
     #[test]
     fn rejects_inconsistent_heads() {
-        let e = HfConfig::parse(Path::new("c.json"), r#"{"hidden_size":64,"num_attention_heads":4,"num_key_value_heads":3}"#)
-            .unwrap()
-            .hparams(Path::new("c.json"))
-            .unwrap_err()
-            .to_string();
+        let e = HfConfig::parse(
+            Path::new("c.json"),
+            r#"{"hidden_size":64,"num_attention_heads":4,"num_key_value_heads":3}"#,
+        )
+        .unwrap()
+        .hparams(Path::new("c.json"))
+        .unwrap_err()
+        .to_string();
         assert!(e.contains("c.json") && e.contains("multiple"), "{e}");
         assert!(HfConfig::parse(Path::new("c.json"), r#"{"hidden_size":-1}"#).is_err());
     }
