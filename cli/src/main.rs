@@ -1,13 +1,14 @@
 //! `pocketlm`: shrink a language model and inspect it. Each subcommand is a thin layer over the engine.
 
 mod inspect;
+mod quantize;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "pocketlm", version, about = "Shrink a language model to GGUF and inspect it", propagate_version = true)]
+#[command(name = "pocketlm", version, about = "Shrink a language model to GGUF, inspect it and compare", propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -17,12 +18,15 @@ struct Cli {
 enum Command {
     /// Show a GGUF file's header, metadata, tensors and totals by type and tensor group.
     Inspect(inspect::Args),
+    /// Quantize a Hugging Face checkpoint or a GGUF file to a llama.cpp preset (default Q4_K_M).
+    Quantize(quantize::Args),
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::Quantize(args) => quantize::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,12 @@
-//! Quantizing a model: presets, the per-tensor type policy, and (later) the streaming pipeline.
+//! Quantizing a model: presets, the per-tensor type policy, and the streaming pipeline.
 //!
 //! - [`preset`]: the presets `llama-quantize` accepts that PocketLM can write (`Q4_K_M`, …), their
 //!   `general.file_type` numbers and default types.
 //! - [`policy`]: which ggml type every tensor gets for a preset — llama.cpp's k-quant mixes, its list of tensors
 //!   never quantized, its row-length fallbacks and its tensor order — and the exact output size, all from names
 //!   and shapes before a weight is read.
+//! - [`source`] and the pipeline ([`Job`], [`quantize_model`]): one streaming pass from a Hugging Face checkpoint
+//!   or a GGUF file to the output, with progress, cancel and a report.
 //!
 //! ```
 //! use pocketlm::quant::GgmlType;
@@ -24,8 +26,12 @@
 //! assert_eq!(p.data_bytes(), 1000 * 420 + 128 * 420 + 512 * 4);
 //! ```
 
+mod pipeline;
 pub mod policy;
 pub mod preset;
+pub mod source;
+
+pub use pipeline::{quantize_model, CancelToken, Job, Progress, QuantizeError, QuantizeOptions, Report, TensorReport};
 
 pub use policy::{
     plan, quantize_order, tensor_bytes, ModelShape, Plan, PolicyError, PolicyOptions, TensorPlan, TensorShape,
