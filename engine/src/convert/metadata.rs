@@ -92,17 +92,11 @@ pub fn model_id_components(model_id: &str, total_params: i64) -> ModelIdParts {
     static FINETUNE: OnceLock<Regex> = OnceLock::new();
     let version_re = re(&VERSION, r"(?i)^(?:v|iter)?\d+(?:[.]\d+)*$");
     let qtype_re = re(&QTYPE, r"(?i)^(?:i?q\d(?:_\w)*|b?fp?(?:16|32))$");
-    let size_re = re(
-        &SIZE,
-        r"(?i)^(?:(?:(?:[A]|\d+[x])?\d+(?:[._]\d+)?[KMBT][\d]?)|small|mini|medium|large|x?xl)$",
-    );
+    let size_re = re(&SIZE, r"(?i)^(?:(?:(?:[A]|\d+[x])?\d+(?:[._]\d+)?[KMBT][\d]?)|small|mini|medium|large|x?xl)$");
     let finetune_re = re(&FINETUNE, r"(?i)^(?:chat|instruct|vision|lora)$");
 
     if model_id.contains(' ') {
-        return ModelIdParts {
-            full_name: Some(model_id.to_string()),
-            ..Default::default()
-        };
+        return ModelIdParts { full_name: Some(model_id.to_string()), ..Default::default() };
     }
     let (mut org, full) = match model_id.split_once('/') {
         Some((o, n)) => (Some(o.to_string()), n.to_string()),
@@ -125,24 +119,11 @@ pub fn model_id_components(model_id: &str, total_params: i64) -> ModelIdParts {
             !(self.basename || self.size_label || self.finetune || self.version || self.qtype)
         }
         fn len(&self) -> usize {
-            [
-                self.basename,
-                self.size_label,
-                self.finetune,
-                self.version,
-                self.qtype,
-            ]
-            .iter()
-            .filter(|&&b| b)
-            .count()
+            [self.basename, self.size_label, self.finetune, self.version, self.qtype].iter().filter(|&&b| b).count()
         }
     }
 
-    let mut parts: Vec<String> = full
-        .split('-')
-        .filter(|p| !p.is_empty())
-        .map(str::to_string)
-        .collect();
+    let mut parts: Vec<String> = full.split('-').filter(|p| !p.is_empty()).map(str::to_string).collect();
     let mut types = vec![T::default(); parts.len()];
     for i in 0..parts.len() {
         let part = parts[i].clone();
@@ -175,17 +156,11 @@ pub fn model_id_components(model_id: &str, total_params: i64) -> ModelIdParts {
                     let exp = " KMBT".find(last).map(|i| i as i32).unwrap_or(-1);
                     let label_params = num * 1000f64.powi(exp);
                     let tp = total_params as f64;
-                    let is_ctx = (total_params < 0
-                        && label_params < (total_params.abs() / 8) as f64)
-                        || (total_params > 0
-                            && (label_params - tp).abs() > (7 * total_params / 8) as f64);
+                    let is_ctx = (total_params < 0 && label_params < (total_params.abs() / 8) as f64)
+                        || (total_params > 0 && (label_params - tp).abs() > (7 * total_params / 8) as f64);
                     if is_ctx {
                         types[i].finetune = true;
-                        s = format!(
-                            "{}{}",
-                            p[..n - 1].iter().collect::<String>(),
-                            last.to_lowercase()
-                        );
+                        s = format!("{}{}", p[..n - 1].iter().collect::<String>(), last.to_lowercase());
                     }
                 }
             }
@@ -202,11 +177,7 @@ pub fn model_id_components(model_id: &str, total_params: i64) -> ModelIdParts {
         }
     }
     // Word-only size labels give way when a numeric one exists.
-    if parts
-        .iter()
-        .zip(&types)
-        .any(|(n, t)| t.size_label && n.chars().any(|c| c.is_numeric()))
-    {
+    if parts.iter().zip(&types).any(|(n, t)| t.size_label && n.chars().any(|c| c.is_numeric())) {
         for (n, t) in parts.iter().zip(types.iter_mut()) {
             if t.size_label && n.chars().all(char::is_alphabetic) {
                 t.size_label = false;
@@ -233,12 +204,7 @@ pub fn model_id_components(model_id: &str, total_params: i64) -> ModelIdParts {
         }
     }
     let join = |f: &dyn Fn(&T) -> bool| -> Option<String> {
-        let v: Vec<&str> = parts
-            .iter()
-            .zip(&types)
-            .filter(|(_, t)| f(t))
-            .map(|(p, _)| p.as_str())
-            .collect();
+        let v: Vec<&str> = parts.iter().zip(&types).filter(|(_, t)| f(t)).map(|(p, _)| p.as_str()).collect();
         (!v.is_empty()).then(|| v.join("-"))
     };
     let mut basename = join(&|t| t.basename);
@@ -254,14 +220,7 @@ pub fn model_id_components(model_id: &str, total_params: i64) -> ModelIdParts {
     if size_label.is_none() && finetune.is_none() && version.is_none() {
         basename = None;
     }
-    ModelIdParts {
-        full_name: Some(full),
-        org,
-        basename,
-        finetune,
-        version,
-        size_label,
-    }
+    ModelIdParts { full_name: Some(full), org, basename, finetune, version, size_label }
 }
 
 /// Python's `str.islower()`: some cased character, and no uppercase one.
@@ -291,13 +250,7 @@ pub fn id_to_title(s: &str) -> String {
     s.trim()
         .replace('-', " ")
         .split_whitespace()
-        .map(|w| {
-            if py_islower(w) && !ver.is_match(w) {
-                py_title(w)
-            } else {
-                w.to_string()
-            }
-        })
+        .map(|w| if py_islower(w) && !ver.is_match(w) { py_title(w) } else { w.to_string() })
         .collect::<Vec<_>>()
         .join(" ")
 }
@@ -316,11 +269,7 @@ pub fn size_label(total_params: u64) -> String {
     };
     // Python's round() is half-to-even; then the digits before the point, leading zeros stripped, are counted.
     let rounded = scaled.round_ties_even() as u64;
-    let int_digits = if rounded == 0 {
-        0
-    } else {
-        rounded.to_string().len()
-    };
+    let int_digits = if rounded == 0 { 0 } else { rounded.to_string().len() };
     let fix = 2usize.saturating_sub(int_digits);
     format!("{scaled:.fix$}{suffix}")
 }
@@ -329,12 +278,7 @@ pub fn size_label(total_params: u64) -> String {
 /// the converter uses: config.json's `_name_or_path` (when it looks like an id), then the folder name. (The model
 /// card's YAML front matter, which it also reads, is not supported.) `folder_id` is the folder's name, or the
 /// repository id for a Hugging Face cache snapshot, whose folder is only a commit hash.
-pub fn general_naming(
-    name_or_path: Option<&str>,
-    folder_id: &str,
-    total_params: u64,
-    meta: &mut Metadata,
-) {
+pub fn general_naming(name_or_path: Option<&str>, folder_id: &str, total_params: u64, meta: &mut Metadata) {
     let mut name = None;
     let mut organization = None;
     let mut basename = None;
@@ -362,10 +306,7 @@ pub fn general_naming(
     if size.is_none() && total_params > 0 {
         size = Some(size_label(total_params));
     }
-    meta.set(
-        "general.name",
-        MetaValue::String(name.unwrap_or_else(|| folder_id.to_string())),
-    );
+    meta.set("general.name", MetaValue::String(name.unwrap_or_else(|| folder_id.to_string())));
     if let Some(v) = version {
         meta.set("general.version", MetaValue::String(v));
     }
@@ -420,13 +361,7 @@ mod tests {
         // No size, finetune or version: too ambiguous, so no basename either (only general.name is written).
         assert_eq!((c.basename, c.finetune, c.size_label), (None, None, None));
         assert_eq!(id_to_title("tiny-llama3"), "Tiny Llama3");
-        assert_eq!(
-            id_to_title("Meta-Llama-3.1-8B-Instruct"),
-            "Meta Llama 3.1 8B Instruct"
-        );
-        assert_eq!(
-            id_to_title("qwen2.5-0.5b-instruct"),
-            "Qwen2.5 0.5b Instruct"
-        );
+        assert_eq!(id_to_title("Meta-Llama-3.1-8B-Instruct"), "Meta Llama 3.1 8B Instruct");
+        assert_eq!(id_to_title("qwen2.5-0.5b-instruct"), "Qwen2.5 0.5b Instruct");
     }
 }

@@ -84,19 +84,10 @@ pub enum ConvertError {
     MissingTensor { dir: PathBuf, tensor: String },
 
     #[error("tensor {tensor:?} (in {}) has shape {found:?}, but config.json implies {expected:?}", file.display())]
-    Shape {
-        file: PathBuf,
-        tensor: String,
-        found: Vec<u64>,
-        expected: Vec<u64>,
-    },
+    Shape { file: PathBuf, tensor: String, found: Vec<u64>, expected: Vec<u64> },
 
     #[error("tensors {first:?} and {second:?} both map to {gguf:?}")]
-    DuplicateTensor {
-        gguf: String,
-        first: String,
-        second: String,
-    },
+    DuplicateTensor { gguf: String, first: String, second: String },
 
     #[error("{}: {reason}", file.display())]
     Tokenizer { file: PathBuf, reason: String },
@@ -112,31 +103,18 @@ pub enum ConvertError {
     UnknownPreTokenizer { file: PathBuf, hash: String },
 
     #[error("tensor {tensor:?} (from {source_name:?}) has a non-finite value {value} at element {index}")]
-    NonFinite {
-        tensor: String,
-        source_name: String,
-        index: u64,
-        value: f32,
-    },
+    NonFinite { tensor: String, source_name: String, index: u64, value: f32 },
 }
 
 fn supported_list() -> String {
-    SUPPORTED
-        .iter()
-        .map(|(n, _)| *n)
-        .collect::<Vec<_>>()
-        .join(", ")
+    SUPPORTED.iter().map(|(n, _)| *n).collect::<Vec<_>>().join(", ")
 }
 
 /// How a tensor's data is made.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Source {
     /// A checkpoint tensor, widened to f32, then transformed.
-    Checkpoint {
-        name: String,
-        dtype: Dtype,
-        transform: Transform,
-    },
+    Checkpoint { name: String, dtype: Dtype, transform: Transform },
     /// Computed by the converter (`rope_freqs.weight`).
     Generated(Vec<f32>),
 }
@@ -218,16 +196,9 @@ fn expected_shape(role: Role, bias: bool, hp: &HParams) -> Vec<u64> {
 pub fn plan(ckpt: &Checkpoint) -> Result<ConversionPlan, ConvertError> {
     let cfg = ckpt.config();
     let cfg_path = ckpt.config_path().to_path_buf();
-    let hf_arch = cfg
-        .architecture()
-        .ok_or_else(|| ConvertError::NoArchitecture {
-            file: cfg_path.clone(),
-        })?;
-    let arch =
-        Architecture::from_hf(hf_arch).ok_or_else(|| ConvertError::UnsupportedArchitecture {
-            file: cfg_path.clone(),
-            found: hf_arch.to_string(),
-        })?;
+    let hf_arch = cfg.architecture().ok_or_else(|| ConvertError::NoArchitecture { file: cfg_path.clone() })?;
+    let arch = Architecture::from_hf(hf_arch)
+        .ok_or_else(|| ConvertError::UnsupportedArchitecture { file: cfg_path.clone(), found: hf_arch.to_string() })?;
     let hp = cfg.hparams(&cfg_path)?;
 
     // Tensors, in the converter's order.
@@ -255,10 +226,7 @@ pub fn plan(ckpt: &Checkpoint) -> Result<ConversionPlan, ConvertError> {
             Mapping::Tensor(m) => m,
             Mapping::Skip => continue,
             Mapping::Unknown => {
-                return Err(ConvertError::UnknownTensor {
-                    file: file.path().to_path_buf(),
-                    tensor: hf_name.clone(),
-                })
+                return Err(ConvertError::UnknownTensor { file: file.path().to_path_buf(), tensor: hf_name.clone() })
             }
         };
         let expected = expected_shape(mapped.role, mapped.bias, &hp);
@@ -271,66 +239,37 @@ pub fn plan(ckpt: &Checkpoint) -> Result<ConversionPlan, ConvertError> {
             });
         }
         if let Some(first) = seen.insert(mapped.gguf_name.clone(), hf_name.clone()) {
-            return Err(ConvertError::DuplicateTensor {
-                gguf: mapped.gguf_name,
-                first,
-                second: hf_name.clone(),
-            });
+            return Err(ConvertError::DuplicateTensor { gguf: mapped.gguf_name, first, second: hf_name.clone() });
         }
         let transform = match mapped.role {
             Role::AttnQ if arch.permutes_qk() => Transform::PermuteRows { n_head: hp.n_head },
-            Role::AttnK if arch.permutes_qk() => Transform::PermuteRows {
-                n_head: hp.n_head_kv,
-            },
+            Role::AttnK if arch.permutes_qk() => Transform::PermuteRows { n_head: hp.n_head_kv },
             _ => Transform::None,
         };
         tensors.push(PlannedTensor {
             name: mapped.gguf_name,
             dims: info.shape.iter().rev().copied().collect(),
-            source: Source::Checkpoint {
-                name: hf_name.clone(),
-                dtype: info.dtype,
-                transform,
-            },
+            source: Source::Checkpoint { name: hf_name.clone(), dtype: info.dtype, transform },
         });
     }
     // Every block needs its weights (biases are optional; output.weight is absent when embeddings are tied).
-    let mut required = vec![
-        "token_embd.weight".to_string(),
-        "output_norm.weight".to_string(),
-    ];
+    let mut required = vec!["token_embd.weight".to_string(), "output_norm.weight".to_string()];
     for i in 0..hp.n_layers {
-        for t in [
-            "attn_norm",
-            "ffn_norm",
-            "attn_q",
-            "attn_k",
-            "attn_v",
-            "attn_output",
-            "ffn_gate",
-            "ffn_up",
-            "ffn_down",
-        ] {
+        for t in
+            ["attn_norm", "ffn_norm", "attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"]
+        {
             required.push(format!("blk.{i}.{t}.weight"));
         }
     }
     for r in required {
         if !seen.contains_key(&r) {
-            return Err(ConvertError::MissingTensor {
-                dir: ckpt.dir().to_path_buf(),
-                tensor: r,
-            });
+            return Err(ConvertError::MissingTensor { dir: ckpt.dir().to_path_buf(), tensor: r });
         }
     }
 
     let total_params: u64 = tensors.iter().map(PlannedTensor::n_elements).sum();
     let metadata = build_metadata(ckpt, arch, &hp, total_params, first_2d_dtype)?;
-    Ok(ConversionPlan {
-        arch,
-        hparams: hp,
-        metadata,
-        tensors,
-    })
+    Ok(ConversionPlan { arch, hparams: hp, metadata, tensors })
 }
 
 /// `llama.cpp`'s file type numbers for what `--outtype auto` picks from the first 2-D non-F32 tensor.
@@ -362,11 +301,7 @@ fn build_metadata(
 
     // Sampling defaults from generation_config.json (Metadata.load).
     if let Some(g) = ckpt.generation_config() {
-        let int = |key: &str| {
-            g.get(key)
-                .and_then(|v| v.as_i64())
-                .and_then(|v| i32::try_from(v).ok())
-        };
+        let int = |key: &str| g.get(key).and_then(|v| v.as_i64()).and_then(|v| i32::try_from(v).ok());
         let float = |key: &str| g.get(key).and_then(|v| v.as_f64()).map(|v| v as f32);
         if let Some(s) = g.get("sequence").and_then(|v| v.as_str()) {
             m.set("general.sampling.sequence", MetaValue::String(s.into()));
@@ -376,10 +311,7 @@ fn build_metadata(
             ("top_k", int("top_k").map(MetaValue::I32)),
             ("top_p", float("top_p").map(MetaValue::F32)),
             ("min_p", float("min_p").map(MetaValue::F32)),
-            (
-                "xtc_probability",
-                float("xtc_probability").map(MetaValue::F32),
-            ),
+            ("xtc_probability", float("xtc_probability").map(MetaValue::F32)),
             ("xtc_threshold", float("xtc_threshold").map(MetaValue::F32)),
             ("temp", float("temperature").map(MetaValue::F32)),
             ("penalty_last_n", int("penalty_last_n").map(MetaValue::I32)),
@@ -397,68 +329,30 @@ fn build_metadata(
 
     let folder_id = match ckpt.repo_id() {
         Some(id) => id.to_string(),
-        None => ckpt
-            .dir()
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        None => ckpt.dir().file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
     };
-    metadata::general_naming(
-        ckpt.config().name_or_path.as_deref(),
-        &folder_id,
-        total_params,
-        &mut m,
-    );
+    metadata::general_naming(ckpt.config().name_or_path.as_deref(), &folder_id, total_params, &mut m);
 
     // TextModel.set_gguf_parameters.
-    m.set(
-        &k("block_count"),
-        MetaValue::U32(u32_of("num_hidden_layers", hp.n_layers)?),
-    );
-    m.set(
-        &k("context_length"),
-        MetaValue::U32(u32_of(
-            "max_position_embeddings",
-            hp.max_position_embeddings,
-        )?),
-    );
-    m.set(
-        &k("embedding_length"),
-        MetaValue::U32(u32_of("hidden_size", hp.hidden_size)?),
-    );
-    m.set(
-        &k("feed_forward_length"),
-        MetaValue::U32(u32_of("intermediate_size", hp.intermediate_size)?),
-    );
-    m.set(
-        &k("attention.head_count"),
-        MetaValue::U32(u32_of("num_attention_heads", hp.n_head)?),
-    );
-    m.set(
-        &k("attention.head_count_kv"),
-        MetaValue::U32(u32_of("num_key_value_heads", hp.n_head_kv)?),
-    );
+    m.set(&k("block_count"), MetaValue::U32(u32_of("num_hidden_layers", hp.n_layers)?));
+    m.set(&k("context_length"), MetaValue::U32(u32_of("max_position_embeddings", hp.max_position_embeddings)?));
+    m.set(&k("embedding_length"), MetaValue::U32(u32_of("hidden_size", hp.hidden_size)?));
+    m.set(&k("feed_forward_length"), MetaValue::U32(u32_of("intermediate_size", hp.intermediate_size)?));
+    m.set(&k("attention.head_count"), MetaValue::U32(u32_of("num_attention_heads", hp.n_head)?));
+    m.set(&k("attention.head_count_kv"), MetaValue::U32(u32_of("num_key_value_heads", hp.n_head_kv)?));
     let rope = &hp.rope;
     match rope.rope_type.as_deref() {
         Some("linear") if rope.factor.is_some() => {
             m.set(&k("rope.scaling.type"), MetaValue::String("linear".into()));
-            m.set(
-                &k("rope.scaling.factor"),
-                MetaValue::F32(rope.factor.unwrap_or(1.0) as f32),
-            );
+            m.set(&k("rope.scaling.factor"), MetaValue::F32(rope.factor.unwrap_or(1.0) as f32));
         }
         Some("yarn") if rope.factor.is_some() => {
             m.set(&k("rope.scaling.type"), MetaValue::String("yarn".into()));
-            m.set(
-                &k("rope.scaling.factor"),
-                MetaValue::F32(rope.factor.unwrap_or(1.0) as f32),
-            );
-            let orig = rope
-                .original_max_position_embeddings
-                .ok_or_else(|| HfError::Config {
-                    file: ckpt.config_path().to_path_buf(),
-                    reason: "yarn rope scaling without original_max_position_embeddings".into(),
-                })?;
+            m.set(&k("rope.scaling.factor"), MetaValue::F32(rope.factor.unwrap_or(1.0) as f32));
+            let orig = rope.original_max_position_embeddings.ok_or_else(|| HfError::Config {
+                file: ckpt.config_path().to_path_buf(),
+                reason: "yarn rope scaling without original_max_position_embeddings".into(),
+            })?;
             m.set(
                 &k("rope.scaling.original_context_length"),
                 MetaValue::U32(u32_of("original_max_position_embeddings", orig)?),
@@ -474,52 +368,26 @@ fn build_metadata(
                 }
             }
         }
-        Some("su") | Some("longrope") => m.set(
-            &k("rope.scaling.type"),
-            MetaValue::String("longrope".into()),
-        ),
+        Some("su") | Some("longrope") => m.set(&k("rope.scaling.type"), MetaValue::String("longrope".into())),
         _ => {} // llama3 becomes rope_freqs.weight; dynamic, default and unknown types write nothing.
     }
     if let Some(theta) = rope.rope_theta {
         m.set(&k("rope.freq_base"), MetaValue::F32(theta as f32));
     }
-    m.set(
-        &k("attention.layer_norm_rms_epsilon"),
-        MetaValue::F32(hp.rms_norm_eps as f32),
-    );
+    m.set(&k("attention.layer_norm_rms_epsilon"), MetaValue::F32(hp.rms_norm_eps as f32));
     let cfg = ckpt.config();
-    if let Some(eps) = ["layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"]
-        .iter()
-        .find_map(|key| cfg.raw_f64(key))
+    if let Some(eps) = ["layer_norm_eps", "layer_norm_epsilon", "norm_epsilon"].iter().find_map(|key| cfg.raw_f64(key))
     {
-        m.set(
-            &k("attention.layer_norm_epsilon"),
-            MetaValue::F32(eps as f32),
-        );
+        m.set(&k("attention.layer_norm_epsilon"), MetaValue::F32(eps as f32));
     }
     if let Some(hd) = hp.head_dim_field {
-        m.set(
-            &k("attention.key_length"),
-            MetaValue::U32(u32_of("head_dim", hd)?),
-        );
-        m.set(
-            &k("attention.value_length"),
-            MetaValue::U32(u32_of("head_dim", hd)?),
-        );
+        m.set(&k("attention.key_length"), MetaValue::U32(u32_of("head_dim", hd)?));
+        m.set(&k("attention.value_length"), MetaValue::U32(u32_of("head_dim", hd)?));
     }
-    m.set(
-        "general.file_type",
-        MetaValue::U32(auto_file_type(first_2d)),
-    );
+    m.set("general.file_type", MetaValue::U32(auto_file_type(first_2d)));
     if arch == Architecture::Llama {
-        m.set(
-            &k("vocab_size"),
-            MetaValue::U32(u32_of("vocab_size", hp.vocab_size)?),
-        );
-        m.set(
-            &k("rope.dimension_count"),
-            MetaValue::U32(u32_of("head_dim", hp.head_dim)?),
-        );
+        m.set(&k("vocab_size"), MetaValue::U32(u32_of("vocab_size", hp.vocab_size)?));
+        m.set(&k("rope.dimension_count"), MetaValue::U32(u32_of("head_dim", hp.head_dim)?));
     }
     m.set("general.quantization_version", MetaValue::U32(2));
 
@@ -531,10 +399,7 @@ fn build_metadata(
 /// adjacent-pair order: viewing rows as `(n_head, 2, head_dim/2)`, swap the last two axes. Row `t*half + j` of
 /// each head moves to row `2j + t`. Port of `LlamaModel.permute`.
 pub fn permute_rows(data: &mut [f32], rows: usize, cols: usize, n_head: usize) {
-    assert!(
-        n_head > 0 && rows % (2 * n_head) == 0 && data.len() == rows * cols,
-        "shape checked at plan time"
-    );
+    assert!(n_head > 0 && rows % (2 * n_head) == 0 && data.len() == rows * cols, "shape checked at plan time");
     let head_dim = rows / n_head;
     let half = head_dim / 2;
     let mut head = vec![0f32; head_dim * cols];
@@ -551,20 +416,14 @@ pub fn permute_rows(data: &mut [f32], rows: usize, cols: usize, n_head: usize) {
 }
 
 /// Produces one planned tensor's f32 data in GGUF layout into `out`, and checks every value is finite.
-pub fn load_tensor(
-    ckpt: &Checkpoint,
-    t: &PlannedTensor,
-    out: &mut Vec<f32>,
-) -> Result<(), ConvertError> {
+pub fn load_tensor(ckpt: &Checkpoint, t: &PlannedTensor, out: &mut Vec<f32>) -> Result<(), ConvertError> {
     let (name, transform) = match &t.source {
         Source::Generated(v) => {
             out.clear();
             out.extend_from_slice(v);
             return Ok(());
         }
-        Source::Checkpoint {
-            name, transform, ..
-        } => (name, *transform),
+        Source::Checkpoint { name, transform, .. } => (name, *transform),
     };
     let info = ckpt.read_f32(name, out)?;
     if let Transform::PermuteRows { n_head } = transform {
@@ -572,15 +431,24 @@ pub fn load_tensor(
         let cols = info.shape[1..].iter().product::<u64>() as usize;
         permute_rows(out, rows, cols, n_head as usize);
     }
-    if let Some(i) = out.iter().position(|v| !v.is_finite()) {
-        return Err(ConvertError::NonFinite {
+    check_finite(t, out, 0)
+}
+
+/// Fails on the first NaN or infinity in `data`, naming the tensor. `data` holds elements `offset..` of `t`, so a
+/// caller that reads a tensor in slices of rows can check each slice (what [`load_tensor`] does for whole tensors).
+pub fn check_finite(t: &PlannedTensor, data: &[f32], offset: u64) -> Result<(), ConvertError> {
+    match data.iter().position(|v| !v.is_finite()) {
+        None => Ok(()),
+        Some(i) => Err(ConvertError::NonFinite {
             tensor: t.name.clone(),
-            source_name: name.clone(),
-            index: i as u64,
-            value: out[i],
-        });
+            source_name: match &t.source {
+                Source::Checkpoint { name, .. } => name.clone(),
+                Source::Generated(_) => "generated".into(),
+            },
+            index: offset + i as u64,
+            value: data[i],
+        }),
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -601,24 +469,11 @@ mod tests {
 
     #[test]
     fn architectures() {
-        assert_eq!(
-            Architecture::from_hf("MistralForCausalLM"),
-            Some(Architecture::Llama)
-        );
-        assert_eq!(
-            Architecture::from_hf("Qwen2ForCausalLM").map(Architecture::gguf_name),
-            Some("qwen2")
-        );
+        assert_eq!(Architecture::from_hf("MistralForCausalLM"), Some(Architecture::Llama));
+        assert_eq!(Architecture::from_hf("Qwen2ForCausalLM").map(Architecture::gguf_name), Some("qwen2"));
         assert_eq!(Architecture::from_hf("GPT2LMHeadModel"), None);
-        let e = ConvertError::UnsupportedArchitecture {
-            file: "c.json".into(),
-            found: "GPT2LMHeadModel".into(),
-        };
+        let e = ConvertError::UnsupportedArchitecture { file: "c.json".into(), found: "GPT2LMHeadModel".into() };
         let s = e.to_string();
-        assert!(
-            s.contains("GPT2LMHeadModel")
-                && s.contains("LlamaForCausalLM")
-                && s.contains("Qwen2ForCausalLM")
-        );
+        assert!(s.contains("GPT2LMHeadModel") && s.contains("LlamaForCausalLM") && s.contains("Qwen2ForCausalLM"));
     }
 }

@@ -104,12 +104,7 @@ pub fn map_name(name: &str, n_layers: u64) -> Mapping {
         _ => None,
     };
     if let Some((role, gguf)) = global {
-        return Mapping::Tensor(Mapped {
-            gguf_name: format!("{gguf}.{suffix}"),
-            role,
-            layer: None,
-            bias,
-        });
+        return Mapping::Tensor(Mapped { gguf_name: format!("{gguf}.{suffix}"), role, layer: None, bias });
     }
     let Some(rest) = stem.strip_prefix("model.layers.") else {
         return Mapping::Unknown;
@@ -136,12 +131,7 @@ pub fn map_name(name: &str, n_layers: u64) -> Mapping {
         "mlp.down_proj" => (Role::FfnDown, "ffn_down"),
         _ => return Mapping::Unknown,
     };
-    Mapping::Tensor(Mapped {
-        gguf_name: format!("blk.{layer}.{gguf}.{suffix}"),
-        role,
-        layer: Some(layer),
-        bias,
-    })
+    Mapping::Tensor(Mapped { gguf_name: format!("blk.{layer}.{gguf}.{suffix}"), role, layer: Some(layer), bias })
 }
 
 #[cfg(test)]
@@ -157,22 +147,10 @@ mod tests {
         assert_eq!(m("model.embed_tokens.weight"), "token_embd.weight");
         assert_eq!(m("lm_head.weight"), "output.weight");
         assert_eq!(m("model.norm.weight"), "output_norm.weight");
-        assert_eq!(
-            m("model.layers.1.self_attn.o_proj.weight"),
-            "blk.1.attn_output.weight"
-        );
-        assert_eq!(
-            m("model.layers.0.self_attn.k_proj.bias"),
-            "blk.0.attn_k.bias"
-        );
-        assert_eq!(
-            m("model.layers.0.mlp.down_proj.weight"),
-            "blk.0.ffn_down.weight"
-        );
-        assert_eq!(
-            m("model.layers.0.post_attention_layernorm.weight"),
-            "blk.0.ffn_norm.weight"
-        );
+        assert_eq!(m("model.layers.1.self_attn.o_proj.weight"), "blk.1.attn_output.weight");
+        assert_eq!(m("model.layers.0.self_attn.k_proj.bias"), "blk.0.attn_k.bias");
+        assert_eq!(m("model.layers.0.mlp.down_proj.weight"), "blk.0.ffn_down.weight");
+        assert_eq!(m("model.layers.0.post_attention_layernorm.weight"), "blk.0.ffn_norm.weight");
         assert_eq!(m("model.layers.0.self_attn.rotary_emb.inv_freq"), "Skip");
         assert_eq!(m("model.layers.2.mlp.up_proj.weight"), "Unknown");
         assert_eq!(m("model.layers.01.mlp.up_proj.weight"), "Unknown");
@@ -181,14 +159,8 @@ mod tests {
 
     #[test]
     fn filters_like_the_converter() {
-        assert_eq!(
-            filter_name("language_model.model.norm.weight", false).as_deref(),
-            Some("model.norm.weight")
-        );
-        assert_eq!(
-            filter_name("model.text_model.norm.weight", true).as_deref(),
-            Some("model.norm.weight")
-        );
+        assert_eq!(filter_name("language_model.model.norm.weight", false).as_deref(), Some("model.norm.weight"));
+        assert_eq!(filter_name("model.text_model.norm.weight", true).as_deref(), Some("model.norm.weight"));
         assert_eq!(filter_name("model.vision_tower.x.weight", true), None);
     }
 }

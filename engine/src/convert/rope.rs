@@ -12,11 +12,7 @@ use super::super::hf::RopeParams;
 
 /// The llama3 rope factors for a head dimension `dim`, or `None` when the rope type is not llama3.
 pub fn llama3_rope_freqs(rope: &RopeParams, dim: u64) -> Option<Vec<f32>> {
-    if !rope
-        .rope_type
-        .as_deref()
-        .is_some_and(|t| t.eq_ignore_ascii_case("llama3"))
-    {
+    if !rope.rope_type.as_deref().is_some_and(|t| t.eq_ignore_ascii_case("llama3")) {
         return None;
     }
     let base = rope.rope_theta.unwrap_or(10000.0) as f32;
@@ -42,8 +38,7 @@ pub fn llama3_rope_freqs(rope: &RopeParams, dim: u64) -> Option<Vec<f32>> {
             factor as f32
         } else {
             let ratio = (1.0f32 / wavelen) * old_context_len as f32;
-            let smooth =
-                (ratio - low_freq_factor as f32) / (high_freq_factor - low_freq_factor) as f32;
+            let smooth = (ratio - low_freq_factor as f32) / (high_freq_factor - low_freq_factor) as f32;
             let blended = (1.0f32 - smooth) / factor as f32 + smooth;
             1.0f32 / blended
         };

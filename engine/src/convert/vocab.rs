@@ -47,10 +47,7 @@ pub struct TokenizerFiles {
 }
 
 fn tok_err(file: &Path, reason: impl Into<String>) -> ConvertError {
-    ConvertError::Tokenizer {
-        file: file.to_path_buf(),
-        reason: reason.into(),
-    }
+    ConvertError::Tokenizer { file: file.to_path_buf(), reason: reason.into() }
 }
 
 impl TokenizerFiles {
@@ -64,51 +61,27 @@ impl TokenizerFiles {
                     .into(),
             });
         }
-        let path =
-            ckpt.file("tokenizer.json")
-                .ok_or_else(|| {
-                    ConvertError::UnsupportedTokenizer {
-                file: ckpt.dir().join("tokenizer.json"),
-                reason:
-                    "no tokenizer.json (merges.txt/vocab.json-only tokenizers are not supported)"
-                        .into(),
-            }
-                })?;
+        let path = ckpt.file("tokenizer.json").ok_or_else(|| ConvertError::UnsupportedTokenizer {
+            file: ckpt.dir().join("tokenizer.json"),
+            reason: "no tokenizer.json (merges.txt/vocab.json-only tokenizers are not supported)".into(),
+        })?;
         let tokenizer_json: Map<String, Json> = crate::hf::read_json(&path)?;
         let (tokenizer_config, tokenizer_config_path) = match ckpt.file("tokenizer_config.json") {
-            Some(p) => (
-                Some(crate::hf::read_json::<Map<String, Json>>(&p)?),
-                Some(p),
-            ),
+            Some(p) => (Some(crate::hf::read_json::<Map<String, Json>>(&p)?), Some(p)),
             None => (None, None),
         };
-        Ok(TokenizerFiles {
-            tokenizer_json_path: path,
-            tokenizer_json,
-            tokenizer_config,
-            tokenizer_config_path,
-        })
+        Ok(TokenizerFiles { tokenizer_json_path: path, tokenizer_json, tokenizer_config, tokenizer_config_path })
     }
 
     /// gguf-py `LlamaHfVocab` takes BPE tokenizers with byte fallback and a `Sequence` decoder (SentencePiece
     /// converted to tokenizer.json) unless they are Llama-3-like (`ignore_merges`, no byte fallback).
     fn is_llama_hf_style(&self) -> bool {
         let model = self.tokenizer_json.get("model").and_then(Json::as_object);
-        let get_bool = |k: &str, default: bool| {
-            model
-                .and_then(|m| m.get(k))
-                .and_then(Json::as_bool)
-                .unwrap_or(default)
-        };
+        let get_bool = |k: &str, default: bool| model.and_then(|m| m.get(k)).and_then(Json::as_bool).unwrap_or(default);
         let is_bpe = model.and_then(|m| m.get("type")).and_then(Json::as_str) == Some("BPE");
-        let is_llama3 =
-            is_bpe && get_bool("ignore_merges", false) && !get_bool("byte_fallback", true);
-        let decoder_seq = self
-            .tokenizer_json
-            .get("decoder")
-            .and_then(|d| d.get("type"))
-            .and_then(Json::as_str)
-            == Some("Sequence");
+        let is_llama3 = is_bpe && get_bool("ignore_merges", false) && !get_bool("byte_fallback", true);
+        let decoder_seq =
+            self.tokenizer_json.get("decoder").and_then(|d| d.get("type")).and_then(Json::as_str) == Some("Sequence");
         !is_llama3 && is_bpe && get_bool("byte_fallback", false) && decoder_seq
     }
 }
@@ -131,11 +104,7 @@ pub fn add_vocab(
             });
         }
         // LlamaModel.set_vocab: tokenizer_config's add_prefix_space comes first.
-        if let Some(b) = files
-            .tokenizer_config
-            .as_ref()
-            .and_then(|c| c.get("add_prefix_space"))
-            .and_then(Json::as_bool)
+        if let Some(b) = files.tokenizer_config.as_ref().and_then(|c| c.get("add_prefix_space")).and_then(Json::as_bool)
         {
             meta.set("tokenizer.ggml.add_space_prefix", MetaValue::Bool(b));
         }
@@ -171,17 +140,11 @@ struct Added {
 }
 
 /// Loads tokenizer.json into the `tokenizers` crate, with transformers' adjustments applied.
-fn load_tokenizer(
-    files: &TokenizerFiles,
-) -> Result<(Tokenizer, BTreeMap<u32, Added>), ConvertError> {
+fn load_tokenizer(files: &TokenizerFiles) -> Result<(Tokenizer, BTreeMap<u32, Added>), ConvertError> {
     let path = &files.tokenizer_json_path;
-    let text =
-        serde_json::to_string(&files.tokenizer_json).map_err(|e| tok_err(path, e.to_string()))?;
-    let mut tok: Tokenizer = text
-        .parse()
-        .map_err(|e| tok_err(path, format!("cannot load: {e}")))?;
-    tok.with_truncation(None)
-        .map_err(|e| tok_err(path, e.to_string()))?;
+    let text = serde_json::to_string(&files.tokenizer_json).map_err(|e| tok_err(path, e.to_string()))?;
+    let mut tok: Tokenizer = text.parse().map_err(|e| tok_err(path, format!("cannot load: {e}")))?;
+    tok.with_truncation(None).map_err(|e| tok_err(path, e.to_string()))?;
     tok.with_padding(None);
 
     // Added tokens as transformers ends up with them: tokenizer.json's, then tokenizer_config's
@@ -189,10 +152,8 @@ fn load_tokenizer(
     let mut extra: Vec<AddedToken> = Vec::new();
     if let Some(cfg) = &files.tokenizer_config {
         if let Some(dec) = cfg.get("added_tokens_decoder").and_then(Json::as_object) {
-            let mut entries: Vec<(u64, &Map<String, Json>)> = dec
-                .iter()
-                .filter_map(|(k, v)| Some((k.parse::<u64>().ok()?, v.as_object()?)))
-                .collect();
+            let mut entries: Vec<(u64, &Map<String, Json>)> =
+                dec.iter().filter_map(|(k, v)| Some((k.parse::<u64>().ok()?, v.as_object()?))).collect();
             entries.sort_by_key(|e| e.0);
             for (_, e) in entries {
                 let Some(content) = e.get("content").and_then(Json::as_str) else {
@@ -231,10 +192,7 @@ fn load_tokenizer(
                 specials.push(c);
             }
         }
-        if let Some(list) = cfg
-            .get("additional_special_tokens")
-            .and_then(Json::as_array)
-        {
+        if let Some(list) = cfg.get("additional_special_tokens").and_then(Json::as_array) {
             specials.extend(list.iter().filter_map(|v| token_content(Some(v))));
         }
         let decoder = tok.get_added_tokens_decoder();
@@ -250,16 +208,7 @@ fn load_tokenizer(
     let added = tok
         .get_added_tokens_decoder()
         .into_iter()
-        .map(|(id, t)| {
-            (
-                id,
-                Added {
-                    content: t.content,
-                    special: t.special,
-                    normalized: t.normalized,
-                },
-            )
-        })
+        .map(|(id, t)| (id, Added { content: t.content, special: t.special, normalized: t.normalized }))
         .collect();
     Ok((tok, added))
 }
@@ -282,17 +231,16 @@ pub fn vocab_base(files: &TokenizerFiles, vocab_size: u64) -> Result<VocabBase, 
     if u64::from(max_id) >= vocab_size {
         return Err(tok_err(
             path,
-            format!("token id {max_id} is not below the config's vocab_size {vocab_size}: tokenizer and model disagree"),
+            format!(
+                "token id {max_id} is not below the config's vocab_size {vocab_size}: tokenizer and model disagree"
+            ),
         ));
     }
     let pre = pre_tokenizer_name(&tok, files)?;
 
     let reverse: HashMap<u32, &str> = vocab.iter().map(|(s, &id)| (id, s.as_str())).collect();
     // get_added_vocab(): content → id over the added tokens, later ids winning.
-    let added_by_content: HashMap<&str, u32> = added
-        .iter()
-        .map(|(&id, t)| (t.content.as_str(), id))
-        .collect();
+    let added_by_content: HashMap<&str, u32> = added.iter().map(|(&id, t)| (t.content.as_str(), id)).collect();
     let clean_up = files
         .tokenizer_config
         .as_ref()
@@ -311,10 +259,7 @@ pub fn vocab_base(files: &TokenizerFiles, vocab_size: u64) -> Result<VocabBase, 
         };
         let mut token = text.to_string();
         if let Some(&aid) = added_by_content.get(text) {
-            let flags = added
-                .get(&i)
-                .or_else(|| added.get(&aid))
-                .expect("id from the same map");
+            let flags = added.get(&i).or_else(|| added.get(&aid)).expect("id from the same map");
             if !flags.normalized {
                 // llama.cpp's tokenizer takes control/user-defined tokens as pre-normalized: the converter
                 // normalizes the ones the tokenizer does not, by encoding and decoding them.
@@ -337,14 +282,8 @@ pub fn vocab_base(files: &TokenizerFiles, vocab_size: u64) -> Result<VocabBase, 
 /// `tokenizer.decode(tokenizer.encode(token, add_special_tokens=False))`, with transformers' optional clean-up.
 fn round_trip(tok: &Tokenizer, token: &str, clean_up: bool) -> Result<String, String> {
     let enc = tok.encode(token, false).map_err(|e| e.to_string())?;
-    let text = tok
-        .decode(enc.get_ids(), false)
-        .map_err(|e| e.to_string())?;
-    Ok(if clean_up {
-        clean_up_tokenization(&text)
-    } else {
-        text
-    })
+    let text = tok.decode(enc.get_ids(), false).map_err(|e| e.to_string())?;
+    Ok(if clean_up { clean_up_tokenization(&text) } else { text })
 }
 
 /// transformers' `clean_up_tokenization`: removes the space before punctuation and English contractions.
@@ -374,25 +313,12 @@ pub fn looks_special(t: &str) -> bool {
 pub fn chk_token_ids(tok: &Tokenizer, files: &TokenizerFiles) -> Result<Vec<u32>, ConvertError> {
     let path = &files.tokenizer_json_path;
     let cfg = files.tokenizer_config.as_ref();
-    let class = cfg
-        .and_then(|c| c.get("tokenizer_class"))
-        .and_then(Json::as_str)
-        .unwrap_or("");
-    if matches!(
-        class,
-        "LlamaTokenizer" | "LlamaTokenizerFast" | "CodeLlamaTokenizer" | "CodeLlamaTokenizerFast"
-    ) {
+    let class = cfg.and_then(|c| c.get("tokenizer_class")).and_then(Json::as_str).unwrap_or("");
+    if matches!(class, "LlamaTokenizer" | "LlamaTokenizerFast" | "CodeLlamaTokenizer" | "CodeLlamaTokenizerFast") {
         // LlamaTokenizerFast.update_post_processor: BOS if add_bos_token (default true), EOS if add_eos_token.
-        let flag = |k: &str, d: bool| {
-            cfg.and_then(|c| c.get(k))
-                .and_then(Json::as_bool)
-                .unwrap_or(d)
-        };
-        let id_of =
-            |k: &str| token_content(cfg.and_then(|c| c.get(k))).and_then(|t| tok.token_to_id(&t));
-        let enc = tok
-            .encode(CHKTXT, false)
-            .map_err(|e| tok_err(path, format!("cannot encode: {e}")))?;
+        let flag = |k: &str, d: bool| cfg.and_then(|c| c.get(k)).and_then(Json::as_bool).unwrap_or(d);
+        let id_of = |k: &str| token_content(cfg.and_then(|c| c.get(k))).and_then(|t| tok.token_to_id(&t));
+        let enc = tok.encode(CHKTXT, false).map_err(|e| tok_err(path, format!("cannot encode: {e}")))?;
         let mut ids = Vec::with_capacity(enc.get_ids().len() + 2);
         if flag("add_bos_token", true) {
             ids.extend(id_of("bos_token"));
@@ -403,9 +329,7 @@ pub fn chk_token_ids(tok: &Tokenizer, files: &TokenizerFiles) -> Result<Vec<u32>
         }
         return Ok(ids);
     }
-    let enc = tok
-        .encode(CHKTXT, true)
-        .map_err(|e| tok_err(path, format!("cannot encode: {e}")))?;
+    let enc = tok.encode(CHKTXT, true).map_err(|e| tok_err(path, format!("cannot encode: {e}")))?;
     Ok(enc.get_ids().to_vec())
 }
 
@@ -417,9 +341,7 @@ fn python_list_repr(ids: &[u32]) -> String {
 
 /// The fingerprint llama.cpp's converter computes for a tokenizer.
 pub fn chk_hash(tok: &Tokenizer, files: &TokenizerFiles) -> Result<String, ConvertError> {
-    Ok(sha256_hex(
-        python_list_repr(&chk_token_ids(tok, files)?).as_bytes(),
-    ))
+    Ok(sha256_hex(python_list_repr(&chk_token_ids(tok, files)?).as_bytes()))
 }
 
 fn pre_tokenizer_name(tok: &Tokenizer, files: &TokenizerFiles) -> Result<String, ConvertError> {
@@ -427,31 +349,22 @@ fn pre_tokenizer_name(tok: &Tokenizer, files: &TokenizerFiles) -> Result<String,
     // The converter's if-chain lets a later entry win when a hash is listed twice.
     match PRE_HASHES.iter().rev().find(|(h, _, _)| *h == hash) {
         Some((_, name, _)) => Ok((*name).to_string()),
-        None => Err(ConvertError::UnknownPreTokenizer {
-            file: files.tokenizer_json_path.clone(),
-            hash,
-        }),
+        None => Err(ConvertError::UnknownPreTokenizer { file: files.tokenizer_json_path.clone(), hash }),
     }
 }
 
 /// Port of gguf-py `SpecialVocab(dir, load_merges=True).add_to_gguf(...)`.
-pub fn special_vocab(
-    files: &TokenizerFiles,
-    config_json: &Path,
-    meta: &mut Metadata,
-) -> Result<(), ConvertError> {
+pub fn special_vocab(files: &TokenizerFiles, config_json: &Path, meta: &mut Metadata) -> Result<(), ConvertError> {
     let path = &files.tokenizer_json_path;
     let tj = &files.tokenizer_json;
     let mut types: Vec<&'static str> = vec!["bos", "eos", "unk", "sep", "pad", "cls", "mask"];
     let mut ids: Vec<(&'static str, u64)> = Vec::new();
     let mut add: Vec<(&'static str, bool)> = Vec::new();
-    let set_add = |add: &mut Vec<(&'static str, bool)>, k: &'static str, v: bool| match add
-        .iter_mut()
-        .find(|e| e.0 == k)
-    {
-        Some(e) => e.1 = v,
-        None => add.push((k, v)),
-    };
+    let set_add =
+        |add: &mut Vec<(&'static str, bool)>, k: &'static str, v: bool| match add.iter_mut().find(|e| e.0 == k) {
+            Some(e) => e.1 = v,
+            None => add.push((k, v)),
+        };
     let set_default = |add: &mut Vec<(&'static str, bool)>, k: &'static str, v: bool| {
         if !add.iter().any(|e| e.0 == k) {
             add.push((k, v));
@@ -473,10 +386,7 @@ pub fn special_vocab(
         .map(|a| {
             a.iter()
                 .filter_map(|t| {
-                    Some((
-                        t.get("content")?.as_str()?.to_string(),
-                        t.get("id").cloned().unwrap_or(Json::Null),
-                    ))
+                    Some((t.get("content")?.as_str()?.to_string(), t.get("id").cloned().unwrap_or(Json::Null)))
                 })
                 .collect()
         })
@@ -485,27 +395,19 @@ pub fn special_vocab(
     let mut tc: Option<Map<String, Json>> = files.tokenizer_config.clone();
     let tc_truthy = tc.as_ref().is_some_and(|m| !m.is_empty());
     if !tj.is_empty() {
-        let get = |tc: &Option<Map<String, Json>>, k: &str| {
-            tc.as_ref()
-                .and_then(|m| m.get(k))
-                .cloned()
-                .unwrap_or(Json::Null)
-        };
+        let get =
+            |tc: &Option<Map<String, Json>>, k: &str| tc.as_ref().and_then(|m| m.get(k)).cloned().unwrap_or(Json::Null);
         let mut special_bos = get(&tc, "bos_token");
         let mut special_cls = get(&tc, "cls_token");
         let mut special_eos = get(&tc, "eos_token");
         let mut special_sep = get(&tc, "sep_token");
         if !truthy(&special_bos) && truthy(&special_cls) && tc_truthy {
             special_bos = special_cls.clone();
-            tc.as_mut()
-                .unwrap()
-                .insert("bos_token".into(), special_bos.clone());
+            tc.as_mut().unwrap().insert("bos_token".into(), special_bos.clone());
         }
         if !truthy(&special_eos) && truthy(&special_sep) && tc_truthy {
             special_eos = special_sep.clone();
-            tc.as_mut()
-                .unwrap()
-                .insert("eos_token".into(), special_eos.clone());
+            tc.as_mut().unwrap().insert("eos_token".into(), special_eos.clone());
         }
         if let Some(pp) = tj.get("post_processor").filter(|p| truthy(p)) {
             let processors: Vec<&Json> = match pp.get("processors").and_then(Json::as_array) {
@@ -528,9 +430,7 @@ pub fn special_vocab(
                                 .and_then(|c| c.get(0))
                                 .cloned()
                                 .unwrap_or_else(|| special_bos.clone());
-                            tc.as_mut()
-                                .unwrap()
-                                .insert("cls_token".into(), special_cls.clone());
+                            tc.as_mut().unwrap().insert("cls_token".into(), special_cls.clone());
                         }
                         if !truthy(&special_sep) && tc_truthy {
                             special_sep = processor
@@ -538,23 +438,14 @@ pub fn special_vocab(
                                 .and_then(|c| c.get(0))
                                 .cloned()
                                 .unwrap_or_else(|| special_eos.clone());
-                            tc.as_mut()
-                                .unwrap()
-                                .insert("sep_token".into(), special_sep.clone());
+                            tc.as_mut().unwrap().insert("sep_token".into(), special_sep.clone());
                         }
                     }
                     Some("TemplateProcessing") => {
                         let empty = Vec::new();
-                        let single = processor
-                            .get("single")
-                            .and_then(Json::as_array)
-                            .unwrap_or(&empty);
-                        let pair = processor
-                            .get("pair")
-                            .and_then(Json::as_array)
-                            .unwrap_or(&empty);
-                        let special_id =
-                            |e: &Json| e.get("SpecialToken").and_then(|s| s.get("id")).cloned();
+                        let single = processor.get("single").and_then(Json::as_array).unwrap_or(&empty);
+                        let pair = processor.get("pair").and_then(Json::as_array).unwrap_or(&empty);
+                        let special_id = |e: &Json| e.get("SpecialToken").and_then(|s| s.get("id")).cloned();
                         let mut special_first: Option<Json> = None;
                         let mut special_last: Option<Json> = None;
                         if single.len() > 1 {
@@ -565,22 +456,14 @@ pub fn special_vocab(
                                 } else if first != special_bos && first != special_cls {
                                     if !truthy(&special_bos) {
                                         special_bos = first.clone();
-                                        tc.as_mut()
-                                            .unwrap()
-                                            .insert("bos_token".into(), first.clone());
+                                        tc.as_mut().unwrap().insert("bos_token".into(), first.clone());
                                     }
                                     if !truthy(&special_cls) {
                                         special_cls = first.clone();
-                                        tc.as_mut()
-                                            .unwrap()
-                                            .insert("cls_token".into(), first.clone());
+                                        tc.as_mut().unwrap().insert("cls_token".into(), first.clone());
                                     }
                                 }
-                                set_add(
-                                    &mut add,
-                                    "bos",
-                                    first == special_bos || first == special_cls,
-                                );
+                                set_add(&mut add, "bos", first == special_bos || first == special_cls);
                             }
                             special_last = special_id(&single[single.len() - 1]).filter(truthy);
                             if let Some(last) = special_last.clone() {
@@ -602,12 +485,9 @@ pub fn special_vocab(
                             }
                         }
                         if !pair.is_empty() {
-                            let start = usize::from(
-                                special_first.is_some() && special_id(&pair[0]) == special_first,
-                            );
+                            let start = usize::from(special_first.is_some() && special_id(&pair[0]) == special_first);
                             let stop_trim = usize::from(
-                                special_last.is_some()
-                                    && special_id(&pair[pair.len() - 1]) == special_last,
+                                special_last.is_some() && special_id(&pair[pair.len() - 1]) == special_last,
                             );
                             let end = pair.len().saturating_sub(stop_trim);
                             let mid: &[Json] = if start < end { &pair[start..end] } else { &[] };
@@ -620,16 +500,11 @@ pub fn special_vocab(
                                 };
                                 let a = seq_id(&mid[0]);
                                 let b = seq_id(&mid[mid.len() - 1]);
-                                if a.as_deref() == Some("A")
-                                    && b.as_deref() == Some("B")
-                                    && mid.len() > 2
-                                {
+                                if a.as_deref() == Some("A") && b.as_deref() == Some("B") && mid.len() > 2 {
                                     let inner = &mid[1..mid.len() - 1];
                                     let mut add_sep = false;
                                     if let Some(entry) = special_id(&inner[0]).filter(truthy) {
-                                        if (entry == special_sep || entry == special_eos)
-                                            && special_last.is_none()
-                                        {
+                                        if (entry == special_sep || entry == special_eos) && special_last.is_none() {
                                             add_sep = true;
                                         }
                                     }
@@ -642,9 +517,7 @@ pub fn special_vocab(
                                     }
                                     set_add(&mut add, "sep", add_sep);
                                     if add_sep && !truthy(&special_sep) && tc_truthy {
-                                        tc.as_mut()
-                                            .unwrap()
-                                            .insert("sep_token".into(), special_eos.clone());
+                                        tc.as_mut().unwrap().insert("sep_token".into(), special_eos.clone());
                                     }
                                 }
                             }
@@ -668,10 +541,7 @@ pub fn special_vocab(
                 list.iter()
                     .filter_map(|e| {
                         Some((
-                            e.get("name")
-                                .and_then(Json::as_str)
-                                .unwrap_or("")
-                                .to_string(),
+                            e.get("name").and_then(Json::as_str).unwrap_or("").to_string(),
                             e.get("template").and_then(Json::as_str)?.to_string(),
                         ))
                     })
@@ -686,10 +556,7 @@ pub fn special_vocab(
             let Some(content) = token_content(tc.get(&format!("{typ}_token"))) else {
                 continue;
             };
-            let id = added_tokens
-                .iter()
-                .find(|(c, _)| *c == content)
-                .map(|(_, id)| id.clone());
+            let id = added_tokens.iter().find(|(c, _)| *c == content).map(|(_, id)| id.clone());
             set_special(&mut ids, typ, id.as_ref(), path)?;
         }
     }
@@ -698,9 +565,7 @@ pub fn special_vocab(
     for &typ in &types {
         let mut id = config.get(&format!("{typ}_token_id"));
         if id.is_none_or(Json::is_null) {
-            id = config
-                .get("text_config")
-                .and_then(|t| t.get(format!("{typ}_token_id")));
+            id = config.get("text_config").and_then(|t| t.get(format!("{typ}_token_id")));
         }
         set_special(&mut ids, typ, id, config_json)?;
     }
@@ -721,15 +586,12 @@ pub fn special_vocab(
             "eom" => "tokenizer.ggml.eom_token_id",
             _ => continue, // "cls": gguf-py has no writer for it and skips it.
         };
-        let id = u32::try_from(id)
-            .map_err(|_| tok_err(config_json, format!("{typ} token id {id} does not fit u32")))?;
+        let id =
+            u32::try_from(id).map_err(|_| tok_err(config_json, format!("{typ} token id {id} does not fit u32")))?;
         meta.set(key, MetaValue::U32(id));
     }
     for (typ, v) in add {
-        meta.set(
-            &format!("tokenizer.ggml.add_{typ}_token"),
-            MetaValue::Bool(v),
-        );
+        meta.set(&format!("tokenizer.ggml.add_{typ}_token"), MetaValue::Bool(v));
     }
     match chat_template {
         None => {}
@@ -738,20 +600,14 @@ pub fn special_vocab(
             let mut default = None;
             let mut names: Vec<String> = Vec::new();
             for (name, template) in list {
-                let name: String = name
-                    .chars()
-                    .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-                    .collect();
+                let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
                 if name.is_empty() {
                     continue;
                 }
                 if name == "default" {
                     default = Some(template);
                 } else {
-                    meta.set(
-                        &format!("tokenizer.chat_template.{name}"),
-                        MetaValue::String(template),
-                    );
+                    meta.set(&format!("tokenizer.chat_template.{name}"), MetaValue::String(template));
                     if !names.contains(&name) {
                         names.push(name);
                     }
@@ -770,10 +626,7 @@ pub fn special_vocab(
         meta.set("tokenizer.ggml.normalizer.lowercase", MetaValue::Bool(b));
     }
     if let Some(b) = strip_accents {
-        meta.set(
-            "tokenizer.ggml.normalizer.strip_accents",
-            MetaValue::Bool(b),
-        );
+        meta.set("tokenizer.ggml.normalizer.strip_accents", MetaValue::Bool(b));
     }
     Ok(())
 }
@@ -789,24 +642,15 @@ fn chat_template_alt(dir: &Path) -> Result<Option<ChatTemplate>, ConvertError> {
     let jinja = dir.join("chat_template.jinja");
     let json = dir.join("chat_template.json");
     if jinja.is_file() {
-        let default =
-            std::fs::read_to_string(&jinja).map_err(|e| crate::hf::HfError::io(&jinja, e))?;
+        let default = std::fs::read_to_string(&jinja).map_err(|e| crate::hf::HfError::io(&jinja, e))?;
         let extra_dir = dir.join("additional_chat_templates");
         let mut extra = Vec::new();
         if extra_dir.is_dir() {
-            for entry in
-                std::fs::read_dir(&extra_dir).map_err(|e| crate::hf::HfError::io(&extra_dir, e))?
-            {
-                let p = entry
-                    .map_err(|e| crate::hf::HfError::io(&extra_dir, e))?
-                    .path();
+            for entry in std::fs::read_dir(&extra_dir).map_err(|e| crate::hf::HfError::io(&extra_dir, e))? {
+                let p = entry.map_err(|e| crate::hf::HfError::io(&extra_dir, e))?.path();
                 if p.extension().is_some_and(|x| x == "jinja") {
-                    let name = p
-                        .file_stem()
-                        .map(|s| s.to_string_lossy().into_owned())
-                        .unwrap_or_default();
-                    let t =
-                        std::fs::read_to_string(&p).map_err(|e| crate::hf::HfError::io(&p, e))?;
+                    let name = p.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                    let t = std::fs::read_to_string(&p).map_err(|e| crate::hf::HfError::io(&p, e))?;
                     extra.push((name, t));
                 }
             }
@@ -840,10 +684,7 @@ fn set_special(
         return Ok(());
     };
     if let Some(i) = n.as_i64().filter(|&i| i < 0) {
-        return Err(tok_err(
-            file,
-            format!("invalid value for special token type {typ}: {i}"),
-        ));
+        return Err(tok_err(file, format!("invalid value for special token type {typ}: {i}")));
     }
     let Some(v) = n.as_u64() else { return Ok(()) }; // a float is not an int in Python either
     if !ids.iter().any(|e| e.0 == typ) {
@@ -877,12 +718,7 @@ fn parse_normalizer(n: &Json, lowercase: &mut Option<bool>, strip_accents: &mut 
             }
         }
         Some("Sequence") => {
-            for sub in n
-                .get("normalizers")
-                .and_then(Json::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for sub in n.get("normalizers").and_then(Json::as_array).into_iter().flatten() {
                 parse_normalizer(sub, lowercase, strip_accents);
             }
         }
@@ -893,11 +729,7 @@ fn parse_normalizer(n: &Json, lowercase: &mut Option<bool>, strip_accents: &mut 
 /// tokenizer.json merges as `"a b"` strings. Since transformers 4.45 they may be `[a, b]` pairs, whose parts can
 /// hold spaces: those are written as U+0120 (`' '` + 256), as gguf-py does.
 pub fn merges_of(tj: &Map<String, Json>) -> Result<Vec<String>, String> {
-    let Some(list) = tj
-        .get("model")
-        .and_then(|m| m.get("merges"))
-        .and_then(Json::as_array)
-    else {
+    let Some(list) = tj.get("model").and_then(|m| m.get("merges")).and_then(Json::as_array) else {
         return Ok(Vec::new());
     };
     let Some(first) = list.first() else {
@@ -907,27 +739,17 @@ pub fn merges_of(tj: &Map<String, Json>) -> Result<Vec<String>, String> {
         return list
             .iter()
             .enumerate()
-            .map(|(i, m)| {
-                m.as_str()
-                    .map(str::to_string)
-                    .ok_or_else(|| format!("merge {i} is not a string"))
-            })
+            .map(|(i, m)| m.as_str().map(str::to_string).ok_or_else(|| format!("merge {i} is not a string")))
             .collect();
     }
-    let is_pair = |m: &Json| {
-        m.as_array()
-            .is_some_and(|p| p.len() == 2 && p.iter().all(Json::is_string))
-    };
+    let is_pair = |m: &Json| m.as_array().is_some_and(|p| p.len() == 2 && p.iter().all(Json::is_string));
     if !is_pair(first) {
         return Err("unknown tokenizer merges format".into());
     }
     list.iter()
         .enumerate()
         .map(|(i, m)| {
-            let p = m
-                .as_array()
-                .filter(|_| is_pair(m))
-                .ok_or_else(|| format!("merge {i} is not a pair of strings"))?;
+            let p = m.as_array().filter(|_| is_pair(m)).ok_or_else(|| format!("merge {i} is not a pair of strings"))?;
             let enc = |s: &Json| s.as_str().unwrap_or_default().replace(' ', "\u{120}");
             Ok(format!("{} {}", enc(&p[0]), enc(&p[1])))
         })
@@ -940,10 +762,7 @@ mod tests {
 
     #[test]
     fn python_repr() {
-        assert_eq!(
-            python_list_repr(&[128000, 198, 4815]),
-            "[128000, 198, 4815]"
-        );
+        assert_eq!(python_list_repr(&[128000, 198, 4815]), "[128000, 198, 4815]");
         assert_eq!(python_list_repr(&[]), "[]");
     }
 
@@ -951,20 +770,16 @@ mod tests {
     fn special_looking_tokens() {
         assert!(looks_special("<|im_start|>"));
         assert!(looks_special("<unused12>"));
-        assert!(looks_special(
-            "<\u{ff5c}begin\u{2581}of\u{2581}sentence\u{ff5c}>"
-        ));
+        assert!(looks_special("<\u{ff5c}begin\u{2581}of\u{2581}sentence\u{ff5c}>"));
         assert!(!looks_special("<s>"));
         assert!(!looks_special("<|x"));
     }
 
     #[test]
     fn merges_both_formats() {
-        let old: Map<String, Json> =
-            serde_json::from_str(r#"{"model":{"merges":["a b","Ġ t"]}}"#).unwrap();
+        let old: Map<String, Json> = serde_json::from_str(r#"{"model":{"merges":["a b","Ġ t"]}}"#).unwrap();
         assert_eq!(merges_of(&old).unwrap(), ["a b", "Ġ t"]);
-        let new: Map<String, Json> =
-            serde_json::from_str(r#"{"model":{"merges":[["a","b"],["x y","z"]]}}"#).unwrap();
+        let new: Map<String, Json> = serde_json::from_str(r#"{"model":{"merges":[["a","b"],["x y","z"]]}}"#).unwrap();
         assert_eq!(merges_of(&new).unwrap(), ["a b", "x\u{120}y z"]);
         let bad: Map<String, Json> = serde_json::from_str(r#"{"model":{"merges":[1]}}"#).unwrap();
         assert!(merges_of(&bad).is_err());

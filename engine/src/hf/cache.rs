@@ -43,12 +43,7 @@ pub fn default_cache_root() -> Option<PathBuf> {
     if let Some(p) = std::env::var_os("HF_HOME") {
         return Some(PathBuf::from(p).join("hub"));
     }
-    std::env::var_os("HOME").map(|h| {
-        PathBuf::from(h)
-            .join(".cache")
-            .join("huggingface")
-            .join("hub")
-    })
+    std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("huggingface").join("hub"))
 }
 
 /// Finds a repository's current snapshot in a cache root (`None`: the default root).
@@ -76,10 +71,7 @@ pub fn find_cached(repo_id: &str, cache_root: Option<&Path>) -> Result<ResolvedD
 ///   its only snapshot when there is no ref.
 pub fn resolve(path: &Path) -> Result<ResolvedDir, HfError> {
     if !path.is_dir() {
-        return Err(HfError::NotACheckpoint {
-            path: path.to_path_buf(),
-            reason: "not a folder".into(),
-        });
+        return Err(HfError::NotACheckpoint { path: path.to_path_buf(), reason: "not a folder".into() });
     }
     if path.join("config.json").is_file() {
         // …/models--ORG--NAME/snapshots/<commit>: name the repository.
@@ -90,36 +82,23 @@ pub fn resolve(path: &Path) -> Result<ResolvedDir, HfError> {
             .and_then(Path::file_name)
             .and_then(|n| n.to_str())
             .and_then(repo_id_of);
-        return Ok(ResolvedDir {
-            dir: path.to_path_buf(),
-            repo_id,
-        });
+        return Ok(ResolvedDir { dir: path.to_path_buf(), repo_id });
     }
     let snapshots = path.join("snapshots");
     if !snapshots.is_dir() {
         return Err(HfError::NotACheckpoint {
             path: path.to_path_buf(),
-            reason: "no config.json here, and not a Hugging Face cache folder (no snapshots/)"
-                .into(),
+            reason: "no config.json here, and not a Hugging Face cache folder (no snapshots/)".into(),
         });
     }
-    let repo_id = path
-        .file_name()
-        .and_then(|n| n.to_str())
-        .and_then(repo_id_of);
+    let repo_id = path.file_name().and_then(|n| n.to_str()).and_then(repo_id_of);
     let ref_main = path.join("refs").join("main");
     let commit = if ref_main.is_file() {
         let text = std::fs::read_to_string(&ref_main).map_err(|e| HfError::io(&ref_main, e))?;
         let commit = text.trim().to_string();
         // A ref is a commit hash; anything else (a path, say) must not be joined onto snapshots/.
-        if commit.is_empty()
-            || commit.len() > 128
-            || !commit.bytes().all(|b| b.is_ascii_alphanumeric())
-        {
-            return Err(HfError::NotACheckpoint {
-                path: ref_main,
-                reason: format!("{commit:?} is not a commit hash"),
-            });
+        if commit.is_empty() || commit.len() > 128 || !commit.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(HfError::NotACheckpoint { path: ref_main, reason: format!("{commit:?} is not a commit hash") });
         }
         commit
     } else {
@@ -134,28 +113,19 @@ pub fn resolve(path: &Path) -> Result<ResolvedDir, HfError> {
         match found.len() {
             1 => found.remove(0),
             0 => {
-                return Err(HfError::NotACheckpoint {
-                    path: snapshots,
-                    reason: "no snapshots downloaded".into(),
-                });
+                return Err(HfError::NotACheckpoint { path: snapshots, reason: "no snapshots downloaded".into() });
             }
             _ => {
                 return Err(HfError::NotACheckpoint {
                     path: snapshots,
-                    reason: format!(
-                        "no refs/main and several snapshots ({}): pick one",
-                        found.join(", ")
-                    ),
+                    reason: format!("no refs/main and several snapshots ({}): pick one", found.join(", ")),
                 });
             }
         }
     };
     let dir = snapshots.join(&commit);
     if !dir.join("config.json").is_file() {
-        return Err(HfError::NotACheckpoint {
-            path: dir,
-            reason: "snapshot has no config.json".into(),
-        });
+        return Err(HfError::NotACheckpoint { path: dir, reason: "snapshot has no config.json".into() });
     }
     Ok(ResolvedDir { dir, repo_id })
 }
@@ -166,10 +136,7 @@ mod tests {
 
     #[test]
     fn repo_ids_round_trip() {
-        assert_eq!(
-            repo_id_of("models--HuggingFaceTB--SmolLM2-135M").as_deref(),
-            Some("HuggingFaceTB/SmolLM2-135M")
-        );
+        assert_eq!(repo_id_of("models--HuggingFaceTB--SmolLM2-135M").as_deref(), Some("HuggingFaceTB/SmolLM2-135M"));
         assert_eq!(repo_id_of("models--gpt2").as_deref(), Some("gpt2"));
         assert_eq!(repo_id_of("datasets--x--y"), None);
         assert_eq!(folder_of("Qwen/Qwen2.5-0.5B"), "models--Qwen--Qwen2.5-0.5B");

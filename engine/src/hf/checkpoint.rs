@@ -46,10 +46,7 @@ impl Checkpoint {
             for p in &parts {
                 // Shard names come from the file: keep them inside the folder.
                 if p.is_empty() || p.contains('/') || p.contains('\\') || p == ".." || p == "." {
-                    return Err(HfError::Config {
-                        file: index_path,
-                        reason: format!("bad shard file name {p:?}"),
-                    });
+                    return Err(HfError::Config { file: index_path, reason: format!("bad shard file name {p:?}") });
                 }
             }
             from_index = Some(index.weight_map);
@@ -68,17 +65,13 @@ impl Checkpoint {
             parts
         };
         if part_names.is_empty() {
-            let reason = if dir.join("pytorch_model.bin").exists()
-                || dir.join("pytorch_model.bin.index.json").exists()
+            let reason = if dir.join("pytorch_model.bin").exists() || dir.join("pytorch_model.bin.index.json").exists()
             {
                 "only PyTorch .bin weights: convert them to safetensors first (they are pickles, unsafe to load)"
             } else {
                 "no model.safetensors or model.safetensors.index.json"
             };
-            return Err(HfError::NotACheckpoint {
-                path: dir,
-                reason: reason.into(),
-            });
+            return Err(HfError::NotACheckpoint { path: dir, reason: reason.into() });
         }
 
         let mut shards = Vec::with_capacity(part_names.len());
@@ -119,24 +112,11 @@ impl Checkpoint {
                 // Keep the message readable when a whole shard is gone.
                 missing.truncate(20);
                 extra.truncate(20);
-                return Err(HfError::IndexMismatch {
-                    file: index_path,
-                    missing,
-                    extra,
-                });
+                return Err(HfError::IndexMismatch { file: index_path, missing, extra });
             }
         }
 
-        Ok(Checkpoint {
-            dir,
-            repo_id,
-            config_path,
-            config,
-            generation,
-            shards,
-            index,
-            order,
-        })
+        Ok(Checkpoint { dir, repo_id, config_path, config, generation, shards, index, order })
     }
 
     /// The folder holding `config.json` (a snapshot folder for cached models).
@@ -182,10 +162,7 @@ impl Checkpoint {
     pub fn read_f32(&self, name: &str, out: &mut Vec<f32>) -> Result<&TensorInfo, HfError> {
         let (shard, info) = self
             .tensor_info(name)
-            .ok_or_else(|| HfError::NoSuchTensor {
-                dir: self.dir.clone(),
-                name: name.to_string(),
-            })?;
+            .ok_or_else(|| HfError::NoSuchTensor { dir: self.dir.clone(), name: name.to_string() })?;
         widen_to_f32(info.dtype, shard.bytes(info), out);
         Ok(info)
     }

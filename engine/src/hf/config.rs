@@ -138,13 +138,9 @@ impl HfConfig {
     }
 
     pub fn parse(path: &Path, text: &str) -> Result<HfConfig, HfError> {
-        let json_err = |e: serde_json::Error| HfError::Json {
-            file: path.to_path_buf(),
-            source: e,
-        };
+        let json_err = |e: serde_json::Error| HfError::Json { file: path.to_path_buf(), source: e };
         let raw: Map<String, Json> = serde_json::from_str(text).map_err(json_err)?;
-        let mut cfg: HfConfig =
-            serde_json::from_value(Json::Object(raw.clone())).map_err(json_err)?;
+        let mut cfg: HfConfig = serde_json::from_value(Json::Object(raw.clone())).map_err(json_err)?;
         cfg.raw = raw;
         Ok(cfg)
     }
@@ -161,10 +157,7 @@ impl HfConfig {
 
     /// Resolves the hyperparameters with the defaults of the config class `model_type` names.
     pub fn hparams(&self, file: &Path) -> Result<HParams, HfError> {
-        let bad = |reason: String| HfError::Config {
-            file: file.to_path_buf(),
-            reason,
-        };
+        let bad = |reason: String| HfError::Config { file: file.to_path_buf(), reason };
         let d = match self.model_type.as_deref() {
             Some("mistral") => &MISTRAL_DEFAULTS,
             Some("qwen2") => &QWEN2_DEFAULTS,
@@ -185,9 +178,7 @@ impl HfConfig {
             )));
         }
         if n_layers == 0 || n_layers > MAX_LAYERS {
-            return Err(bad(format!(
-                "num_hidden_layers {n_layers} is outside 1..={MAX_LAYERS}"
-            )));
+            return Err(bad(format!("num_hidden_layers {n_layers} is outside 1..={MAX_LAYERS}")));
         }
         let head_dim_field = match self.head_dim {
             Some(h) => Some(h),
@@ -198,16 +189,12 @@ impl HfConfig {
             Some(h) => h,
             None if hidden_size % n_head == 0 => hidden_size / n_head,
             None => {
-                return Err(bad(format!(
-                    "hidden_size {hidden_size} is not a multiple of num_attention_heads {n_head}"
-                )))
+                return Err(bad(format!("hidden_size {hidden_size} is not a multiple of num_attention_heads {n_head}")))
             }
         };
         // The q/k permutation and RoPE both pair dimensions.
         if head_dim == 0 || head_dim % 2 != 0 {
-            return Err(bad(format!(
-                "head dimension {head_dim} must be even and non-zero"
-            )));
+            return Err(bad(format!("head dimension {head_dim} must be even and non-zero")));
         }
         Ok(HParams {
             vocab_size: self.vocab_size.unwrap_or(d.vocab_size),
@@ -218,9 +205,7 @@ impl HfConfig {
             n_head_kv,
             head_dim_field,
             head_dim,
-            max_position_embeddings: self
-                .max_position_embeddings
-                .unwrap_or(d.max_position_embeddings),
+            max_position_embeddings: self.max_position_embeddings.unwrap_or(d.max_position_embeddings),
             rms_norm_eps: self.rms_norm_eps.unwrap_or(1e-6),
             rope: self.rope_params(),
             tie_word_embeddings: self.tie_word_embeddings.unwrap_or(false),
@@ -230,12 +215,7 @@ impl HfConfig {
     fn rope_params(&self) -> RopeParams {
         let block = self.rope_parameters.as_ref().or(self.rope_scaling.as_ref());
         let f = |k: &str| block.and_then(|b| b.get(k)).and_then(Json::as_f64);
-        let s = |k: &str| {
-            block
-                .and_then(|b| b.get(k))
-                .and_then(Json::as_str)
-                .map(str::to_string)
-        };
+        let s = |k: &str| block.and_then(|b| b.get(k)).and_then(Json::as_str).map(str::to_string);
         // Every config class of ours defaults rope_theta to 10000.0.
         let theta = f("rope_theta").or(self.rope_theta).or(Some(10000.0));
         RopeParams {
@@ -247,11 +227,7 @@ impl HfConfig {
             original_max_position_embeddings: block
                 .and_then(|b| b.get("original_max_position_embeddings"))
                 .and_then(Json::as_u64)
-                .or_else(|| {
-                    self.raw
-                        .get("original_max_position_embeddings")
-                        .and_then(Json::as_u64)
-                }),
+                .or_else(|| self.raw.get("original_max_position_embeddings").and_then(Json::as_u64)),
             extrapolation_factor: f("extrapolation_factor"),
             attention_factor: f("attention_factor").or_else(|| f("attn_factor")),
             beta_fast: f("beta_fast"),
@@ -274,10 +250,7 @@ impl GenerationConfig {
     pub fn load(path: &Path) -> Option<GenerationConfig> {
         let text = std::fs::read_to_string(path).ok()?;
         let raw: Map<String, Json> = serde_json::from_str(&text).ok()?;
-        Some(GenerationConfig {
-            raw,
-            path: path.to_path_buf(),
-        })
+        Some(GenerationConfig { raw, path: path.to_path_buf() })
     }
 
     pub fn get(&self, key: &str) -> Option<&Json> {
@@ -290,35 +263,22 @@ mod tests {
     use super::*;
 
     fn cfg(s: &str) -> HParams {
-        HfConfig::parse(Path::new("config.json"), s)
-            .unwrap()
-            .hparams(Path::new("config.json"))
-            .unwrap()
+        HfConfig::parse(Path::new("config.json"), s).unwrap().hparams(Path::new("config.json")).unwrap()
     }
 
     #[test]
     fn llama_defaults_compute_head_dim() {
         let h = cfg(r#"{"model_type":"llama","hidden_size":64,"num_attention_heads":4}"#);
-        assert_eq!(
-            (h.head_dim_field, h.head_dim, h.n_head_kv, h.vocab_size),
-            (Some(16), 16, 4, 32000)
-        );
+        assert_eq!((h.head_dim_field, h.head_dim, h.n_head_kv, h.vocab_size), (Some(16), 16, 4, 32000));
         assert_eq!(h.rope.rope_theta, Some(10000.0));
         assert_eq!(h.max_position_embeddings, 2048);
     }
 
     #[test]
     fn qwen2_and_mistral_leave_head_dim_absent() {
-        let h = cfg(
-            r#"{"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":2}"#,
-        );
-        assert_eq!(
-            (h.head_dim_field, h.head_dim, h.max_position_embeddings),
-            (None, 16, 32768)
-        );
-        let h = cfg(
-            r#"{"model_type":"mistral","hidden_size":64,"num_attention_heads":8,"head_dim":null}"#,
-        );
+        let h = cfg(r#"{"model_type":"qwen2","hidden_size":64,"num_attention_heads":4,"num_key_value_heads":2}"#);
+        assert_eq!((h.head_dim_field, h.head_dim, h.max_position_embeddings), (None, 16, 32768));
+        let h = cfg(r#"{"model_type":"mistral","hidden_size":64,"num_attention_heads":8,"head_dim":null}"#);
         assert_eq!((h.head_dim_field, h.head_dim, h.n_head_kv), (None, 8, 8));
     }
 

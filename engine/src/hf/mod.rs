@@ -28,50 +28,28 @@ pub const MAX_JSON_BYTES: u64 = 256 << 20;
 #[derive(Debug, thiserror::Error)]
 pub enum HfError {
     #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Io { path: PathBuf, source: std::io::Error },
 
     #[error("{}: invalid JSON: {source}", file.display())]
-    Json {
-        file: PathBuf,
-        source: serde_json::Error,
-    },
+    Json { file: PathBuf, source: serde_json::Error },
 
     #[error("{}: {reason}", file.display())]
     Config { file: PathBuf, reason: String },
 
     #[error("{}{}: {reason}", file.display(), tensor.as_ref().map(|t| format!(", tensor {t:?}")).unwrap_or_default())]
-    Safetensors {
-        file: PathBuf,
-        tensor: Option<String>,
-        reason: String,
-    },
+    Safetensors { file: PathBuf, tensor: Option<String>, reason: String },
 
     #[error("{}, tensor {tensor:?}: dtype {dtype} is not supported (only F32, F16 and BF16 are)", file.display())]
-    UnsupportedDtype {
-        file: PathBuf,
-        tensor: String,
-        dtype: String,
-    },
+    UnsupportedDtype { file: PathBuf, tensor: String, dtype: String },
 
     #[error("{}: {reason}", path.display())]
     NotACheckpoint { path: PathBuf, reason: String },
 
     #[error("{}: the index and the shards disagree: missing tensors {missing:?}, extra tensors {extra:?}", file.display())]
-    IndexMismatch {
-        file: PathBuf,
-        missing: Vec<String>,
-        extra: Vec<String>,
-    },
+    IndexMismatch { file: PathBuf, missing: Vec<String>, extra: Vec<String> },
 
     #[error("tensor {name:?} appears in both {} and {}", first.display(), second.display())]
-    DuplicateTensor {
-        name: String,
-        first: PathBuf,
-        second: PathBuf,
-    },
+    DuplicateTensor { name: String, first: PathBuf, second: PathBuf },
 
     #[error("{}: no tensor named {name:?}", dir.display())]
     NoSuchTensor { dir: PathBuf, name: String },
@@ -79,24 +57,17 @@ pub enum HfError {
 
 impl HfError {
     pub(crate) fn io(path: &Path, source: std::io::Error) -> HfError {
-        HfError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
+        HfError::Io { path: path.to_path_buf(), source }
     }
 }
 
 /// Reads a JSON file as text, refusing files over [`MAX_JSON_BYTES`].
 pub(crate) fn read_json_text(path: &Path) -> Result<String, HfError> {
-    let len = std::fs::metadata(path)
-        .map_err(|e| HfError::io(path, e))?
-        .len();
+    let len = std::fs::metadata(path).map_err(|e| HfError::io(path, e))?.len();
     if len > MAX_JSON_BYTES {
         return Err(HfError::Config {
             file: path.to_path_buf(),
-            reason: format!(
-                "{len} bytes is larger than the {MAX_JSON_BYTES}-byte limit for JSON files"
-            ),
+            reason: format!("{len} bytes is larger than the {MAX_JSON_BYTES}-byte limit for JSON files"),
         });
     }
     std::fs::read_to_string(path).map_err(|e| HfError::io(path, e))
@@ -105,8 +76,5 @@ pub(crate) fn read_json_text(path: &Path) -> Result<String, HfError> {
 /// Parses a JSON file into `T`, naming the file on error.
 pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, HfError> {
     let text = read_json_text(path)?;
-    serde_json::from_str(&text).map_err(|e| HfError::Json {
-        file: path.to_path_buf(),
-        source: e,
-    })
+    serde_json::from_str(&text).map_err(|e| HfError::Json { file: path.to_path_buf(), source: e })
 }

@@ -102,11 +102,7 @@ impl SafetensorsFile {
         // of memory-mapped model files, accepted by every loader (llama.cpp, safetensors) for the speed it buys.
         let mmap = unsafe { Mmap::map(&file) }.map_err(|e| HfError::io(path, e))?;
         let tensors = parse_header(path, &mmap)?;
-        Ok(SafetensorsFile {
-            path: path.to_path_buf(),
-            mmap,
-            tensors,
-        })
+        Ok(SafetensorsFile { path: path.to_path_buf(), mmap, tensors })
     }
 
     pub fn path(&self) -> &Path {
@@ -137,15 +133,8 @@ impl SafetensorsFile {
 }
 
 /// Parses and checks the header of `bytes` (the whole file). Public to the crate so tests can feed it bytes.
-pub(crate) fn parse_header(
-    path: &Path,
-    bytes: &[u8],
-) -> Result<BTreeMap<String, TensorInfo>, HfError> {
-    let bad = |reason: String| HfError::Safetensors {
-        file: path.to_path_buf(),
-        tensor: None,
-        reason,
-    };
+pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String, TensorInfo>, HfError> {
+    let bad = |reason: String| HfError::Safetensors { file: path.to_path_buf(), tensor: None, reason };
     let bad_tensor = |name: &str, reason: String| HfError::Safetensors {
         file: path.to_path_buf(),
         tensor: Some(name.to_string()),
@@ -153,30 +142,22 @@ pub(crate) fn parse_header(
     };
 
     if bytes.len() < 8 {
-        return Err(bad(format!(
-            "file is {} bytes, shorter than the 8-byte header length",
-            bytes.len()
-        )));
+        return Err(bad(format!("file is {} bytes, shorter than the 8-byte header length", bytes.len())));
     }
     let n = u64::from_le_bytes(bytes[..8].try_into().expect("8 bytes"));
     if n > MAX_HEADER_BYTES {
-        return Err(bad(format!(
-            "header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes"
-        )));
+        return Err(bad(format!("header length {n} exceeds the limit of {MAX_HEADER_BYTES} bytes")));
     }
     let file_len = bytes.len() as u64;
     let data_start = 8 + n;
     if data_start > file_len {
-        return Err(bad(format!(
-            "header length {n} runs past the end of the file ({file_len} bytes): truncated?"
-        )));
+        return Err(bad(format!("header length {n} runs past the end of the file ({file_len} bytes): truncated?")));
     }
     let header = &bytes[8..data_start as usize];
     // The header is UTF-8 JSON, possibly padded with trailing spaces to align the data area.
-    let header =
-        std::str::from_utf8(header).map_err(|e| bad(format!("header is not UTF-8: {e}")))?;
-    let raw: BTreeMap<String, serde_json::Value> = serde_json::from_str(header)
-        .map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
+    let header = std::str::from_utf8(header).map_err(|e| bad(format!("header is not UTF-8: {e}")))?;
+    let raw: BTreeMap<String, serde_json::Value> =
+        serde_json::from_str(header).map_err(|e| bad(format!("header is not a JSON object: {e}")))?;
 
     let data_len = file_len - data_start;
     let mut tensors = BTreeMap::new();
@@ -193,10 +174,7 @@ pub(crate) fn parse_header(
             dtype: entry.dtype.clone(),
         })?;
         if entry.shape.len() > MAX_DIMS {
-            return Err(bad_tensor(
-                name,
-                format!("{} dimensions (at most {MAX_DIMS})", entry.shape.len()),
-            ));
+            return Err(bad_tensor(name, format!("{} dimensions (at most {MAX_DIMS})", entry.shape.len())));
         }
         let n_elements = entry
             .shape
@@ -227,15 +205,7 @@ pub(crate) fn parse_header(
         // Both fit in usize: they are at most the length of a slice we hold.
         let start = (data_start + begin) as usize;
         let stop = (data_start + end) as usize;
-        tensors.insert(
-            name.clone(),
-            TensorInfo {
-                dtype,
-                shape: entry.shape,
-                start,
-                end: stop,
-            },
-        );
+        tensors.insert(name.clone(), TensorInfo { dtype, shape: entry.shape, start, end: stop });
     }
     // Overlapping tensors are not memory-unsafe here (the map is read-only) but mean a corrupt or crafted file.
     ranges.sort_unstable();
@@ -255,25 +225,13 @@ pub fn widen_to_f32(dtype: Dtype, bytes: &[u8], out: &mut Vec<f32>) {
     out.reserve(bytes.len() / dtype.size());
     match dtype {
         Dtype::F32 => {
-            out.extend(
-                bytes
-                    .chunks_exact(4)
-                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])),
-            );
+            out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
         }
         Dtype::BF16 => {
-            out.extend(
-                bytes
-                    .chunks_exact(2)
-                    .map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)),
-            );
+            out.extend(bytes.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)));
         }
         Dtype::F16 => {
-            out.extend(
-                bytes
-                    .chunks_exact(2)
-                    .map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()),
-            );
+            out.extend(bytes.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()));
         }
     }
 }
@@ -314,31 +272,12 @@ mod tests {
             assert!(e.contains(want), "{e}");
             assert!(e.contains("x.safetensors"), "{e}");
         }
-        let err = |h: &str, data: usize| {
-            parse_header(p(), &file(h, &vec![0; data]))
-                .unwrap_err()
-                .to_string()
-        };
-        assert!(err(
-            r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#,
-            8
-        )
-        .contains("outside"));
-        assert!(err(
-            r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,12]}}"#,
-            16
-        )
-        .contains("needs 16"));
-        assert!(err(
-            r#"{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#,
-            8
-        )
-        .contains("I64"));
-        assert!(err(
-            r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#,
-            8
-        )
-        .contains("overflows"));
+        let err = |h: &str, data: usize| parse_header(p(), &file(h, &vec![0; data])).unwrap_err().to_string();
+        assert!(err(r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}}"#, 8).contains("outside"));
+        assert!(err(r#"{"w":{"dtype":"F32","shape":[4],"data_offsets":[0,12]}}"#, 16).contains("needs 16"));
+        assert!(err(r#"{"w":{"dtype":"I64","shape":[1],"data_offsets":[0,8]}}"#, 8).contains("I64"));
+        assert!(err(r#"{"w":{"dtype":"F32","shape":[4294967296,4294967296,16],"data_offsets":[0,8]}}"#, 8)
+            .contains("overflows"));
         assert!(err(r#"{"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"v":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, 12)
             .contains("overlap"));
         assert!(err(r#"[1,2]"#, 0).contains("not a JSON object"));
