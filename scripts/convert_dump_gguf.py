@@ -42,6 +42,8 @@ for k, f in r.fields.items():
             data = b"".join(s.encode("utf-8") + b"\0" for s in v)
         elif sub == GGUFValueType.INT32:
             data = struct.pack(f"<{len(v)}i", *v)
+        elif sub == GGUFValueType.FLOAT32:
+            data = struct.pack(f"<{len(v)}f", *v)
         else:
             raise SystemExit(f"unsupported array type {sub} in {k}")
         print(f"kv {k} array<{sub.name.lower()}>[{len(v)}] fnv={fnv(data)}")

@@ -156,6 +156,44 @@ for name, (tok_dir, cfg) in FIXTURES.items():
         (OUT / f"{name}.expected.txt").write_text(convert_and_dump(model, cfg))
     print(name, "ok")
 
+# A SentencePiece tokenizer (Llama 2 / TinyLlama style: BPE with byte fallback), trained here on llama.cpp's README,
+# with a user-defined piece, a control piece, an added token and an added special token, in a vocab padded to 416.
+def spm_tokenizer(dest: Path):
+    import sentencepiece as spm
+    from transformers import LlamaTokenizerFast
+    lines = (LLAMA_CPP / "README.md").read_text(encoding="utf-8").splitlines()
+    with tempfile.TemporaryDirectory() as tmp:
+        spm.SentencePieceTrainer.train(
+            sentence_iterator=iter(lines), model_prefix=f"{tmp}/tok", vocab_size=400, model_type="bpe",
+            byte_fallback=True, character_coverage=1.0, user_defined_symbols=["<|im_start|>"],
+            control_symbols=["<ctl>"], unk_id=0, bos_id=1, eos_id=2, pad_id=-1, split_digits=True,
+            allow_whitespace_only_pieces=True, remove_extra_whitespaces=False, normalization_rule_name="identity",
+            num_threads=1, minloglevel=2)
+        tok = LlamaTokenizerFast(vocab_file=f"{tmp}/tok.model", legacy=False)
+        tok.add_tokens(["<extra_user>"])
+        tok.add_special_tokens({"additional_special_tokens": ["<|im_end|>"]})
+        tok.chat_template = "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+        tok.save_pretrained(f"{tmp}/out")
+        for f in sorted(os.listdir(f"{tmp}/out")):
+            shutil.copy(f"{tmp}/out/{f}", dest / f)
+
+
+spm_cfg = {
+    "architectures": ["LlamaForCausalLM"], "model_type": "llama", "vocab_size": 416, "hidden_size": 32,
+    "intermediate_size": 48, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 4,
+    "max_position_embeddings": 2048, "tie_word_embeddings": False, "bos_token_id": 1, "eos_token_id": 2,
+    "torch_dtype": "bfloat16"}
+dest = OUT / "tinyllama-spm"
+shutil.rmtree(dest, ignore_errors=True)
+dest.mkdir(parents=True)
+spm_tokenizer(dest)
+(dest / "config.json").write_text(json.dumps(spm_cfg, indent=2) + "\n")
+with tempfile.TemporaryDirectory() as tmp:
+    model = Path(tmp) / "tinyllama-spm"
+    shutil.copytree(dest, model)
+    (OUT / "tinyllama-spm.expected.txt").write_text(convert_and_dump(model, spm_cfg))
+print("tinyllama-spm ok")
+
 # Whole tokenizers: llama3 (no BOS post-processor: llama.cpp calls it smaug-bpe), llama3_1 (llama-bpe), qwen3 (qwen2).
 no_scaling = {k: v for k, v in FIXTURES["llama31-tiny"][1].items() if k != "rope_scaling"}
 FULL = {"llama3": no_scaling, "llama3_1": FIXTURES["llama31-tiny"][1], "qwen3": FIXTURES["qwen25-tiny"][1]}

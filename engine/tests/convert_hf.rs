@@ -27,6 +27,9 @@ fn value_text(v: &MetaValue) -> String {
             let bytes = a.iter().flat_map(|s| s.bytes().chain(std::iter::once(0)));
             format!("array<string>[{}] fnv={}", a.len(), fnv(bytes))
         }
+        MetaValue::F32Array(a) => {
+            format!("array<float32>[{}] fnv={}", a.len(), fnv(a.iter().flat_map(|x| x.to_le_bytes())))
+        }
         MetaValue::I32Array(a) => {
             format!("array<int32>[{}] fnv={}", a.len(), fnv(a.iter().flat_map(|x| x.to_le_bytes())))
         }
@@ -240,8 +243,9 @@ fn checkpoint_with(name: &str, edit: impl FnOnce(&mut serde_json::Value, &mut Ve
     let root = TempDir::new(name);
     let dir = root.0.join(name);
     std::fs::create_dir_all(&dir).unwrap();
-    for f in ["config.json", "tokenizer.json", "tokenizer_config.json"] {
-        std::fs::copy(fixtures().join(name).join(f), dir.join(f)).unwrap();
+    for entry in std::fs::read_dir(fixtures().join(name)).unwrap() {
+        let p = entry.unwrap().path();
+        std::fs::copy(&p, dir.join(p.file_name().unwrap())).unwrap();
     }
     let mut cfg: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap()).unwrap();
@@ -265,7 +269,7 @@ fn plan_err(dir: &Path) -> ConvertError {
 
 #[test]
 fn fixtures_match_convert_hf_to_gguf() {
-    for name in ["llama31-tiny", "qwen25-tiny"] {
+    for name in ["llama31-tiny", "qwen25-tiny", "tinyllama-spm"] {
         let ck = checkpoint(name);
         let want = std::fs::read_to_string(fixtures().join(format!("{name}.expected.txt"))).unwrap();
         compare(name, &dump(&ck.dir, 0), &want);
@@ -370,11 +374,35 @@ fn unknown_pre_tokenizer_is_refused() {
 }
 
 #[test]
-fn sentencepiece_tokenizers_are_refused_clearly() {
+fn sentencepiece_vocabulary() {
+    let ck = checkpoint("tinyllama-spm");
+    let plan = convert::plan(&Checkpoint::open(&ck.dir).unwrap()).unwrap();
+    let m = &plan.metadata;
+    assert_eq!(m.get("tokenizer.ggml.model").and_then(MetaValue::as_str), Some("llama"));
+    let Some(MetaValue::StringArray(tokens)) = m.get("tokenizer.ggml.tokens") else { panic!() };
+    let Some(MetaValue::I32Array(types)) = m.get("tokenizer.ggml.token_type") else { panic!() };
+    let Some(MetaValue::F32Array(scores)) = m.get("tokenizer.ggml.scores") else { panic!() };
+    assert_eq!((tokens.len(), scores.len(), types.len()), (416, 416, 416));
+    // <unk> is UNKNOWN in the model, but tokenizer_config lists it as a special added token, which wins (control);
+    // <|im_start|> is a user-defined piece listed as a non-special added token, but looks special (control); then
+    // a byte piece, the two tokens added by transformers, and padding.
+    assert_eq!((tokens[0].as_str(), types[0]), ("<unk>", 3));
+    assert_eq!((tokens[1].as_str(), types[1]), ("<s>", 3));
+    assert_eq!((tokens[4].as_str(), types[4], scores[4]), ("<|im_start|>", 3, -1000.0));
+    assert_eq!((tokens[5].as_str(), types[5]), ("<0x00>", 6));
+    assert_eq!((tokens[400].as_str(), types[400]), ("<extra_user>", 4));
+    assert_eq!((tokens[401].as_str(), types[401]), ("<|im_end|>", 3));
+    assert_eq!((tokens[415].as_str(), types[415], scores[415]), ("[PAD415]", 5, -10000.0));
+    assert!(m.get("tokenizer.chat_template").and_then(MetaValue::as_str).unwrap().contains("<|im_start|>"));
+}
+
+#[test]
+fn corrupt_sentencepiece_model_names_the_file() {
     let ck = checkpoint("llama31-tiny");
-    std::fs::write(ck.dir.join("tokenizer.model"), b"\x0a").unwrap();
+    std::fs::write(ck.dir.join("tokenizer.model"), b"\x0a\x7f").unwrap();
     let e = plan_err(&ck.dir);
-    assert!(matches!(e, ConvertError::UnsupportedTokenizer { .. }), "{e}");
+    assert!(matches!(e, ConvertError::Tokenizer { .. }), "{e}");
+    assert!(e.to_string().contains("tokenizer.model"), "{e}");
 }
 
 #[test]

@@ -15,9 +15,28 @@ pub enum MetaValue {
     String(String),
     StringArray(Vec<String>),
     I32Array(Vec<i32>),
+    /// SentencePiece scores (`tokenizer.ggml.scores`).
+    F32Array(Vec<f32>),
 }
 
 impl MetaValue {
+    /// The GGUF value gguf-py writes for this (arrays keep their element type).
+    pub fn to_gguf(&self) -> crate::gguf::Value {
+        use crate::gguf::{Value, ValueType};
+        match self {
+            MetaValue::U32(x) => Value::U32(*x),
+            MetaValue::I32(x) => Value::I32(*x),
+            MetaValue::F32(x) => Value::F32(*x),
+            MetaValue::Bool(x) => Value::Bool(*x),
+            MetaValue::String(s) => Value::String(s.clone()),
+            MetaValue::StringArray(xs) => {
+                Value::Array(ValueType::String, xs.iter().cloned().map(Value::String).collect())
+            }
+            MetaValue::I32Array(xs) => Value::Array(ValueType::I32, xs.iter().map(|&x| Value::I32(x)).collect()),
+            MetaValue::F32Array(xs) => Value::Array(ValueType::F32, xs.iter().map(|&x| Value::F32(x)).collect()),
+        }
+    }
+
     pub fn as_u32(&self) -> Option<u32> {
         match self {
             MetaValue::U32(v) => Some(*v),

@@ -19,6 +19,7 @@ pub mod names;
 mod pre_hashes;
 pub mod rope;
 mod sha256;
+pub mod spm;
 pub mod vocab;
 
 use std::collections::BTreeMap;

@@ -38,12 +38,14 @@ pub mod token_type {
     pub const BYTE: i32 = 6;
 }
 
-/// The tokenizer files of a checkpoint, parsed once.
+/// The tokenizer files of a checkpoint, parsed once. A missing tokenizer.json reads as an empty object, which
+/// gguf-py's `SpecialVocab` treats the same way.
 pub struct TokenizerFiles {
+    pub dir: PathBuf,
     pub tokenizer_json_path: PathBuf,
+    pub has_tokenizer_json: bool,
     pub tokenizer_json: Map<String, Json>,
     pub tokenizer_config: Option<Map<String, Json>>,
-    pub tokenizer_config_path: Option<PathBuf>,
 }
 
 fn tok_err(file: &Path, reason: impl Into<String>) -> ConvertError {
@@ -52,25 +54,20 @@ fn tok_err(file: &Path, reason: impl Into<String>) -> ConvertError {
 
 impl TokenizerFiles {
     pub fn load(ckpt: &Checkpoint) -> Result<TokenizerFiles, ConvertError> {
-        // A SentencePiece model file wins in the converter (`_set_vocab_sentencepiece` is tried first).
-        if let Some(p) = ckpt.file("tokenizer.model") {
-            return Err(ConvertError::UnsupportedTokenizer {
-                file: p,
-                reason: "SentencePiece tokenizers (tokenizer.model: Llama 2, TinyLlama, Mistral v0.1–v0.3) are not \
-                         supported yet; only byte-level BPE tokenizer.json (Llama 3, SmolLM, Qwen2)"
-                    .into(),
-            });
-        }
-        let path = ckpt.file("tokenizer.json").ok_or_else(|| ConvertError::UnsupportedTokenizer {
-            file: ckpt.dir().join("tokenizer.json"),
-            reason: "no tokenizer.json (merges.txt/vocab.json-only tokenizers are not supported)".into(),
-        })?;
-        let tokenizer_json: Map<String, Json> = crate::hf::read_json(&path)?;
-        let (tokenizer_config, tokenizer_config_path) = match ckpt.file("tokenizer_config.json") {
-            Some(p) => (Some(crate::hf::read_json::<Map<String, Json>>(&p)?), Some(p)),
-            None => (None, None),
+        let path = ckpt.dir().join("tokenizer.json");
+        let has_tokenizer_json = path.is_file();
+        let tokenizer_json = if has_tokenizer_json { crate::hf::read_json(&path)? } else { Map::new() };
+        let tokenizer_config = match ckpt.file("tokenizer_config.json") {
+            Some(p) => Some(crate::hf::read_json::<Map<String, Json>>(&p)?),
+            None => None,
         };
-        Ok(TokenizerFiles { tokenizer_json_path: path, tokenizer_json, tokenizer_config, tokenizer_config_path })
+        Ok(TokenizerFiles {
+            dir: ckpt.dir().to_path_buf(),
+            tokenizer_json_path: path,
+            has_tokenizer_json,
+            tokenizer_json,
+            tokenizer_config,
+        })
     }
 
     /// gguf-py `LlamaHfVocab` takes BPE tokenizers with byte fallback and a `Sequence` decoder (SentencePiece
@@ -86,7 +83,9 @@ impl TokenizerFiles {
     }
 }
 
-/// Adds the tokenizer metadata for architecture `arch` to `meta`, in the converter's order.
+/// Adds the tokenizer metadata for architecture `arch` to `meta`, in the converter's order: a SentencePiece
+/// `tokenizer.model` when there is one (`_set_vocab_sentencepiece` is tried first, for Llama and Qwen2 alike),
+/// else the byte-level BPE `tokenizer.json`.
 pub fn add_vocab(
     ckpt: &Checkpoint,
     arch: super::Architecture,
@@ -95,14 +94,6 @@ pub fn add_vocab(
 ) -> Result<(), ConvertError> {
     let files = TokenizerFiles::load(ckpt)?;
     if arch == super::Architecture::Llama {
-        if files.is_llama_hf_style() {
-            return Err(ConvertError::UnsupportedTokenizer {
-                file: files.tokenizer_json_path.clone(),
-                reason: "SentencePiece-style BPE with byte fallback (llama.cpp's \"llama\" tokenizer model) is not \
-                         supported yet"
-                    .into(),
-            });
-        }
         // LlamaModel.set_vocab: tokenizer_config's add_prefix_space comes first.
         if let Some(b) = files.tokenizer_config.as_ref().and_then(|c| c.get("add_prefix_space")).and_then(Json::as_bool)
         {
@@ -110,12 +101,39 @@ pub fn add_vocab(
         }
     }
 
-    let base = vocab_base(&files, vocab_size)?;
-    meta.set("tokenizer.ggml.model", MetaValue::String("gpt2".into()));
-    meta.set("tokenizer.ggml.pre", MetaValue::String(base.pre));
-    meta.set("tokenizer.ggml.tokens", MetaValue::StringArray(base.tokens));
-    meta.set("tokenizer.ggml.token_type", MetaValue::I32Array(base.types));
-    special_vocab(&files, ckpt.config_path(), meta)?;
+    if let Some(model) = ckpt.file("tokenizer.model") {
+        let v = super::spm::create_vocab(ckpt.dir(), &model, vocab_size)?;
+        let n = v.tokens.len() as u64;
+        meta.set("tokenizer.ggml.model", MetaValue::String("llama".into()));
+        meta.set("tokenizer.ggml.pre", MetaValue::String("default".into()));
+        meta.set("tokenizer.ggml.tokens", MetaValue::StringArray(v.tokens));
+        meta.set("tokenizer.ggml.scores", MetaValue::F32Array(v.scores));
+        meta.set("tokenizer.ggml.token_type", MetaValue::I32Array(v.types));
+        special_vocab(&files, ckpt.config_path(), false, Some(n), meta)?;
+    } else {
+        if !files.has_tokenizer_json {
+            return Err(ConvertError::UnsupportedTokenizer {
+                file: files.tokenizer_json_path.clone(),
+                reason: "no tokenizer.model or tokenizer.json (vocab.json/merges.txt-only tokenizers are not \
+                         supported)"
+                    .into(),
+            });
+        }
+        if arch == super::Architecture::Llama && files.is_llama_hf_style() {
+            return Err(ConvertError::UnsupportedTokenizer {
+                file: files.tokenizer_json_path.clone(),
+                reason: "SentencePiece-style BPE with byte fallback but no tokenizer.model (llama.cpp's LlamaHfVocab) \
+                         is not supported yet"
+                    .into(),
+            });
+        }
+        let base = vocab_base(&files, vocab_size)?;
+        meta.set("tokenizer.ggml.model", MetaValue::String("gpt2".into()));
+        meta.set("tokenizer.ggml.pre", MetaValue::String(base.pre));
+        meta.set("tokenizer.ggml.tokens", MetaValue::StringArray(base.tokens));
+        meta.set("tokenizer.ggml.token_type", MetaValue::I32Array(base.types));
+        special_vocab(&files, ckpt.config_path(), true, None, meta)?;
+    }
 
     // LlamaModel.set_vocab: "granite small models" — any Llama with a 49152 vocabulary (SmolLM too) gets no BOS.
     if arch == super::Architecture::Llama && vocab_size == 49152 {
@@ -353,8 +371,14 @@ fn pre_tokenizer_name(tok: &Tokenizer, files: &TokenizerFiles) -> Result<String,
     }
 }
 
-/// Port of gguf-py `SpecialVocab(dir, load_merges=True).add_to_gguf(...)`.
-pub fn special_vocab(files: &TokenizerFiles, config_json: &Path, meta: &mut Metadata) -> Result<(), ConvertError> {
+/// Port of gguf-py `SpecialVocab(dir, load_merges, n_vocab=n_vocab).add_to_gguf(...)`.
+pub fn special_vocab(
+    files: &TokenizerFiles,
+    config_json: &Path,
+    load_merges: bool,
+    n_vocab: Option<u64>,
+    meta: &mut Metadata,
+) -> Result<(), ConvertError> {
     let path = &files.tokenizer_json_path;
     let tj = &files.tokenizer_json;
     let mut types: Vec<&'static str> = vec!["bos", "eos", "unk", "sep", "pad", "cls", "mask"];
@@ -372,7 +396,7 @@ pub fn special_vocab(files: &TokenizerFiles, config_json: &Path, meta: &mut Meta
     };
 
     // Merges, in either tokenizer.json format.
-    let merges = merges_of(tj).map_err(|r| tok_err(path, r))?;
+    let merges = if load_merges { merges_of(tj).map_err(|r| tok_err(path, r))? } else { Vec::new() };
 
     // Normalizer flags.
     let mut lowercase = None;
@@ -531,8 +555,7 @@ pub fn special_vocab(files: &TokenizerFiles, config_json: &Path, meta: &mut Meta
 
     let mut chat_template: Option<ChatTemplate> = None;
     if let Some(tc) = tc.as_ref().filter(|m| !m.is_empty()) {
-        let dir = path.parent().unwrap_or(Path::new("."));
-        let alt = chat_template_alt(dir)?;
+        let alt = chat_template_alt(&files.dir)?;
         chat_template = match tc.get("chat_template") {
             None => alt,
             Some(Json::Null) => None,
@@ -557,7 +580,7 @@ pub fn special_vocab(files: &TokenizerFiles, config_json: &Path, meta: &mut Meta
                 continue;
             };
             let id = added_tokens.iter().find(|(c, _)| *c == content).map(|(_, id)| id.clone());
-            set_special(&mut ids, typ, id.as_ref(), path)?;
+            set_special(&mut ids, typ, id.as_ref(), n_vocab, path)?;
         }
     }
     // config.json's *_token_id fill what is still unset (ints only: Llama 3.1 lists several EOS ids, skipped).
@@ -567,7 +590,7 @@ pub fn special_vocab(files: &TokenizerFiles, config_json: &Path, meta: &mut Meta
         if id.is_none_or(Json::is_null) {
             id = config.get("text_config").and_then(|t| t.get(format!("{typ}_token_id")));
         }
-        set_special(&mut ids, typ, id, config_json)?;
+        set_special(&mut ids, typ, id, n_vocab, config_json)?;
     }
 
     // add_to_gguf, in its order.
@@ -678,6 +701,7 @@ fn set_special(
     ids: &mut Vec<(&'static str, u64)>,
     typ: &'static str,
     id: Option<&Json>,
+    n_vocab: Option<u64>,
     file: &Path,
 ) -> Result<(), ConvertError> {
     let Some(Json::Number(n)) = id else {
@@ -687,6 +711,9 @@ fn set_special(
         return Err(tok_err(file, format!("invalid value for special token type {typ}: {i}")));
     }
     let Some(v) = n.as_u64() else { return Ok(()) }; // a float is not an int in Python either
+    if n_vocab.is_some_and(|n| v >= n) {
+        return Ok(()); // "out of range, must be under n_vocab - skipping"
+    }
     if !ids.iter().any(|e| e.0 == typ) {
         ids.push((typ, v));
     }

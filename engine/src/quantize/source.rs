@@ -201,5 +201,6 @@ pub fn meta_to_value(v: &MetaValue) -> Value {
         MetaValue::String(s) => Value::String(s.clone()),
         MetaValue::StringArray(xs) => Value::Array(ValueType::String, xs.iter().cloned().map(Value::String).collect()),
         MetaValue::I32Array(xs) => Value::Array(ValueType::I32, xs.iter().map(|&x| Value::I32(x)).collect()),
+        MetaValue::F32Array(xs) => Value::Array(ValueType::F32, xs.iter().map(|&x| Value::F32(x)).collect()),
     }
 }
