@@ -5,7 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/fetch-demo-model.sh
+scripts/fetch-test-tokenizers.sh
 export POCKETLM_DEMO_MODEL="$PWD/models/SmolLM2-135M-Instruct.Q4_1.gguf"
+export POCKETLM_TOKENIZERS="$PWD/models/tokenizers"
 echo "== clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== tests"
@@ -13,7 +15,8 @@ cargo test --workspace
 echo "== fuzz (GGUF reader)"
 scripts/fuzz.sh "${POCKETLM_FUZZ_SECONDS:-30}"
 cross=../shared/scripts/arm64-cross.sh
-if [ -x "$cross" ] && [ "${POCKETLM_SKIP_ARM64:-0}" != 1 ]; then
+if [ -f "$cross" ] && [ "${POCKETLM_SKIP_ARM64:-0}" != 1 ]; then
   echo "== aarch64 (qemu, Debian rustc-web)"
-  "$cross" -p pocketlm
+  # The engine's unit tests and the bit-exactness goldens; the heavy whole-model tests run natively above.
+  bash "$cross" -p pocketlm --lib --test quant_golden --test gguf_conformance
 fi
