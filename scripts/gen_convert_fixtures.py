@@ -132,6 +132,32 @@ FIXTURES = {
         "max_position_embeddings": 32768, "rms_norm_eps": 1e-06, "rope_theta": 1000000.0,
         "tie_word_embeddings": False, "bos_token_id": 151643, "eos_token_id": 151645, "torch_dtype": "bfloat16"}),
 }
+# A model card (README.md front matter) in the shape Hugging Face repositories have: the converter takes license,
+# tags, languages, base models, datasets and authorship from it.
+CARDS = {"qwen25-tiny": """---
+library_name: transformers
+license: apache-2.0
+license_link: https://huggingface.co/Qwen/Qwen2.5-0.5B-Instruct/blob/main/LICENSE
+language:
+- en
+- no
+pipeline_tag: text-generation
+base_model: Qwen/Qwen2.5-0.5B
+tags:
+- chat
+datasets: [HuggingFaceTB/smollm-corpus, "https://example.com/data"]
+model_creator: Qwen Team   # a comment
+model-index:
+- name: tiny
+  results:
+  - task: {type: text-generation}
+---
+
+# Qwen2.5 tiny
+
+A test card.
+"""}
+
 
 def convert_and_dump(model: Path, cfg: dict) -> str:
     save_file(tensors(cfg), str(model / "model.safetensors"), metadata={"format": "pt"})
@@ -150,6 +176,8 @@ for name, (tok_dir, cfg) in FIXTURES.items():
     (dest / "config.json").write_text(json.dumps(cfg, indent=2) + "\n")
     (dest / "tokenizer.json").write_text(json.dumps(restrict(tok_dir), ensure_ascii=False))
     shutil.copy(tok_dir / "tokenizer_config.json", dest / "tokenizer_config.json")
+    if name in CARDS:
+        (dest / "README.md").write_text(CARDS[name])
     with tempfile.TemporaryDirectory() as tmp:
         model = Path(tmp) / name
         shutil.copytree(dest, model)

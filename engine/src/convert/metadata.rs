@@ -293,18 +293,104 @@ pub fn size_label(total_params: u64) -> String {
     format!("{scaled:.fix$}{suffix}")
 }
 
-/// The `general.*` naming block in gguf-py's order (`Metadata.set_gguf_meta_model`), from the model id sources
-/// the converter uses: config.json's `_name_or_path` (when it looks like an id), then the folder name. (The model
-/// card's YAML front matter, which it also reads, is not supported.) `folder_id` is the folder's name, or the
+/// A base model or dataset entry (`general.base_model.N.*`, `general.dataset.N.*`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SourceEntry {
+    pub name: Option<String>,
+    pub organization: Option<String>,
+    pub version: Option<String>,
+    pub repo_url: Option<String>,
+}
+
+/// Port of the base-model/dataset loop of `Metadata.apply_metadata_heuristic`: a Hugging Face id or URL → entry.
+fn source_entry(id: &str, total_params: i64) -> SourceEntry {
+    let mut e = SourceEntry::default();
+    let fill = |e: &mut SourceEntry, c: &ModelIdParts| {
+        e.name = c.full_name.as_deref().map(id_to_title);
+        e.organization = c.org.as_deref().map(id_to_title);
+        e.version = c.version.clone();
+    };
+    if ["http://", "https://", "ssh://"].iter().any(|p| id.starts_with(p)) {
+        e.repo_url = Some(id.to_string());
+        if id.contains("huggingface.co") {
+            static HF: OnceLock<Regex> = OnceLock::new();
+            if let Some(m) = re(&HF, r"^https?://huggingface.co/([^/]+/[^/]+)$").captures(id) {
+                fill(&mut e, &model_id_components(&m[1], total_params));
+            }
+        }
+    } else {
+        let c = model_id_components(id, total_params);
+        fill(&mut e, &c);
+        if let (Some(org), Some(full)) = (&c.org, &c.full_name) {
+            e.repo_url = Some(format!("https://huggingface.co/{org}/{full}"));
+        }
+    }
+    e
+}
+
+/// The `general.*` block in gguf-py's order (`Metadata.set_gguf_meta_model`), from the sources the converter
+/// uses, first found wins: the model card (README.md front matter, see [`super::model_card`]), config.json's
+/// `_name_or_path` (when it looks like an id), then the folder name. `folder_id` is the folder's name, or the
 /// repository id for a Hugging Face cache snapshot, whose folder is only a commit hash.
-pub fn general_naming(name_or_path: Option<&str>, folder_id: &str, total_params: u64, meta: &mut Metadata) {
-    let mut name = None;
-    let mut organization = None;
-    let mut basename = None;
-    let mut finetune = None;
-    let mut version = None;
-    let mut size = None;
+pub fn general_naming(
+    card: Option<&super::model_card::Card>,
+    name_or_path: Option<&str>,
+    folder_id: &str,
+    total_params: u64,
+    meta: &mut Metadata,
+) {
+    use super::model_card::CardValue;
     let tp = total_params as i64;
+    let empty = super::model_card::Card::new();
+    let card = card.unwrap_or(&empty);
+    let card_str = |k: &str| match card.get(k) {
+        Some(CardValue::Str(s)) => Some(s.clone()),
+        _ => None,
+    };
+    // (field, card keys in the order gguf-py tries them)
+    let field = |keys: &[&str]| keys.iter().find_map(|k| card_str(k));
+    let mut name = field(&["name", "model_name"]);
+    let author = field(&["author", "model_author", "model_creator"]);
+    let mut version = field(&["version", "model_version"]);
+    let mut organization = field(&["organization", "model_organization"]);
+    let description = field(&["description", "model_description"]);
+    let mut finetune = field(&["finetune", "model_finetune"]);
+    let mut basename = field(&["basename", "model_basename", "model_type"]);
+    let mut size = field(&["size_label", "model_size_label"]);
+    let source_url = field(&["url", "model_url"]);
+    let source_doi = field(&["doi", "model_doi"]);
+    let source_uuid = field(&["uuid", "model_uuid"]);
+    let source_repo_url = field(&["repo_url", "model_repo_url"]);
+
+    let list = |k: &str| match card.get(k) {
+        Some(CardValue::Str(s)) => Some(vec![s.clone()]),
+        Some(CardValue::List(v)) => Some(v.clone()),
+        _ => None,
+    };
+    let first_present =
+        |keys: &[&str]| keys.iter().find(|k| card.contains_key(**k)).map(|k| list(k).unwrap_or_default());
+    let base_models = first_present(&["base_model", "base_models", "base_model_sources"])
+        .map(|ids| ids.iter().map(|id| source_entry(id, tp)).collect::<Vec<_>>());
+    let datasets = first_present(&["datasets", "dataset", "dataset_sources"])
+        .map(|ids| ids.iter().map(|id| source_entry(id, tp)).collect::<Vec<_>>());
+    let license = card_str("license").or_else(|| match card.get("license") {
+        Some(CardValue::List(v)) => Some(v.join(",")),
+        _ => None,
+    });
+    let license_name = card_str("license_name");
+    let license_link = card_str("license_link");
+    let concat = |keys: &[&str]| {
+        let mut out: Option<Vec<String>> = None;
+        for k in keys {
+            if let Some(v) = list(k) {
+                out.get_or_insert_with(Vec::new).extend(v);
+            }
+        }
+        out
+    };
+    let tags = concat(&["tags", "pipeline_tag"]);
+    let languages = concat(&["languages", "language"]);
+
     let mut apply = |id: &str| {
         let c = model_id_components(id, tp);
         if name.is_none() {
@@ -325,21 +411,45 @@ pub fn general_naming(name_or_path: Option<&str>, folder_id: &str, total_params:
     if size.is_none() && total_params > 0 {
         size = Some(size_label(total_params));
     }
-    meta.set("general.name", MetaValue::String(name.unwrap_or_else(|| folder_id.to_string())));
-    if let Some(v) = version {
-        meta.set("general.version", MetaValue::String(v));
+
+    let mut put = |key: &str, v: Option<String>| {
+        if let Some(v) = v {
+            meta.set(key, MetaValue::String(v));
+        }
+    };
+    put("general.name", Some(name.unwrap_or_else(|| folder_id.to_string())));
+    put("general.author", author);
+    put("general.version", version);
+    put("general.organization", organization);
+    put("general.finetune", finetune);
+    put("general.basename", basename);
+    put("general.description", description);
+    put("general.size_label", size);
+    put("general.license", license);
+    put("general.license.name", license_name);
+    put("general.license.link", license_link);
+    put("general.source.url", source_url);
+    put("general.source.doi", source_doi);
+    put("general.source.uuid", source_uuid);
+    put("general.source.repo_url", source_repo_url);
+    for (what, entries) in [("base_model", base_models), ("dataset", datasets)] {
+        let Some(entries) = entries else { continue };
+        meta.set(&format!("general.{what}.count"), MetaValue::U32(entries.len() as u32));
+        for (i, e) in entries.into_iter().enumerate() {
+            for (k, v) in
+                [("name", e.name), ("version", e.version), ("organization", e.organization), ("repo_url", e.repo_url)]
+            {
+                if let Some(v) = v {
+                    meta.set(&format!("general.{what}.{i}.{k}"), MetaValue::String(v));
+                }
+            }
+        }
     }
-    if let Some(v) = organization {
-        meta.set("general.organization", MetaValue::String(v));
+    if let Some(t) = tags {
+        meta.set("general.tags", MetaValue::StringArray(t));
     }
-    if let Some(v) = finetune {
-        meta.set("general.finetune", MetaValue::String(v));
-    }
-    if let Some(v) = basename {
-        meta.set("general.basename", MetaValue::String(v));
-    }
-    if let Some(v) = size {
-        meta.set("general.size_label", MetaValue::String(v));
+    if let Some(l) = languages {
+        meta.set("general.languages", MetaValue::StringArray(l));
     }
 }
 
