@@ -131,6 +131,14 @@ const QWEN2_DEFAULTS: ClassDefaults = ClassDefaults {
 /// Most layers we accept; the largest public dense models have ~130. Bounds loops sized by the config.
 pub const MAX_LAYERS: u64 = 4096;
 
+/// Largest width, head count or head size we accept (16M; the widest public models are ~30k wide). Keeps every
+/// product of two of them, which sizes tensors, far from overflow.
+pub const MAX_DIM: u64 = 1 << 24;
+
+/// Largest vocabulary we accept (16M rows; the largest public vocabularies have ~262k). The token list is
+/// allocated from it.
+pub const MAX_VOCAB: u64 = 1 << 24;
+
 impl HfConfig {
     pub fn load(path: &Path) -> Result<HfConfig, HfError> {
         let text = super::read_json_text(path)?;
@@ -180,6 +188,21 @@ impl HfConfig {
         if n_layers == 0 || n_layers > MAX_LAYERS {
             return Err(bad(format!("num_hidden_layers {n_layers} is outside 1..={MAX_LAYERS}")));
         }
+        for (what, v) in [
+            ("hidden_size", hidden_size),
+            ("num_attention_heads", n_head),
+            ("num_key_value_heads", n_head_kv),
+            ("intermediate_size", self.intermediate_size.unwrap_or(d.intermediate_size)),
+            ("head_dim", self.head_dim.unwrap_or(0)),
+        ] {
+            if v > MAX_DIM {
+                return Err(bad(format!("{what} {v} exceeds the limit of {MAX_DIM}")));
+            }
+        }
+        let vocab_size = self.vocab_size.unwrap_or(d.vocab_size);
+        if vocab_size == 0 || vocab_size > MAX_VOCAB {
+            return Err(bad(format!("vocab_size {vocab_size} is outside 1..={MAX_VOCAB}")));
+        }
         let head_dim_field = match self.head_dim {
             Some(h) => Some(h),
             None if d.computes_head_dim => Some(hidden_size / n_head),
@@ -197,7 +220,7 @@ impl HfConfig {
             return Err(bad(format!("head dimension {head_dim} must be even and non-zero")));
         }
         Ok(HParams {
-            vocab_size: self.vocab_size.unwrap_or(d.vocab_size),
+            vocab_size,
             hidden_size,
             intermediate_size: self.intermediate_size.unwrap_or(d.intermediate_size),
             n_layers,
@@ -306,5 +329,9 @@ mod tests {
         .to_string();
         assert!(e.contains("c.json") && e.contains("multiple"), "{e}");
         assert!(HfConfig::parse(Path::new("c.json"), r#"{"hidden_size":-1}"#).is_err());
+        for bad in [r#"{"head_dim":1099511627776}"#, r#"{"vocab_size":1099511627776}"#, r#"{"num_hidden_layers":0}"#] {
+            let e = HfConfig::parse(Path::new("c.json"), bad).unwrap().hparams(Path::new("c.json")).unwrap_err();
+            assert!(e.to_string().contains("c.json"), "{e}");
+        }
     }
 }
