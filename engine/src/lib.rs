@@ -6,8 +6,10 @@
 
 pub mod atomic;
 pub mod convert;
+pub mod export;
 pub mod gguf;
 pub mod hf;
 pub mod quant;
+pub mod pages;
 pub mod quantize;
 pub mod summary;

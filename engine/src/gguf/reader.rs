@@ -13,7 +13,7 @@ use memmap2::Mmap;
 
 use super::error::{Ctx, Fault, GgufError};
 use super::value::{Value, ValueType};
-use super::{DEFAULT_ALIGNMENT, KEY_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS};
+use super::{shape_fits_i64, DEFAULT_ALIGNMENT, KEY_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS};
 use crate::quant::GgmlType;
 
 /// One tensor's description. `dims[0]` is the row length (ggml's ne[0], innermost).
@@ -141,6 +141,13 @@ impl GgufFile {
     pub fn tensor(&self, name: &str) -> Option<&TensorInfo> {
         self.tensor_index.get(name).map(|&i| &self.tensors[i])
     }
+    /// Lets the OS drop bytes `range` of tensor `t` from memory after they have been read (see [`crate::pages`]).
+    pub fn release(&self, t: &TensorInfo, range: std::ops::Range<usize>) {
+        if let Backing::Mmap(map) = &self.backing {
+            crate::pages::release(map, (self.data_offset + t.offset) as usize + range.start, range.len());
+        }
+    }
+
     /// The tensor's bytes, borrowed from the mapping (bounds were checked when the file was opened).
     pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
         let start = (self.data_offset + t.offset) as usize;
@@ -303,11 +310,11 @@ fn parse(label: &str, bytes: &[u8]) -> Result<Parsed, GgufError> {
         let id = c.u32("tensor type")?;
         let ty = GgmlType::from_id(id).ok_or_else(|| ctx.err(Fault::UnknownTensorType { name: name.clone(), id }))?;
         let offset = c.u64("tensor offset")?;
-        // ggml holds shapes as int64: every dimension and the element count must fit.
-        let n_elements = dims.iter().try_fold(1u64, |acc, &d| acc.checked_mul(d)).filter(|&n| n <= i64::MAX as u64);
-        let Some(n_elements) = n_elements.filter(|_| dims.iter().all(|&d| d <= i64::MAX as u64)) else {
+        // ggml holds shapes as int64: every dimension, the element count and the row count must fit.
+        if !shape_fits_i64(&dims) {
             return Err(ctx.err(Fault::ShapeOverflow { name, dims }));
-        };
+        }
+        let n_elements: u64 = dims.iter().product();
         if dims[0] % ty.block_size() as u64 != 0 {
             return Err(ctx.err(Fault::PartialBlock { name, ne0: dims[0], ty, block: ty.block_size() }));
         }

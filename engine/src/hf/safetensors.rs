@@ -122,6 +122,11 @@ impl SafetensorsFile {
         &self.mmap[info.start..info.end]
     }
 
+    /// Lets the OS drop bytes `range` of a tensor from memory after they have been read (see [`crate::pages`]).
+    pub fn release(&self, info: &TensorInfo, range: std::ops::Range<usize>) {
+        crate::pages::release(&self.mmap, info.start + range.start, range.len());
+    }
+
     /// Size of the file in bytes.
     pub fn len(&self) -> u64 {
         self.mmap.len() as u64

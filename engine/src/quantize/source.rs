@@ -147,10 +147,12 @@ impl ModelSource {
             ModelSource::Gguf(f) => {
                 let info = &f.tensors()[index];
                 let row_bytes = info.ty.row_size(n as u64).expect("checked when the file was opened") as usize;
-                let bytes = &f.tensor_data(info)[rows.start * row_bytes..rows.end * row_bytes];
+                let range = rows.start * row_bytes..rows.end * row_bytes;
                 out.clear();
                 out.resize(rows.len() * n, 0.0);
-                quant::dequantize(info.ty, bytes, out).map_err(|e| QuantizeError::Tensor { name: t.name.clone(), message: e.to_string() })?;
+                quant::dequantize(info.ty, &f.tensor_data(info)[range.clone()], out)
+                    .map_err(|e| QuantizeError::Tensor { name: t.name.clone(), message: e.to_string() })?;
+                f.release(info, range);
             }
             ModelSource::Checkpoint { ckpt, plan } => {
                 let planned = &plan.tensors[index];
@@ -161,13 +163,19 @@ impl ModelSource {
                             message: format!("checkpoint tensor {name} disappeared"),
                         })?;
                         let row_bytes = n * dtype.size();
-                        let all = shard.bytes(info);
-                        widen_to_f32(*dtype, &all[rows.start * row_bytes..rows.end * row_bytes], out);
+                        let range = rows.start * row_bytes..rows.end * row_bytes;
+                        widen_to_f32(*dtype, &shard.bytes(info)[range.clone()], out);
+                        shard.release(info, range);
                     }
                     _ => {
                         // Permuted or generated: small tensors, made whole once and sliced.
                         if rows.start == 0 {
                             convert::load_tensor(ckpt, planned, scratch)?;
+                            if let TensorSource::Checkpoint { name, .. } = &planned.source {
+                                if let Some((shard, info)) = ckpt.tensor_info(name) {
+                                    shard.release(info, 0..info.end - info.start);
+                                }
+                            }
                         }
                         out.clear();
                         out.extend_from_slice(&scratch[rows.start * n..rows.end * n]);
