@@ -10,6 +10,5 @@ pub mod export;
 pub mod gguf;
 pub mod hf;
 pub mod quant;
-pub mod pages;
 pub mod quantize;
 pub mod summary;

@@ -369,6 +369,26 @@ fn synthetic_qwen2_round_trips() {
     assert_eq!(config["architectures"][0], "Qwen2ForCausalLM");
     assert_eq!(config["tie_word_embeddings"], true);
     assert_eq!(config["rope_theta"], 1000000.0);
+
+    // RoPE scaling stored as keys (linear, yarn) goes to rope_scaling and comes back key for key.
+    let mut m = model.clone();
+    m.set("qwen2.rope.scaling.type", Some(Value::String("yarn".into())));
+    m.set("qwen2.rope.scaling.factor", Some(Value::F32(4.0)));
+    m.set("qwen2.rope.scaling.original_context_length", Some(Value::U32(32768)));
+    m.set("qwen2.rope.scaling.yarn_beta_fast", Some(Value::F32(32.0)));
+    let yarn = dir.join("yarn.gguf");
+    m.write(&yarn);
+    let out = dir.join("yarn");
+    export(&yarn, &out, Dtype::F32, false).unwrap_or_else(|e| panic!("{e}"));
+    assert_converts_back(&yarn, &out, ident);
+    m.set("qwen2.rope.scaling.type", Some(Value::String("linear".into())));
+    m.set("qwen2.rope.scaling.original_context_length", None);
+    m.set("qwen2.rope.scaling.yarn_beta_fast", None);
+    let linear = dir.join("linear.gguf");
+    m.write(&linear);
+    let out = dir.join("linear");
+    export(&linear, &out, Dtype::F32, false).unwrap_or_else(|e| panic!("{e}"));
+    assert_converts_back(&linear, &out, ident);
     cleanup(&dir);
 }
 

@@ -102,6 +102,7 @@ pub fn rope_scaling(
                 block.push(("original_max_position_embeddings".into(), J::U64(original)));
             }
             block.push(("rope_type".into(), J::str(t)));
+            block.sort_by(|a, b| a.0.cmp(&b.0));
             Ok(Some(J::Obj(block)))
         }
         Some(other) => Err(bad_key(f, &k("type"), format!("RoPE scaling {other:?} is not supported (none, linear, yarn, llama3)"))),
