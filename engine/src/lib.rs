@@ -10,5 +10,6 @@ pub mod export;
 pub mod gguf;
 pub mod hf;
 pub mod quant;
+pub mod pages;
 pub mod quantize;
 pub mod summary;
