@@ -1,5 +1,6 @@
 //! `pocketlm`: shrink a language model and inspect it. Each subcommand is a thin layer over the engine.
 
+mod export_hf;
 mod inspect;
 mod quantize;
 
@@ -18,6 +19,8 @@ struct Cli {
 enum Command {
     /// Show a GGUF file's header, metadata, tensors and totals by type and tensor group.
     Inspect(inspect::Args),
+    /// Rebuild a Hugging Face folder (config, safetensors, tokenizer) from a llama or qwen2 GGUF file.
+    ExportHf(export_hf::Args),
     /// Quantize a Hugging Face checkpoint or a GGUF file to a llama.cpp preset (default Q4_K_M).
     Quantize(quantize::Args),
 }
@@ -26,6 +29,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Inspect(args) => inspect::run(args),
+        Command::ExportHf(args) => export_hf::run(args),
         Command::Quantize(args) => quantize::run(args),
     };
     match result {
