@@ -33,14 +33,20 @@ impl AtomicFile {
         &self.temp
     }
 
-    /// Flushes, syncs and renames the temporary file to the destination.
+    /// Flushes, syncs and renames the temporary file to the destination. If any step fails the temporary file is
+    /// removed, as on drop.
     pub fn commit(mut self) -> io::Result<()> {
         let out = self.out.take().expect("an AtomicFile is committed once");
-        let file = out.into_inner().map_err(|e| e.into_error())?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&self.temp, &self.dest)?;
-        Ok(())
+        let result = out.into_inner().map_err(|e| e.into_error()).and_then(|file| {
+            file.sync_all()?;
+            drop(file);
+            fs::rename(&self.temp, &self.dest)
+        });
+        if result.is_err() {
+            // `out` is gone, so Drop will not clean up: do it here.
+            let _ = fs::remove_file(&self.temp);
+        }
+        result
     }
 }
 

@@ -48,7 +48,7 @@ pub enum Fault {
     BadDimCount { name: String, n_dims: u32 },
     #[error("tensor {name:?}: unknown ggml type id {id}")]
     UnknownTensorType { name: String, id: u32 },
-    #[error("tensor {name:?}: shape {dims:?} has a dimension above 2^63 or an element count that overflows")]
+    #[error("tensor {name:?}: shape {dims:?} is beyond ggml's int64 (its non-zero dimensions multiply past 2^63 - 1)")]
     ShapeOverflow { name: String, dims: Vec<u64> },
     #[error("tensor {name:?}: a row of {ne0} is not a whole number of {ty} blocks of {block}")]
     PartialBlock { name: String, ne0: u64, ty: GgmlType, block: usize },

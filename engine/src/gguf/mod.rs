@@ -26,6 +26,14 @@ pub const MAX_DIMS: usize = 4;
 /// Arrays of arrays are legal; deeper than this is only ever an attack on the reader's stack.
 pub const MAX_ARRAY_DEPTH: usize = 8;
 
+/// Whether a shape fits ggml's int64 arithmetic: the product of its dimensions, zeros counted as ones, is at most
+/// `i64::MAX`. Then every dimension, the element count and every partial product (the row count ne[1]·ne[2]·ne[3],
+/// the byte strides) fit too. Counting zeros as ones means a zero-element tensor such as [0, 2^40, 2^40] cannot
+/// hide a row count that overflows (llama.cpp accepts that shape; nothing real has it).
+pub(crate) fn shape_fits_i64(dims: &[u64]) -> bool {
+    dims.iter().try_fold(1u64, |n, &d| n.checked_mul(d.max(1))).is_some_and(|n| n <= i64::MAX as u64)
+}
+
 pub const KEY_ALIGNMENT: &str = "general.alignment";
 pub const KEY_ARCHITECTURE: &str = "general.architecture";
 pub const KEY_NAME: &str = "general.name";

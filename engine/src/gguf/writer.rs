@@ -5,15 +5,17 @@
 //! header needs their counts and every tensor's offset), then [`GgufWriter::write_tensor_data`] takes the tensors'
 //! bytes in declaration order, in as many pieces as the caller likes. A wrong byte count, data for a tensor out of
 //! order, or a finish with tensors missing is an error, never a silently broken file. Layout follows llama.cpp's
-//! `gguf_write_to_file`: the data section starts at the next multiple of the alignment, and every tensor's data is
-//! followed by zero padding up to the next multiple, the last one included.
+//! `gguf_write_out` (ggml/src/gguf.cpp) and gguf-py's `GGUFWriter`, byte for byte: the tensor infos are followed by
+//! zero padding to the alignment even when there are no tensors, and every tensor's data is followed by zero
+//! padding up to the next multiple, the last one included. The writer refuses what the reader would refuse (shapes
+//! beyond ggml's int64, arrays nested deeper than [`MAX_ARRAY_DEPTH`]), so it never makes a file we cannot open.
 
 use std::collections::HashSet;
 use std::io::Write;
 
 use super::error::{Ctx, Fault, GgufError};
 use super::value::Value;
-use super::{DEFAULT_ALIGNMENT, KEY_ALIGNMENT, MAGIC, MAX_DIMS};
+use super::{shape_fits_i64, DEFAULT_ALIGNMENT, KEY_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS};
 use crate::quant::GgmlType;
 
 struct Pending {
@@ -40,6 +42,8 @@ pub struct GgufWriter<W: Write> {
     tensors: Vec<Pending>,
     names: HashSet<String>,
     alignment: u64,
+    /// Bytes of the data section so far: every declared tensor padded to `alignment` (checked not to overflow).
+    data_size: u64,
     state: State,
     /// Bytes written so far (for padding).
     pos: u64,
@@ -56,6 +60,7 @@ impl<W: Write> GgufWriter<W> {
             tensors: Vec::new(),
             names: HashSet::new(),
             alignment: DEFAULT_ALIGNMENT,
+            data_size: 0,
             state: State::Declaring,
             pos: 0,
         }
@@ -75,17 +80,31 @@ impl<W: Write> GgufWriter<W> {
         if !matches!(self.state, State::Declaring) {
             return Err(self.misuse(format!("key {key:?} added after tensor data began")));
         }
-        if key == KEY_ALIGNMENT {
-            match value {
-                Value::U32(a) if a.is_power_of_two() => self.alignment = u64::from(a),
-                ref v => return Err(self.err(Fault::BadAlignment(format!("{} {}", v.type_label(), v)))),
+        let alignment = match (key == KEY_ALIGNMENT, &value) {
+            (false, _) => None,
+            (true, Value::U32(a)) if a.is_power_of_two() => {
+                let a = u64::from(*a);
+                // A larger alignment pads every tensor declared so far more; their offsets must still fit.
+                let Some(data_size) = self.data_size_at(a) else {
+                    return Err(self.misuse(format!("alignment {a} pushes the tensors' offsets beyond 2^64")));
+                };
+                Some((a, data_size))
             }
-        }
+            (true, v) => return Err(self.err(Fault::BadAlignment(format!("{} {}", v.type_label(), v)))),
+        };
         if !homogeneous(&value) {
             return Err(self.misuse(format!("key {key:?}: an array holds items of another type than it declares")));
         }
+        if array_depth(&value) > MAX_ARRAY_DEPTH {
+            return Err(self.misuse(format!("key {key:?}: arrays nested deeper than {MAX_ARRAY_DEPTH}")));
+        }
         if !self.keys.insert(key.clone()) {
             return Err(self.err(Fault::DuplicateKey(key)));
+        }
+        // Only now, when the pair is accepted: a refused duplicate must not change the layout of the file.
+        if let Some((a, data_size)) = alignment {
+            self.alignment = a;
+            self.data_size = data_size;
         }
         self.metadata.push((key, value));
         Ok(())
@@ -100,18 +119,31 @@ impl<W: Write> GgufWriter<W> {
         if dims.is_empty() || dims.len() > MAX_DIMS {
             return Err(self.err(Fault::BadDimCount { name, n_dims: dims.len() as u32 }));
         }
-        let n = dims.iter().try_fold(1u64, |a, &d| a.checked_mul(d));
-        let Some(n_bytes) = n.and_then(|n| ty.row_size(n)) else {
+        // The reader's limits: ggml holds shapes in int64, and the offsets of all tensors must fit in a u64.
+        if !shape_fits_i64(dims) {
             return Err(self.err(Fault::ShapeOverflow { name, dims: dims.to_vec() }));
-        };
+        }
         if dims[0] % ty.block_size() as u64 != 0 {
             return Err(self.err(Fault::PartialBlock { name, ne0: dims[0], ty, block: ty.block_size() }));
         }
+        let sizes = ty.row_size(dims.iter().product()).and_then(|b| {
+            let padded = b.checked_next_multiple_of(self.alignment)?;
+            Some((b, self.data_size.checked_add(padded)?))
+        });
+        let Some((n_bytes, data_size)) = sizes else {
+            return Err(self.err(Fault::ShapeOverflow { name, dims: dims.to_vec() }));
+        };
         if !self.names.insert(name.clone()) {
             return Err(self.err(Fault::DuplicateTensor(name)));
         }
+        self.data_size = data_size;
         self.tensors.push(Pending { name, dims: dims.to_vec(), ty, n_bytes });
         Ok(())
+    }
+
+    /// Bytes of the data section with every tensor padded to `alignment` (None if that overflows a u64).
+    fn data_size_at(&self, alignment: u64) -> Option<u64> {
+        self.tensors.iter().try_fold(0u64, |sum, t| sum.checked_add(t.n_bytes.checked_next_multiple_of(alignment)?))
     }
 
     /// Bytes the finished file will have: header, metadata, infos, padding and data. Known once all is declared.
@@ -123,12 +155,9 @@ impl<W: Write> GgufWriter<W> {
         for t in &self.tensors {
             header += 8 + t.name.len() as u64 + 4 + 8 * t.dims.len() as u64 + 4 + 8;
         }
-        let data: u64 = self.tensors.iter().map(|t| t.n_bytes.next_multiple_of(self.alignment)).sum();
-        if self.tensors.is_empty() {
-            header
-        } else {
-            header.next_multiple_of(self.alignment) + data
-        }
+        // Saturated: only a data section within a few bytes of 2^64 could overflow here, and no such file can be
+        // written anyway.
+        header.next_multiple_of(self.alignment).saturating_add(self.data_size)
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
@@ -165,9 +194,8 @@ impl<W: Write> GgufWriter<W> {
             offset += t.n_bytes.next_multiple_of(self.alignment);
         }
         self.put(&buf)?;
-        if !self.tensors.is_empty() {
-            self.pad()?;
-        }
+        // Padded even without tensors, as llama.cpp and gguf-py do (the reader accepts either).
+        self.pad()?;
         self.state = State::Data { index: 0, written: 0 };
         Ok(())
     }
@@ -273,6 +301,14 @@ fn homogeneous(v: &Value) -> bool {
     match v {
         Value::Array(elem, items) => items.iter().all(|i| i.value_type() == *elem && homogeneous(i)),
         _ => true,
+    }
+}
+
+/// How many arrays deep `v` goes (0 for a scalar), counted as the reader counts it.
+fn array_depth(v: &Value) -> usize {
+    match v {
+        Value::Array(_, items) => 1 + items.iter().map(array_depth).max().unwrap_or(0),
+        _ => 0,
     }
 }
 
