@@ -12,6 +12,17 @@
 //! - Llama 3.1+ (`rope_type: llama3`) gets a generated F32 `rope_freqs.weight` [head_dim/2], first ([`rope`]);
 //! - tied embeddings: `output.weight` exists only when the checkpoint has `lm_head.weight`;
 //! - tensors come in the converter's order: generated first, then shards by file name, tensors by name.
+//!
+//! Metadata ([`metadata`]): `general.*` from the model card ([`model_card`]), `_name_or_path` and the folder name
+//! with gguf-py's naming heuristics, sampling defaults from generation_config.json; the architecture's
+//! hyperparameters with transformers' config-class defaults; and the tokenizer ([`vocab`]): byte-level BPE
+//! (`gpt2`, pre-tokenizer recognised by llama.cpp's own fingerprint) or SentencePiece (`llama`, [`spm`]), special
+//! token ids, add-BOS/EOS flags and the chat template as gguf-py's `SpecialVocab` finds them.
+//!
+//! How this is checked: `engine/tests/convert_hf.rs` holds committed fixtures (real Llama 3.1 and Qwen3
+//! tokenizers cut down to llama.cpp's check text, a SentencePiece model, a model card) whose plans must equal
+//! convert_hf_to_gguf.py's output line for line, plus whole-tokenizer and oracle-folder comparisons when their
+//! data is present (scripts/fetch-test-tokenizers.sh, scripts/make_convert_oracle.py).
 
 pub mod metadata;
 pub mod model_card;
