@@ -6,8 +6,9 @@
 //!   `[PAD{i}]` (unused) up to the config's `vocab_size`. Added tokens are control tokens when special or when they
 //!   look special (`<|…|>`), user-defined otherwise; everything else is normal.
 //! - The pre-tokenizer name is found as llama.cpp finds it: encode a fixed text, hash the ids, look the hash up
-//!   in its table (`pre_hashes.rs`, generated from the converter). We encode with the `tokenizers` crate — the library transformers itself
-//!   calls — so the ids are the ones the Python converter hashes; an unknown hash is an error, as it is there.
+//!   in its table (`pre_hashes.rs`, generated from the converter). We encode with the `tokenizers` crate — the
+//!   library transformers itself calls — so the ids are the ones the Python converter hashes; an unknown hash is an
+//!   error, as it is there.
 //! - Merges, special token ids, `add_bos/eos` and the chat template follow `SpecialVocab`: tokenizer.json first,
 //!   then tokenizer_config.json, then config.json's `*_token_id`.
 //!
