@@ -7,11 +7,19 @@ allow_requantize for GGUF sources below 8 bits, 2 threads). Hashes are read back
     pip install gguf==0.19.0 llama-cpp-python==0.3.36
     python3 scripts/make_quantize_goldens.py NAME SOURCE.gguf
 
+    python3 scripts/make_quantize_goldens.py NAME SOURCE.gguf PRESET...   # only these presets
+
 writes engine/tests/golden/quantize/NAME.json: for each preset, the output file's size and SHA-256 and every
 tensor's name, type and data SHA-256, in file order. engine/tests/quantize_presets.rs runs our pipeline on the same
 source and compares. The demo model (scripts/fetch-demo-model.sh) is the source CI has:
 
     python3 scripts/make_quantize_goldens.py smollm2-q4_1 models/SmolLM2-135M-Instruct.Q4_1.gguf
+
+For a Hugging Face source, SOURCE is llama.cpp's own conversion of it (`convert_hf_to_gguf.py --outtype bf16`), so
+the golden is llama.cpp's two steps; e.g. the Llama-3.2-1B-shaped random checkpoint of
+`cargo run --release -p pocketlm --example random_checkpoint -- llama-3.2-1b models/tokenizers/llama3 DIR`:
+
+    python3 scripts/make_quantize_goldens.py llama-3.2-1b-random DIR-bf16.gguf Q4_K_M
 """
 
 import ctypes
@@ -53,13 +61,15 @@ def quantize(src, dst, ftype):
         raise SystemExit(f"llama_model_quantize({src}, ftype {ftype}) failed: {rc}")
 
 
-def main(name, source):
+def main(name, source, *only):
     version = importlib.metadata.version("llama_cpp_python")
     if f"llama-cpp-python=={version}" != REFERENCE:
         sys.exit(f"need {REFERENCE} as the reference, found llama-cpp-python {version}")
     presets = {}
     with tempfile.TemporaryDirectory() as tmp:
         for preset, ftype in PRESETS.items():
+            if only and preset not in only:
+                continue
             out = Path(tmp) / f"{preset}.gguf"
             quantize(source, out, ftype)
             r = GGUFReader(str(out))
