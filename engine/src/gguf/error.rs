@@ -32,6 +32,8 @@ pub enum Fault {
     Truncated { offset: u64, what: &'static str, need: u64, left: u64 },
     #[error("at byte {offset}: {what} count {count} cannot fit in the {left} bytes left (truncated or corrupt)")]
     CountTooLarge { offset: u64, what: &'static str, count: u64, left: u64 },
+    #[error("at byte {offset}: {count} more {what}s would pass PocketLM's limit of {limit} per file")]
+    LimitExceeded { offset: u64, what: &'static str, count: u64, limit: u64 },
     #[error("at byte {offset}: unknown value type {id}")]
     UnknownValueType { offset: u64, id: u32 },
     #[error("at byte {offset}: {what} is not valid UTF-8")]

@@ -168,6 +168,8 @@ struct Cursor<'a> {
     ctx: Ctx<'a>,
     bytes: &'a [u8],
     pos: usize,
+    /// Metadata values (keys and array items) this file may still make us hold: see [`Cursor::charge`].
+    budget: u64,
 }
 
 impl<'a> Cursor<'a> {
@@ -205,6 +207,17 @@ impl<'a> Cursor<'a> {
             return Err(self.ctx.err(Fault::CountTooLarge { offset, what, count, left: self.left() }));
         }
         Ok(count)
+    }
+
+    /// Charges `count` parsed values against the file's budget. A value in memory takes up to 80 times its
+    /// smallest encoding (a one-byte array item becomes a 32-byte `Value`), so the bytes-left check alone would
+    /// let a 2 GB file ask for 64 GB; this bounds what any file can make us hold.
+    fn charge(&mut self, offset: u64, what: &'static str, count: u64) -> Result<(), GgufError> {
+        if count > self.budget {
+            return Err(self.ctx.err(Fault::LimitExceeded { offset, what, count, limit: MAX_VALUES }));
+        }
+        self.budget -= count;
+        Ok(())
     }
 
     fn string(&mut self, what: &'static str) -> Result<String, GgufError> {
@@ -246,8 +259,10 @@ impl<'a> Cursor<'a> {
                     return Err(self.ctx.err(Fault::TooDeep { offset: self.pos as u64, max: MAX_ARRAY_DEPTH }));
                 }
                 let elem = self.value_type()?;
+                let offset = self.pos as u64;
                 let n = self.count("array element", elem.min_encoded_size())?;
-                // The count was checked against the bytes left, so this reservation is bounded by the file size.
+                self.charge(offset, "array element", n)?;
+                // The count was checked against the bytes left and the value budget, so this reservation is bounded.
                 let mut items = Vec::with_capacity(n as usize);
                 for _ in 0..n {
                     items.push(self.value(elem, depth + 1)?);
@@ -258,6 +273,12 @@ impl<'a> Cursor<'a> {
     }
 }
 
+/// Tensors a file may declare: the largest models have tens of thousands (a 1T-parameter MoE about 100k).
+const MAX_TENSORS: u64 = 1 << 20;
+/// Metadata values (keys plus array items) a file may hold: real vocabularies need about a million (262k tokens
+/// with their scores and types, plus merges); at ≤ 80 bytes each in memory this bounds metadata near 350 MB.
+const MAX_VALUES: u64 = 1 << 22;
+
 /// The smallest tensor info: name length, n_dims, one dim, type, offset.
 const MIN_TENSOR_INFO: u64 = 8 + 4 + 8 + 4 + 8;
 /// The smallest key–value pair: key length, value type, a one-byte value.
@@ -265,7 +286,7 @@ const MIN_KV: u64 = 8 + 4 + 1;
 
 fn parse(label: &str, bytes: &[u8]) -> Result<Parsed, GgufError> {
     let ctx = Ctx(label);
-    let mut c = Cursor { ctx: Ctx(label), bytes, pos: 0 };
+    let mut c = Cursor { ctx: Ctx(label), bytes, pos: 0, budget: MAX_VALUES };
     let magic: [u8; 4] = c.array("magic")?;
     if magic != MAGIC {
         return Err(ctx.err(Fault::BadMagic(magic)));
@@ -275,7 +296,11 @@ fn parse(label: &str, bytes: &[u8]) -> Result<Parsed, GgufError> {
         return Err(ctx.err(Fault::UnsupportedVersion(version)));
     }
     let n_tensors = c.count("tensor", MIN_TENSOR_INFO)?;
+    if n_tensors > MAX_TENSORS {
+        return Err(ctx.err(Fault::LimitExceeded { offset: 8, what: "tensor", count: n_tensors, limit: MAX_TENSORS }));
+    }
     let n_kv = c.count("key-value", MIN_KV)?;
+    c.charge(16, "key-value", n_kv)?;
 
     let mut metadata = Vec::with_capacity(n_kv as usize);
     let mut seen = HashMap::with_capacity(n_kv as usize);
@@ -346,7 +371,8 @@ fn parse(label: &str, bytes: &[u8]) -> Result<Parsed, GgufError> {
             return Err(ctx.err(Fault::OutOfBounds { name: t.name.clone(), start: t.offset, end: end.unwrap_or(u64::MAX), len: data_len }));
         }
     }
-    let mut by_offset: Vec<&TensorInfo> = tensors.iter().collect();
+    // Zero-size tensors hold no bytes, so they overlap nothing wherever their offset points.
+    let mut by_offset: Vec<&TensorInfo> = tensors.iter().filter(|t| t.n_bytes > 0).collect();
     by_offset.sort_by_key(|t| t.offset);
     for pair in by_offset.windows(2) {
         if pair[0].offset + pair[0].n_bytes > pair[1].offset {
@@ -354,4 +380,41 @@ fn parse(label: &str, bytes: &[u8]) -> Result<Parsed, GgufError> {
         }
     }
     Ok(Parsed { version, metadata, tensors, alignment, data_offset })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(n_tensors: u64, n_kv: u64) -> Vec<u8> {
+        let mut b = MAGIC.to_vec();
+        b.extend_from_slice(&3u32.to_le_bytes());
+        b.extend_from_slice(&n_tensors.to_le_bytes());
+        b.extend_from_slice(&n_kv.to_le_bytes());
+        b
+    }
+
+    #[test]
+    fn a_file_cannot_make_us_hold_more_values_than_the_budget() {
+        // One key holding MAX_VALUES one-byte items: the bytes are all there, but 32 bytes per parsed item would
+        // be 134 MB held for a 4 MB file, and a larger file proportionally more.
+        let mut b = header(0, 1);
+        b.extend_from_slice(&1u64.to_le_bytes());
+        b.push(b'k');
+        b.extend_from_slice(&(ValueType::Array as u32).to_le_bytes());
+        b.extend_from_slice(&(ValueType::U8 as u32).to_le_bytes());
+        b.extend_from_slice(&MAX_VALUES.to_le_bytes());
+        b.resize(b.len() + MAX_VALUES as usize, 7);
+        let err = GgufFile::from_bytes("big.gguf", b).err().expect("refused");
+        assert!(matches!(err.fault, Fault::LimitExceeded { what: "array element", .. }), "{err}");
+        assert!(err.to_string().starts_with("big.gguf: at byte 41:"), "{err}");
+    }
+
+    #[test]
+    fn tensor_count_is_limited_before_anything_is_reserved() {
+        let mut b = header(MAX_TENSORS + 1, 0);
+        b.resize(b.len() + (MAX_TENSORS as usize + 1) * MIN_TENSOR_INFO as usize, 0);
+        let err = GgufFile::from_bytes("many.gguf", b).err().expect("refused");
+        assert!(matches!(err.fault, Fault::LimitExceeded { what: "tensor", .. }), "{err}");
+    }
 }

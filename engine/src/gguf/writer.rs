@@ -18,6 +18,9 @@ use super::value::Value;
 use super::{shape_fits_i64, DEFAULT_ALIGNMENT, KEY_ALIGNMENT, MAGIC, MAX_ARRAY_DEPTH, MAX_DIMS};
 use crate::quant::GgmlType;
 
+/// ggml keeps tensor names in a 64-byte buffer with its terminating zero: llama.cpp refuses longer names.
+const GGML_MAX_NAME: usize = 64;
+
 struct Pending {
     name: String,
     dims: Vec<u64>,
@@ -80,6 +83,9 @@ impl<W: Write> GgufWriter<W> {
         if !matches!(self.state, State::Declaring) {
             return Err(self.misuse(format!("key {key:?} added after tensor data began")));
         }
+        if key.is_empty() {
+            return Err(self.misuse("an empty key (llama.cpp refuses such files)".into()));
+        }
         let alignment = match (key == KEY_ALIGNMENT, &value) {
             (false, _) => None,
             (true, Value::U32(a)) if a.is_power_of_two() => {
@@ -115,6 +121,9 @@ impl<W: Write> GgufWriter<W> {
         let name = name.into();
         if !matches!(self.state, State::Declaring) {
             return Err(self.misuse(format!("tensor {name:?} declared after tensor data began")));
+        }
+        if name.len() >= GGML_MAX_NAME {
+            return Err(self.misuse(format!("tensor name {name:?} has {} bytes; llama.cpp takes fewer than {GGML_MAX_NAME}", name.len())));
         }
         if dims.is_empty() || dims.len() > MAX_DIMS {
             return Err(self.err(Fault::BadDimCount { name, n_dims: dims.len() as u32 }));
@@ -325,5 +334,19 @@ impl GgufWriter<super::AtomicFile> {
         let label = self.label.clone();
         let file = self.finish()?;
         file.commit().map_err(|e| Ctx(&label).err(Fault::Io(e)))
+    }
+}
+
+#[cfg(test)]
+mod limit_tests {
+    use super::*;
+
+    #[test]
+    fn refuses_what_llama_cpp_would_refuse_to_load() {
+        let mut w = GgufWriter::new(Vec::new(), "t.gguf");
+        assert!(matches!(w.add_kv("", Value::U32(1)).unwrap_err().fault, Fault::Misuse(_)));
+        let long = "x".repeat(GGML_MAX_NAME);
+        assert!(matches!(w.add_tensor_info(long, &[32], GgmlType::F32).unwrap_err().fault, Fault::Misuse(_)));
+        w.add_tensor_info("x".repeat(GGML_MAX_NAME - 1), &[32], GgmlType::F32).unwrap();
     }
 }
