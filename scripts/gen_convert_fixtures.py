@@ -221,6 +221,14 @@ with tempfile.TemporaryDirectory() as tmp:
     shutil.copytree(dest, model)
     (OUT / "tinyllama-spm.expected.txt").write_text(convert_and_dump(model, spm_cfg))
 print("tinyllama-spm ok")
+# The same without tokenizer.model: the converter then reads tokenizer.json as a SentencePiece vocabulary
+# (LlamaHfVocab). The Rust test copies tinyllama-spm/ minus tokenizer.model to a folder named tinyllama-hf.
+with tempfile.TemporaryDirectory() as tmp:
+    model = Path(tmp) / "tinyllama-hf"
+    shutil.copytree(dest, model)
+    (model / "tokenizer.model").unlink()
+    (OUT / "tinyllama-hf.expected.txt").write_text(convert_and_dump(model, spm_cfg))
+print("tinyllama-hf ok")
 
 # Whole tokenizers: llama3 (no BOS post-processor: llama.cpp calls it smaug-bpe), llama3_1 (llama-bpe), qwen3 (qwen2).
 no_scaling = {k: v for k, v in FIXTURES["llama31-tiny"][1].items() if k != "rope_scaling"}

@@ -373,6 +373,18 @@ fn unknown_pre_tokenizer_is_refused() {
     assert!(matches!(e, ConvertError::UnknownPreTokenizer { .. }), "{e}");
 }
 
+/// tokenizer.json converted from SentencePiece, without tokenizer.model (gguf-py `LlamaHfVocab`).
+#[test]
+fn sentencepiece_tokenizer_json_without_model_file() {
+    let root = TempDir::new("tinyllama-hf");
+    let dir = root.0.join("tinyllama-hf");
+    let ck = checkpoint("tinyllama-spm");
+    std::fs::rename(&ck.dir, &dir).unwrap();
+    std::fs::remove_file(dir.join("tokenizer.model")).unwrap();
+    let want = std::fs::read_to_string(fixtures().join("tinyllama-hf.expected.txt")).unwrap();
+    compare("tinyllama-hf", &dump(&dir, 0), &want);
+}
+
 #[test]
 fn sentencepiece_vocabulary() {
     let ck = checkpoint("tinyllama-spm");

@@ -85,8 +85,9 @@ impl TokenizerFiles {
 }
 
 /// Adds the tokenizer metadata for architecture `arch` to `meta`, in the converter's order: a SentencePiece
-/// `tokenizer.model` when there is one (`_set_vocab_sentencepiece` is tried first, for Llama and Qwen2 alike),
-/// else the byte-level BPE `tokenizer.json`.
+/// `tokenizer.model` when there is one (`_set_vocab_sentencepiece` is tried first, for Llama and Qwen2 alike);
+/// for Llama, a tokenizer.json converted from SentencePiece (`_set_vocab_llama_hf`); else the byte-level BPE
+/// `tokenizer.json` (`_set_vocab_gpt2`).
 pub fn add_vocab(
     ckpt: &Checkpoint,
     arch: super::Architecture,
@@ -102,32 +103,30 @@ pub fn add_vocab(
         }
     }
 
-    if let Some(model) = ckpt.file("tokenizer.model") {
-        let v = super::spm::create_vocab(ckpt.dir(), &model, vocab_size)?;
-        let n = v.tokens.len() as u64;
+    let set_llama_vocab = |v: super::spm::SpmVocab, meta: &mut Metadata| {
         meta.set("tokenizer.ggml.model", MetaValue::String("llama".into()));
         meta.set("tokenizer.ggml.pre", MetaValue::String("default".into()));
         meta.set("tokenizer.ggml.tokens", MetaValue::StringArray(v.tokens));
         meta.set("tokenizer.ggml.scores", MetaValue::F32Array(v.scores));
         meta.set("tokenizer.ggml.token_type", MetaValue::I32Array(v.types));
+    };
+    if let Some(model) = ckpt.file("tokenizer.model") {
+        let v = super::spm::create_vocab(ckpt.dir(), &model, vocab_size)?;
+        let n = v.tokens.len() as u64;
+        set_llama_vocab(v, meta);
+        special_vocab(&files, ckpt.config_path(), false, Some(n), meta)?;
+    } else if !files.has_tokenizer_json {
+        return Err(ConvertError::UnsupportedTokenizer {
+            file: files.tokenizer_json_path.clone(),
+            reason: "no tokenizer.model or tokenizer.json (vocab.json/merges.txt-only tokenizers are not supported)"
+                .into(),
+        });
+    } else if arch == super::Architecture::Llama && files.is_llama_hf_style() {
+        let v = llama_hf_vocab(&files)?;
+        let n = v.tokens.len() as u64;
+        set_llama_vocab(v, meta);
         special_vocab(&files, ckpt.config_path(), false, Some(n), meta)?;
     } else {
-        if !files.has_tokenizer_json {
-            return Err(ConvertError::UnsupportedTokenizer {
-                file: files.tokenizer_json_path.clone(),
-                reason: "no tokenizer.model or tokenizer.json (vocab.json/merges.txt-only tokenizers are not \
-                         supported)"
-                    .into(),
-            });
-        }
-        if arch == super::Architecture::Llama && files.is_llama_hf_style() {
-            return Err(ConvertError::UnsupportedTokenizer {
-                file: files.tokenizer_json_path.clone(),
-                reason: "SentencePiece-style BPE with byte fallback but no tokenizer.model (llama.cpp's LlamaHfVocab) \
-                         is not supported yet"
-                    .into(),
-            });
-        }
         let base = vocab_base(&files, vocab_size)?;
         meta.set("tokenizer.ggml.model", MetaValue::String("gpt2".into()));
         meta.set("tokenizer.ggml.pre", MetaValue::String(base.pre));
@@ -141,6 +140,69 @@ pub fn add_vocab(
         meta.set("tokenizer.ggml.add_bos_token", MetaValue::Bool(false));
     }
     Ok(())
+}
+
+/// The special tokens transformers knows a tokenizer by (`all_special_tokens`): tokenizer_config.json's
+/// `bos/eos/unk/sep/pad/cls/mask_token` and `additional_special_tokens`, special_tokens_map.json filling the gaps.
+fn all_special_tokens(files: &TokenizerFiles) -> Result<Vec<String>, ConvertError> {
+    let map_path = files.dir.join("special_tokens_map.json");
+    let map: Map<String, Json> = if map_path.is_file() { crate::hf::read_json(&map_path)? } else { Map::new() };
+    let get = |k: &str| {
+        let from_cfg = files.tokenizer_config.as_ref().and_then(|c| c.get(k)).filter(|v| !v.is_null());
+        from_cfg.or_else(|| map.get(k))
+    };
+    let mut out: Vec<String> = Vec::new();
+    for typ in ["bos", "eos", "unk", "sep", "pad", "cls", "mask"] {
+        if let Some(t) = token_content(get(&format!("{typ}_token"))) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    for t in get("additional_special_tokens").and_then(Json::as_array).into_iter().flatten() {
+        if let Some(t) = token_content(Some(t)) {
+            if !out.contains(&t) {
+                out.push(t);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Port of gguf-py `LlamaHfVocab` (SentencePiece converted to tokenizer.json, no tokenizer.model): the model's
+/// vocabulary in id order, then the added tokens past it; every score -1000; `<0xNN>` pieces are bytes, special
+/// tokens control. Unlike the SentencePiece path the list is not padded to the config's vocab_size.
+pub fn llama_hf_vocab(files: &TokenizerFiles) -> Result<super::spm::SpmVocab, ConvertError> {
+    static BYTE: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let byte = BYTE.get_or_init(|| regex::Regex::new(r"^<0x[0-9A-Fa-f]{2}>$").expect("valid pattern"));
+    let path = &files.tokenizer_json_path;
+    let (tok, added) = load_tokenizer(files)?;
+    let base = tok.get_vocab_size(false) as u32;
+    let reverse: HashMap<u32, String> = tok.get_vocab(true).into_iter().map(|(s, id)| (id, s)).collect();
+    let specials = all_special_tokens(files)?;
+    let special_ids: Vec<u32> = specials.iter().filter_map(|t| tok.token_to_id(t)).collect();
+
+    let mut v = super::spm::SpmVocab { tokens: Vec::new(), scores: Vec::new(), types: Vec::new() };
+    for id in 0..base {
+        let text = reverse.get(&id).ok_or_else(|| tok_err(path, format!("no token has id {id}")))?;
+        let t = if byte.is_match(text) {
+            token_type::BYTE
+        } else if special_ids.contains(&id) {
+            token_type::CONTROL
+        } else {
+            token_type::NORMAL
+        };
+        v.tokens.push(text.clone());
+        v.scores.push(-1000.0);
+        v.types.push(t);
+    }
+    for a in added.range(base..).map(|(_, a)| a) {
+        let t = if specials.contains(&a.content) { token_type::CONTROL } else { token_type::USER_DEFINED };
+        v.tokens.push(a.content.clone());
+        v.scores.push(-1000.0);
+        v.types.push(t);
+    }
+    Ok(v)
 }
 
 /// What `get_vocab_base` returns.
