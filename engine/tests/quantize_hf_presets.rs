@@ -1,7 +1,8 @@
 //! The Hugging Face path, for every preset: the demo model exported to a BF16 folder (`export_hf`, as
-//! `scripts/make-demo-source.sh` does), then quantized in one pass, must give every tensor — name, order, type and
-//! bytes — that llama.cpp's two steps give (`convert_hf_to_gguf.py --outtype bf16` on the same folder, then
-//! `llama_model_quantize`). Golden: `golden/quantize/smollm2-hf-bf16.json` (`scripts/make_quantize_goldens.py`).
+//! `scripts/make-demo-source.sh` does), then quantized in one pass, must give the same file — every key, and every
+//! tensor's name, order, type and bytes — that llama.cpp's two steps give (`convert_hf_to_gguf.py --outtype bf16`
+//! on the same folder, then `llama_model_quantize`). Golden: `golden/quantize/smollm2-hf-bf16.json`
+//! (`scripts/make_quantize_goldens.py`).
 //!
 //! Needs the demo model (`scripts/fetch-demo-model.sh`; `scripts/test.sh` sets `POCKETLM_DEMO_MODEL`).
 
@@ -62,6 +63,11 @@ fn every_preset_from_the_bf16_folder_equals_llama_cpp_tensor_for_tensor() {
             }
         }
         drop(f);
+        // Metadata too: our converter writes the keys convert_hf_to_gguf.py writes, so the files are the same.
+        let file = std::fs::read(&out).unwrap();
+        if format!("{:x}", Sha256::digest(&file)) != g["sha256"].as_str().unwrap() {
+            failures.push(format!("{name}: tensors equal, but the file differs from llama.cpp's (metadata)"));
+        }
         std::fs::remove_file(&out).unwrap();
     }
     std::fs::remove_dir_all(&dir).unwrap();
