@@ -96,3 +96,30 @@ fn output_may_not_replace_input() {
     let err = quantize_model(&model, &model, &QuantizeOptions::default(), &mut |_| {}, &CancelToken::new()).unwrap_err();
     assert!(matches!(err, QuantizeError::SameFile { .. }), "{err}");
 }
+
+#[test]
+fn bad_inputs_and_outputs_get_errors_that_name_the_file() {
+    let dir = temp_dir("bad");
+    // A folder that is not a model.
+    let err = quantize_model(&dir, &dir.join("x.gguf"), &QuantizeOptions::default(), &mut |_| {}, &CancelToken::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("config.json"), "{err}");
+    let Some(model) = demo_model() else { return };
+    // A truncated GGUF.
+    let cut = dir.join("cut.gguf");
+    std::fs::write(&cut, &std::fs::read(&model).unwrap()[..4 << 20]).unwrap();
+    let err = quantize_model(&cut, &dir.join("y.gguf"), &QuantizeOptions::default(), &mut |_| {}, &CancelToken::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("cut.gguf") && err.contains("beyond the end"), "{err}");
+    // An output directory that does not exist.
+    let out = dir.join("no-such-dir/z.gguf");
+    let err = quantize_model(&model, &out, &QuantizeOptions::default(), &mut |_| {}, &CancelToken::new())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("no-such-dir/z.gguf"), "{err}");
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(left, ["cut.gguf"], "left behind: {left:?}");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
