@@ -7,6 +7,10 @@
 //! `GgufWriter` in a mix of ggml types. The real SmolLM2-135M-Instruct Q4_1 file is checked when present
 //! (`POCKETLM_DEMO_MODEL`, or `models/` as `scripts/fetch-demo-model.sh` leaves it).
 
+#[path = "support/demo.rs"]
+mod demo;
+use demo::demo_model;
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
@@ -546,23 +550,11 @@ fn output_folder_is_whole_or_absent() {
     cleanup(&dir);
 }
 
-fn demo_model() -> Option<PathBuf> {
-    match std::env::var_os("POCKETLM_DEMO_MODEL") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-            p.exists().then_some(p)
-        }
-    }
-}
 
 /// The check: export-hf at F32, then our converter at F32, gives back the dequantized original exactly.
 #[test]
 fn demo_model_round_trips_exactly() {
-    let Some(gguf) = demo_model() else {
-        eprintln!("skipped: no demo model (run scripts/fetch-demo-model.sh, or set POCKETLM_DEMO_MODEL)");
-        return;
-    };
+    let Some(gguf) = demo_model() else { return };
     let dir = scratch("smollm2");
     let out = dir.join("SmolLM2-135M-Instruct");
     let r = export(&gguf, &out, Dtype::F32, false).unwrap_or_else(|e| panic!("{e}"));

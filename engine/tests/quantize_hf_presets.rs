@@ -6,7 +6,11 @@
 //!
 //! Needs the demo model (`scripts/fetch-demo-model.sh`; `scripts/test.sh` sets `POCKETLM_DEMO_MODEL`).
 
-use std::path::{Path, PathBuf};
+#[path = "support/demo.rs"]
+mod demo;
+use demo::demo_model;
+
+use std::path::Path;
 
 use pocketlm::export::{export_hf, ExportOptions};
 use pocketlm::gguf::GgufFile;
@@ -17,22 +21,10 @@ use sha2::{Digest, Sha256};
 /// model.safetensors of the exported demo folder the golden was made from.
 const EXPORT_SHA256: &str = "7ef915c9bf9d94d8d70211970476878352a5b95855c589ae987916d7a455242b";
 
-fn demo_model() -> Option<PathBuf> {
-    match std::env::var_os("POCKETLM_DEMO_MODEL") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-            p.exists().then_some(p)
-        }
-    }
-}
 
 #[test]
 fn every_preset_from_the_bf16_folder_equals_llama_cpp_tensor_for_tensor() {
-    let Some(model) = demo_model() else {
-        eprintln!("skipped: no demo model (run scripts/fetch-demo-model.sh, or set POCKETLM_DEMO_MODEL)");
-        return;
-    };
+    let Some(model) = demo_model() else { return };
     let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/quantize/smollm2-hf-bf16.json");
     let golden: Json = serde_json::from_str(&std::fs::read_to_string(golden_path).unwrap()).unwrap();
     let dir = std::env::temp_dir().join(format!("pocketlm-hf-presets-{}", std::process::id()));

