@@ -227,16 +227,28 @@ pub(crate) fn parse_header(path: &Path, bytes: &[u8]) -> Result<BTreeMap<String,
 /// the shift is exact; F16 goes through `half`, also exact. Never BF16→F16→F32, which would lose range and bits.
 pub fn widen_to_f32(dtype: Dtype, bytes: &[u8], out: &mut Vec<f32>) {
     out.clear();
-    out.reserve(bytes.len() / dtype.size());
+    out.resize(bytes.len() / dtype.size(), 0.0);
+    widen_into(dtype, bytes, out);
+}
+
+/// [`widen_to_f32`] into a slice that holds exactly `bytes.len() / dtype.size()` values (so callers can split a
+/// tensor across threads).
+pub fn widen_into(dtype: Dtype, bytes: &[u8], out: &mut [f32]) {
     match dtype {
         Dtype::F32 => {
-            out.extend(bytes.chunks_exact(4).map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(4)) {
+                *o = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            }
         }
         Dtype::BF16 => {
-            out.extend(bytes.chunks_exact(2).map(|b| f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16)));
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = f32::from_bits((u16::from_le_bytes([b[0], b[1]]) as u32) << 16);
+            }
         }
         Dtype::F16 => {
-            out.extend(bytes.chunks_exact(2).map(|b| half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32()));
+            for (o, b) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+                *o = half::f16::from_bits(u16::from_le_bytes([b[0], b[1]])).to_f32();
+            }
         }
     }
 }
