@@ -9,6 +9,7 @@ pub mod convert;
 pub mod export;
 pub mod gguf;
 pub mod hf;
+pub mod kernels;
 pub mod quant;
 pub mod pages;
 pub mod quantize;

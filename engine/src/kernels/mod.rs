@@ -1,0 +1,320 @@
+//! Inference kernels: weight matrix × activations, for every weight type the quantizer writes.
+//!
+//! A product runs in three steps, as in llama.cpp's CPU backend (`ggml_compute_forward_mul_mat`):
+//! 1. the f32 activations are converted once to the type llama.cpp pairs with the weight ([`vec_dot_type`]: Q8_K
+//!    for the k-quants, Q8_0 or Q8_1 for the legacy types, f32 for float weights) — [`act`];
+//! 2. each weight row is dotted with each token's activation row by a kernel of the form `vec_dot_<w>_<a>`: integer
+//!    products of the codes per block, scaled by the block scales. [`scalar`] holds the references; `x86` (AVX2+FMA)
+//!    and `arm` (NEON, and dotprod where the CPU has it) hold SIMD versions held equal to them by tests;
+//! 3. rows are split across the rayon pool in contiguous ranges, and inside a range the tokens are taken a few at a
+//!    time per weight row, so that a batch (a prompt) reads each weight block once per tile rather than once per token.
+//!
+//! The instruction set is chosen at run time ([`detected`]), never by `target-cpu`; `POCKETLM_KERNELS=scalar` (read
+//! once) or [`set_force_scalar`] makes [`matmul`] use the references, and [`matmul_with`] runs a given set.
+
+pub mod act;
+#[cfg(target_arch = "aarch64")]
+mod arm;
+pub mod scalar;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::OnceLock;
+
+use rayon::prelude::*;
+
+use crate::quant::GgmlType;
+
+/// A weight matrix as it lies in a GGUF file: `rows` rows of `cols` weights, row-major, each row
+/// `ty.row_size(cols)` bytes. In ggml terms `cols` is `ne[0]`, the row length, and `rows` is `ne[1]`.
+#[derive(Clone, Copy, Debug)]
+pub struct Weight<'a> {
+    pub ty: GgmlType,
+    pub data: &'a [u8],
+    pub rows: usize,
+    pub cols: usize,
+}
+
+/// Why a product was refused. The model loader checks [`supports`] once per tensor, so at inference these mean a
+/// caller bug; they are errors rather than panics so that a bad file can never bring the app down.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum KernelError {
+    #[error("no matmul kernel for weight type {0}")]
+    Unsupported(GgmlType),
+    #[error("a row of {cols} weights is not a whole number of {ty} blocks")]
+    PartialBlock { ty: GgmlType, cols: usize },
+    #[error("{what}: expected {expected}, got {got}")]
+    Length { what: &'static str, expected: usize, got: usize },
+    #[error("{0} kernels cannot run on this CPU")]
+    IsaUnavailable(&'static str),
+}
+
+/// The activation type llama.cpp pairs with weight type `w` (its `vec_dot_type`), or None when `w` has no kernel.
+/// F32, F16 and BF16 weights take f32 activations: ggml rounds them to f16/bf16 first, which only loses accuracy.
+pub fn vec_dot_type(w: GgmlType) -> Option<GgmlType> {
+    use GgmlType as T;
+    Some(match w {
+        T::F32 | T::F16 | T::BF16 => T::F32,
+        T::Q4_0 | T::Q5_0 | T::Q8_0 => T::Q8_0,
+        T::Q4_1 | T::Q5_1 => T::Q8_1,
+        T::Q2_K | T::Q3_K | T::Q4_K | T::Q5_K | T::Q6_K => T::Q8_K,
+        _ => return None,
+    })
+}
+
+/// Whether [`matmul`] and [`get_row`] accept weights of type `ty`: every type PocketLM's quantizer writes.
+pub fn supports(ty: GgmlType) -> bool {
+    vec_dot_type(ty).is_some()
+}
+
+/// A set of kernels. Every set covers every supported type: where a SIMD set has no kernel of its own for a type it
+/// uses the scalar one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Isa {
+    Scalar,
+    /// x86-64 with AVX2, FMA and F16C (every x86 CPU since 2013 that has AVX2 also has the other two).
+    Avx2,
+    /// aarch64 NEON (part of the baseline: every aarch64 CPU has it).
+    Neon,
+    /// aarch64 NEON with the dot-product extension (`sdot`, Armv8.2+; most phones since 2018).
+    NeonDotprod,
+}
+
+impl Isa {
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Neon => "neon",
+            Isa::NeonDotprod => "neon+dotprod",
+        }
+    }
+
+    /// Whether this CPU can run the set.
+    pub fn is_available(self) -> bool {
+        match self {
+            Isa::Scalar => true,
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2 => x86::available(),
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => true,
+            #[cfg(target_arch = "aarch64")]
+            Isa::NeonDotprod => arm::dotprod_available(),
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }
+    }
+
+    /// Every set this CPU can run, best last.
+    pub fn available() -> Vec<Isa> {
+        [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::NeonDotprod].into_iter().filter(|i| i.is_available()).collect()
+    }
+}
+
+/// The best kernel set this CPU supports, detected once.
+pub fn detected() -> Isa {
+    static DETECTED: OnceLock<Isa> = OnceLock::new();
+    *DETECTED.get_or_init(|| *Isa::available().last().expect("scalar is always available"))
+}
+
+static FORCE_SCALAR: AtomicBool = AtomicBool::new(false);
+
+/// Makes [`matmul`] use the scalar references (for tests and comparisons), or the detected set again.
+pub fn set_force_scalar(on: bool) {
+    FORCE_SCALAR.store(on, Ordering::Relaxed);
+}
+
+/// The set [`matmul`] uses: [`detected`], unless `POCKETLM_KERNELS=scalar` was set when first asked or
+/// [`set_force_scalar`] is on.
+pub fn active() -> Isa {
+    static ENV_SCALAR: OnceLock<bool> = OnceLock::new();
+    let env = *ENV_SCALAR.get_or_init(|| std::env::var("POCKETLM_KERNELS").is_ok_and(|v| v == "scalar"));
+    if env || FORCE_SCALAR.load(Ordering::Relaxed) {
+        Isa::Scalar
+    } else {
+        detected()
+    }
+}
+
+/// One weight row against `out.len()` activation rows that lie `act_row` bytes apart in `a`:
+/// `out[t] = Σ_c w[c] · a_t[c]`.
+///
+/// # Safety
+/// The kernel's instruction set must be available (only [`kernel`] hands them out, after checking), `w` must be one
+/// whole row and `a` must hold `out.len()` rows of `act_row` bytes of the paired activation type (checked by
+/// [`matmul_with`]). SIMD kernels may assume `out.len() <= TOKEN_TILE`.
+pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &mut [f32]);
+
+/// Tokens taken together against one weight row: the weight row is decoded once per tile.
+pub(crate) const TOKEN_TILE: usize = 4;
+
+/// A scalar reference as a [`RowKernel`]: one dot product per token.
+macro_rules! scalar_kernel {
+    ($f:path) => {{
+        fn k(w: &[u8], a: &[u8], act_row: usize, out: &mut [f32]) {
+            for (o, at) in out.iter_mut().zip(a.chunks_exact(act_row)) {
+                *o = $f(w, at);
+            }
+        }
+        k as RowKernel
+    }};
+}
+
+fn scalar_kernel(ty: GgmlType) -> Option<RowKernel> {
+    use GgmlType as T;
+    Some(match ty {
+        T::F32 => scalar_kernel!(scalar::vec_dot_f32),
+        T::F16 => scalar_kernel!(scalar::vec_dot_f16_f32),
+        T::BF16 => scalar_kernel!(scalar::vec_dot_bf16_f32),
+        T::Q4_0 => scalar_kernel!(scalar::vec_dot_q4_0_q8_0),
+        T::Q4_1 => scalar_kernel!(scalar::vec_dot_q4_1_q8_1),
+        T::Q5_0 => scalar_kernel!(scalar::vec_dot_q5_0_q8_0),
+        T::Q5_1 => scalar_kernel!(scalar::vec_dot_q5_1_q8_1),
+        T::Q8_0 => scalar_kernel!(scalar::vec_dot_q8_0_q8_0),
+        T::Q2_K => scalar_kernel!(scalar::vec_dot_q2_k_q8_k),
+        T::Q3_K => scalar_kernel!(scalar::vec_dot_q3_k_q8_k),
+        T::Q4_K => scalar_kernel!(scalar::vec_dot_q4_k_q8_k),
+        T::Q5_K => scalar_kernel!(scalar::vec_dot_q5_k_q8_k),
+        T::Q6_K => scalar_kernel!(scalar::vec_dot_q6_k_q8_k),
+        _ => return None,
+    })
+}
+
+/// The kernel of set `isa` for weights of type `ty`, its SIMD one where it has one. `isa` must be available.
+fn kernel(isa: Isa, ty: GgmlType) -> Option<RowKernel> {
+    let simd = match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::kernel(ty),
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => arm::kernel(ty, false),
+        #[cfg(target_arch = "aarch64")]
+        Isa::NeonDotprod => arm::kernel(ty, true),
+        _ => None,
+    };
+    simd.or_else(|| scalar_kernel(ty))
+}
+
+/// Checks a product's shapes; returns the activation type.
+fn check(w: &Weight<'_>, x_len: usize, n_tokens: usize, y_len: usize) -> Result<GgmlType, KernelError> {
+    let act_ty = vec_dot_type(w.ty).ok_or(KernelError::Unsupported(w.ty))?;
+    let row = crate::quant::bytes_for(w.ty, w.cols).filter(|_| w.cols > 0);
+    let row = row.ok_or(KernelError::PartialBlock { ty: w.ty, cols: w.cols })?;
+    let len = |what, expected: Option<usize>, got| match expected {
+        Some(e) if e == got => Ok(()),
+        _ => Err(KernelError::Length { what, expected: expected.unwrap_or(usize::MAX), got }),
+    };
+    len("weight bytes (rows × row size)", w.rows.checked_mul(row), w.data.len())?;
+    len("activations (tokens × cols)", n_tokens.checked_mul(w.cols), x_len)?;
+    len("output (tokens × rows)", n_tokens.checked_mul(w.rows), y_len)?;
+    Ok(act_ty)
+}
+
+/// `y[t·rows + r] = Σ_c W[r][c] · x[t·cols + c]` for `t < n_tokens`: `x` is `n_tokens × cols` f32 and `y`
+/// `n_tokens × rows`. `x` is converted to [`vec_dot_type`] into `scratch` (kept by the caller and reused), then rows
+/// are split across the current rayon pool. Uses the [`active`] kernel set.
+pub fn matmul(w: &Weight<'_>, x: &[f32], n_tokens: usize, y: &mut [f32], scratch: &mut Vec<u8>) -> Result<(), KernelError> {
+    matmul_with(active(), w, x, n_tokens, y, scratch)
+}
+
+/// [`matmul`] with a given kernel set (tests compare the sets; benchmarks time them).
+pub fn matmul_with(
+    isa: Isa,
+    w: &Weight<'_>,
+    x: &[f32],
+    n_tokens: usize,
+    y: &mut [f32],
+    scratch: &mut Vec<u8>,
+) -> Result<(), KernelError> {
+    if !isa.is_available() {
+        return Err(KernelError::IsaUnavailable(isa.name()));
+    }
+    let act_ty = check(w, x.len(), n_tokens, y.len())?;
+    if n_tokens == 0 || w.rows == 0 {
+        return Ok(());
+    }
+    let k = kernel(isa, w.ty).ok_or(KernelError::Unsupported(w.ty))?;
+    act::quantize_activations(act_ty, x, w.cols, scratch);
+    let job = Job { k, w, acts: scratch, act_row: act::row_bytes(act_ty, w.cols), n_tokens, y: OutPtr(y.as_mut_ptr()) };
+
+    // Contiguous row ranges: one per thread for a single token (equal work, fewest hand-offs); more for a batch, so
+    // that a thread slowed by something else does not hold the rest up. Small products stay on this thread.
+    let work = w.rows * w.cols * n_tokens;
+    let threads = rayon::current_num_threads();
+    let ranges = if work < SERIAL_MAX_MACS || threads == 1 { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
+    let per = w.rows.div_ceil(ranges.min(w.rows));
+    if per >= w.rows {
+        job.run(0, w.rows);
+    } else {
+        (0..w.rows.div_ceil(per)).into_par_iter().for_each(|i| job.run(i * per, ((i + 1) * per).min(w.rows)));
+    }
+    Ok(())
+}
+
+/// Products with fewer multiply-adds than this run on the calling thread (≈ 20 µs of work).
+const SERIAL_MAX_MACS: usize = 64 * 1024;
+
+/// Rows of weights visited per pass over a token tile: their bytes stay in L1 while every tile of tokens passes.
+const ROW_BLOCK: usize = 16;
+
+/// The output pointer, shared by the threads of one product. Each writes only its own rows' elements.
+#[derive(Clone, Copy)]
+struct OutPtr(*mut f32);
+// SAFETY: the pointer is only written through `Job::run`, at indices `t·rows + r` for the rows `r` of the caller's
+// own range; ranges are disjoint, so no two threads touch the same element, and `matmul_with` holds the `&mut`
+// borrow of `y` until every thread has finished.
+unsafe impl Send for OutPtr {}
+unsafe impl Sync for OutPtr {}
+
+struct Job<'a> {
+    k: RowKernel,
+    w: &'a Weight<'a>,
+    acts: &'a [u8],
+    act_row: usize,
+    n_tokens: usize,
+    y: OutPtr,
+}
+
+impl Job<'_> {
+    /// Rows `r0..r1` for every token.
+    fn run(&self, r0: usize, r1: usize) {
+        let row_bytes = self.w.data.len() / self.w.rows;
+        let mut out = [0.0f32; TOKEN_TILE];
+        for b0 in (r0..r1).step_by(ROW_BLOCK) {
+            let b1 = (b0 + ROW_BLOCK).min(r1);
+            for t0 in (0..self.n_tokens).step_by(TOKEN_TILE) {
+                let nt = TOKEN_TILE.min(self.n_tokens - t0);
+                let a = &self.acts[t0 * self.act_row..(t0 + nt) * self.act_row];
+                for r in b0..b1 {
+                    let wr = &self.w.data[r * row_bytes..(r + 1) * row_bytes];
+                    // SAFETY: `kernel` handed out `k` for an available set; `wr` is one whole row and `a` holds `nt`
+                    // activation rows of the paired type (both sized by `check`); nt ≤ TOKEN_TILE.
+                    unsafe { (self.k)(wr, a, self.act_row, &mut out[..nt]) };
+                    for (i, &v) in out[..nt].iter().enumerate() {
+                        // SAFETY: r < rows and t0 + i < n_tokens, so the index is inside `y` (checked to be
+                        // n_tokens × rows long); row r belongs to this range only (see `OutPtr`).
+                        unsafe { *self.y.0.add((t0 + i) * self.w.rows + r) = v };
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Dequantizes row `r` of `w` into `out` (`w.cols` values): the embedding lookup.
+pub fn get_row(w: &Weight<'_>, r: usize, out: &mut [f32]) -> Result<(), KernelError> {
+    check(w, 0, 0, 0)?;
+    if r >= w.rows {
+        return Err(KernelError::Length { what: "row index (rows)", expected: w.rows, got: r });
+    }
+    if out.len() != w.cols {
+        return Err(KernelError::Length { what: "row output (cols)", expected: w.cols, got: out.len() });
+    }
+    let row = w.data.len() / w.rows;
+    let codec = w.ty.codec().ok_or(KernelError::Unsupported(w.ty))?;
+    (codec.dequantize)(&w.data[r * row..(r + 1) * row], out);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,240 @@
+//! Kernel tests. They are lib unit tests so that `arm64-cross.sh -p pocketlm --lib kernels` runs them under qemu
+//! too: every set the CPU offers (AVX2 here; NEON, with and without dotprod, on aarch64) against the scalar
+//! references, and the references against a plain f64 dot product of the dequantized operands.
+
+use super::*;
+use crate::quant::block::testing::normal;
+use crate::quant::{dequantize, quantize};
+
+/// Every weight type with a kernel.
+const TYPES: [GgmlType; 13] = [
+    GgmlType::F32,
+    GgmlType::F16,
+    GgmlType::BF16,
+    GgmlType::Q4_0,
+    GgmlType::Q4_1,
+    GgmlType::Q5_0,
+    GgmlType::Q5_1,
+    GgmlType::Q8_0,
+    GgmlType::Q2_K,
+    GgmlType::Q3_K,
+    GgmlType::Q4_K,
+    GgmlType::Q5_K,
+    GgmlType::Q6_K,
+];
+
+/// Row lengths that hit every length class of a type: one block, a few, and (for blocks of 32) lengths that are
+/// not multiples of 256, as SmolLM2's 576 is; for the float types, lengths with tails after the 8- and 32-wide loops.
+fn lengths(ty: GgmlType) -> Vec<usize> {
+    match ty.block_size() {
+        1 => vec![1, 7, 8, 31, 32, 33, 96, 200, 576],
+        32 => vec![32, 64, 96, 160, 256, 576, 1024 + 32],
+        _ => vec![256, 512, 768, 1536],
+    }
+}
+
+/// A deterministic xorshift stream of bytes.
+fn random_bytes(n: usize, seed: u64) -> Vec<u8> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 32) as u8
+        })
+        .collect()
+}
+
+/// A matrix of `rows × cols` weights of `ty` from normal data with some large rows, and its dequantized values.
+fn weights(ty: GgmlType, rows: usize, cols: usize, seed: u64) -> (Vec<u8>, Vec<f32>) {
+    let mut src = normal(rows * cols, seed);
+    for (r, row) in src.chunks_exact_mut(cols).enumerate() {
+        let scale = [1.0, 0.01, 30.0][r % 3];
+        row.iter_mut().for_each(|v| *v *= scale);
+    }
+    let mut bytes = vec![0u8; rows * crate::quant::bytes_for(ty, cols).unwrap()];
+    quantize(ty, &src, cols, &mut bytes).unwrap();
+    let mut deq = vec![0f32; rows * cols];
+    dequantize(ty, &bytes, &mut deq).unwrap();
+    (bytes, deq)
+}
+
+/// Activations with an outlier per token (what real hidden states look like), so the int8 codes span their range.
+fn activations(n_tokens: usize, cols: usize, seed: u64) -> Vec<f32> {
+    let mut x = normal(n_tokens * cols, seed);
+    for (t, row) in x.chunks_exact_mut(cols).enumerate() {
+        row[(t * 37) % cols] = 20.0;
+    }
+    x
+}
+
+fn assert_close(got: &[f32], want: &[f32], bound: &[f64], what: &str) {
+    for (i, ((&g, &w), &b)) in got.iter().zip(want).zip(bound).enumerate() {
+        // An infinite bound marks an element not compared (non-finite operands; NaN equals nothing).
+        assert!(b.is_infinite() || ((g as f64) - (w as f64)).abs() <= b, "{what}: element {i}: got {g}, want {w} (±{b})");
+    }
+}
+
+/// Scalar kernel vs Σ dequantized weight × dequantized activation in f64, for every type and length.
+#[test]
+fn scalar_references_equal_the_dequantized_dot_product() {
+    for ty in TYPES {
+        let act_ty = vec_dot_type(ty).unwrap();
+        for cols in lengths(ty) {
+            let rows = 3;
+            let (wb, wd) = weights(ty, rows, cols, cols as u64);
+            let x = activations(1, cols, 7 + cols as u64);
+            let mut scratch = Vec::new();
+            act::quantize_activations(act_ty, &x, cols, &mut scratch);
+            let mut xd = vec![0f32; cols];
+            dequantize(act_ty, &scratch, &mut xd).unwrap();
+            let mut y = vec![0f32; rows];
+            matmul_with(Isa::Scalar, &Weight { ty, data: &wb, rows, cols }, &x, 1, &mut y, &mut Vec::new()).unwrap();
+            let mut want = vec![0f32; rows];
+            let mut bound = vec![0f64; rows];
+            for r in 0..rows {
+                let w = &wd[r * cols..(r + 1) * cols];
+                want[r] = w.iter().zip(&xd).map(|(&a, &b)| a as f64 * b as f64).sum::<f64>() as f32;
+                let mag: f64 = w.iter().zip(&xd).map(|(&a, &b)| (a as f64 * b as f64).abs()).sum();
+                let wmax = w.iter().fold(0f64, |m, &v| m.max(v.abs() as f64));
+                let amag: f64 = xd.iter().map(|&v| v.abs() as f64).sum();
+                // f32 rounding of the block sums; for Q8_1 also the f16 rounding of its block sum `s`, which meets
+                // the weight minimum (at most |m|·|s|·2⁻¹¹ per block, and |m| ≤ max|w|, |s| ≤ Σ|a|).
+                let s_round = if act_ty == GgmlType::Q8_1 { wmax * amag / 2048.0 } else { 0.0 };
+                bound[r] = 1e-5 * (mag + wmax * amag) + s_round + 1e-30;
+            }
+            assert_close(&y, &want, &bound, &format!("{ty} × {act_ty}, {cols} cols"));
+        }
+    }
+}
+
+/// `bound[t·rows + r]` for comparing two kernel sets: f32 accumulation order only.
+fn order_bound(wd: &[f32], x: &[f32], rows: usize, cols: usize, n_tokens: usize) -> Vec<f64> {
+    let mut b = vec![0f64; rows * n_tokens];
+    for t in 0..n_tokens {
+        let amag: f64 = x[t * cols..(t + 1) * cols].iter().map(|&v| v.abs() as f64).sum();
+        for r in 0..rows {
+            let wmax = wd[r * cols..(r + 1) * cols].iter().fold(0f64, |m, &v| m.max(v.abs() as f64));
+            b[t * rows + r] = 2e-5 * wmax * amag + 1e-30;
+        }
+    }
+    b
+}
+
+/// Every available SIMD set equals the scalar reference, for every type, length and token count (1 to 9: full and
+/// partial token tiles), and a batch gives what the tokens give one at a time.
+#[test]
+fn simd_kernels_equal_the_scalar_references() {
+    let sets: Vec<Isa> = Isa::available().into_iter().filter(|&i| i != Isa::Scalar).collect();
+    eprintln!("kernel sets under test: {:?} (detected {})", sets, detected().name());
+    for ty in TYPES {
+        for cols in lengths(ty) {
+            let rows = 37;
+            let (wb, wd) = weights(ty, rows, cols, 100 + cols as u64);
+            let w = Weight { ty, data: &wb, rows, cols };
+            for n_tokens in [1, 3, 4, 9] {
+                let x = activations(n_tokens, cols, cols as u64 * 31 + n_tokens as u64);
+                let mut want = vec![0f32; rows * n_tokens];
+                matmul_with(Isa::Scalar, &w, &x, n_tokens, &mut want, &mut Vec::new()).unwrap();
+                let bound = order_bound(&wd, &x, rows, cols, n_tokens);
+                for &isa in &sets {
+                    let what = format!("{} {ty}, {cols} cols, {n_tokens} tokens", isa.name());
+                    let mut got = vec![0f32; rows * n_tokens];
+                    matmul_with(isa, &w, &x, n_tokens, &mut got, &mut Vec::new()).unwrap();
+                    assert_close(&got, &want, &bound, &what);
+                    // Token by token: the same numbers, bit for bit (a tile must not change a token's result).
+                    for t in 0..n_tokens {
+                        let mut one = vec![0f32; rows];
+                        matmul_with(isa, &w, &x[t * cols..(t + 1) * cols], 1, &mut one, &mut Vec::new()).unwrap();
+                        assert_eq!(&one[..], &got[t * rows..(t + 1) * rows], "{what}: token {t} alone");
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Random block bytes (any scale, any code, including the extremes the SIMD tricks must survive: Q8_0 code −128,
+/// Q6_K scale −128, all-ones nibbles): SIMD equals scalar wherever the weights are finite.
+#[test]
+fn simd_kernels_survive_random_block_bytes() {
+    let sets: Vec<Isa> = Isa::available().into_iter().filter(|&i| i != Isa::Scalar).collect();
+    for ty in TYPES.into_iter().filter(|t| t.is_quantized()) {
+        let cols = if ty.block_size() == 32 { 320 } else { 512 };
+        let rows = 64;
+        let row_bytes = crate::quant::bytes_for(ty, cols).unwrap();
+        let wb = random_bytes(rows * row_bytes, ty.id() as u64);
+        let mut wd = vec![0f32; rows * cols];
+        dequantize(ty, &wb, &mut wd).unwrap();
+        let w = Weight { ty, data: &wb, rows, cols };
+        let x = activations(5, cols, 3);
+        let mut want = vec![0f32; rows * 5];
+        matmul_with(Isa::Scalar, &w, &x, 5, &mut want, &mut Vec::new()).unwrap();
+        let mut bound = order_bound(&wd, &x, rows, cols, 5);
+        let mut checked = 0;
+        for (r, row) in wd.chunks_exact(cols).enumerate() {
+            let finite = row.iter().all(|v| v.is_finite()) && (0..5).all(|t| want[t * rows + r].is_finite());
+            for t in 0..5 {
+                if !finite {
+                    bound[t * rows + r] = f64::INFINITY;
+                }
+            }
+            checked += finite as usize;
+        }
+        assert!(checked > rows / 2, "{ty}: only {checked} rows with finite scales");
+        for &isa in &sets {
+            let mut got = vec![0f32; rows * 5];
+            matmul_with(isa, &w, &x, 5, &mut got, &mut Vec::new()).unwrap();
+            assert_close(&got, &want, &bound, &format!("{} {ty} random bytes", isa.name()));
+        }
+    }
+}
+
+#[test]
+fn bad_shapes_and_types_are_errors() {
+    let data = vec![0u8; 2 * 18];
+    let w = Weight { ty: GgmlType::Q4_0, data: &data, rows: 2, cols: 32 };
+    let mut y = vec![0f32; 2];
+    let mut s = Vec::new();
+    assert_eq!(matmul(&w, &[0.0; 32], 1, &mut y, &mut s), Ok(()));
+    assert!(matches!(matmul(&w, &[0.0; 31], 1, &mut y, &mut s), Err(KernelError::Length { .. })));
+    assert!(matches!(matmul(&w, &[0.0; 32], 1, &mut y[..1], &mut s), Err(KernelError::Length { .. })));
+    let short = Weight { data: &data[..30], ..w };
+    assert!(matches!(matmul(&short, &[0.0; 32], 1, &mut y, &mut s), Err(KernelError::Length { .. })));
+    let partial = Weight { cols: 48, ..w };
+    assert!(matches!(matmul(&partial, &[0.0; 48], 1, &mut y, &mut s), Err(KernelError::PartialBlock { .. })));
+    let iq = Weight { ty: GgmlType::IQ4_NL, ..w };
+    assert_eq!(matmul(&iq, &[0.0; 32], 1, &mut y, &mut s), Err(KernelError::Unsupported(GgmlType::IQ4_NL)));
+    assert!(!supports(GgmlType::Q8_K) && supports(GgmlType::Q6_K) && supports(GgmlType::BF16));
+    let mut row = [0f32; 32];
+    assert!(matches!(get_row(&w, 2, &mut row), Err(KernelError::Length { .. })));
+    #[cfg(target_arch = "x86_64")]
+    assert_eq!(matmul_with(Isa::Neon, &w, &[0.0; 32], 1, &mut y, &mut s), Err(KernelError::IsaUnavailable("neon")));
+}
+
+#[test]
+fn get_row_equals_dequantize() {
+    for ty in TYPES {
+        let cols = lengths(ty)[1];
+        let (wb, wd) = weights(ty, 4, cols, 5);
+        let mut out = vec![0f32; cols];
+        get_row(&Weight { ty, data: &wb, rows: 4, cols }, 3, &mut out).unwrap();
+        assert_eq!(out, wd[3 * cols..]);
+    }
+}
+
+#[test]
+fn force_scalar_switches_the_active_set() {
+    set_force_scalar(true);
+    assert_eq!(active(), Isa::Scalar);
+    set_force_scalar(false);
+    if std::env::var("POCKETLM_KERNELS").as_deref() != Ok("scalar") {
+        assert_eq!(active(), detected());
+    }
+    assert!(detected().is_available());
+    #[cfg(target_arch = "x86_64")]
+    assert!(matches!(detected(), Isa::Avx2 | Isa::Scalar));
+    #[cfg(target_arch = "aarch64")]
+    assert!(matches!(detected(), Isa::Neon | Isa::NeonDotprod));
+}
