@@ -1,6 +1,26 @@
-//! AVX2 + FMA kernels for x86-64 (ports of the algorithms in ggml's `ggml-cpu/arch/x86/quants.c`).
+//! AVX2 + FMA kernels for x86-64: the algorithms of ggml's `ggml-cpu/arch/x86/quants.c` (`ggml_vec_dot_*` under
+//! `__AVX2__`), written for a tile of up to [`TOKEN_TILE`] tokens so that a weight block is loaded and unpacked once
+//! for all of them.
+//!
+//! The integer core is `maddubs` (u8 × i8 → pairs summed to i16) then `madd` (i16 × i16 → pairs summed to i32):
+//! - weights with unsigned codes (Q4_1, Q5_1, the k-quants) go in as the u8 operand directly; an offset such as
+//!   Q6_K's −32 or Q3_K's −4 is taken out afterwards through the activation's block sums (`bsums`);
+//! - signed codes (Q4_0, Q5_0, Q8_0) use ggml's sign trick: |w| as u8 times sign(w)·a as i8.
+//!
+//! No sum can saturate: the largest `maddubs` pair is 2·63·127 = 16002 (Q6_K) or 2·128·127 = 32512 (Q8_0 via the
+//! sign trick; Q8_K activations never reach −128), below 32767.
+//!
+//! Every function here is `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]`: calling one is sound
+//! only on a CPU with those features, which [`kernel`] guarantees by handing them out only when [`available`] says
+//! so. Inside, every load reads 16 or 32 bytes from a slice cut to at least that length, so all are in bounds.
 
-use super::RowKernel;
+// The tile loops index several per-token arrays (accumulators, outputs, activation rows) with the same `t`.
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+
+use super::scalar::{q3_k_scale, scale_min_k4, Q8K_BSUMS, Q8K_QS};
+use super::{RowKernel, TOKEN_TILE};
 use crate::quant::GgmlType;
 
 /// AVX2, FMA and F16C, detected at run time (std caches the CPUID result).
@@ -8,7 +28,402 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
 }
 
-/// The AVX2 kernel for weights of type `ty`, if there is one.
-pub fn kernel(_ty: GgmlType) -> Option<RowKernel> {
-    None
+/// Turns a body generic over the token count into a [`RowKernel`]: tiles of 4, then the remainder.
+macro_rules! tiled {
+    ($body:ident) => {{
+        // SAFETY (for callers): `RowKernel`'s contract — AVX2/FMA/F16C available, `w` one whole row, `a` holding
+        // `out.len()` activation rows of `ar` bytes.
+        unsafe fn k(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            for (i, o) in out.chunks_mut(TOKEN_TILE).enumerate() {
+                let a = &a[i * TOKEN_TILE * ar..];
+                match o.len() {
+                    1 => $body::<1>(w, a, ar, o),
+                    2 => $body::<2>(w, a, ar, o),
+                    3 => $body::<3>(w, a, ar, o),
+                    _ => $body::<4>(w, a, ar, o),
+                }
+            }
+        }
+        k as RowKernel
+    }};
 }
+
+/// The AVX2 kernel for weights of type `ty`. Every supported type has one.
+pub fn kernel(ty: GgmlType) -> Option<RowKernel> {
+    use GgmlType as T;
+    Some(match ty {
+        T::Q4_0 => tiled!(q4_0_q8_0),
+        T::Q4_1 => tiled!(q4_1_q8_1),
+        T::Q5_0 => tiled!(q5_0_q8_0),
+        T::Q5_1 => tiled!(q5_1_q8_1),
+        T::Q8_0 => tiled!(q8_0_q8_0),
+        T::Q2_K => tiled!(q2_k_q8_k),
+        T::Q3_K => tiled!(q3_k_q8_k),
+        T::Q4_K => tiled!(q4_k_q8_k),
+        T::Q5_K => tiled!(q5_k_q8_k),
+        T::Q6_K => tiled!(q6_k_q8_k),
+        T::F32 => tiled!(f32_f32),
+        T::F16 => tiled!(f16_f32),
+        T::BF16 => tiled!(bf16_f32),
+        _ => return None,
+    })
+}
+
+// ---- helpers -------------------------------------------------------------------------------------------------
+
+/// 32 bytes from the start of `b` (which the callers cut to at least 32 bytes).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn ld(b: &[u8]) -> __m256i {
+    let b = &b[..32];
+    _mm256_loadu_si256(b.as_ptr().cast())
+}
+
+/// 16 bytes from the start of `b`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn ld128(b: &[u8]) -> __m128i {
+    let b = &b[..16];
+    _mm_loadu_si128(b.as_ptr().cast())
+}
+
+/// The f16 at `b[i..i + 2]`, converted by the F16C instruction (exact, as every f16 → f32 conversion is).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn h(b: &[u8], i: usize) -> f32 {
+    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([b[i], b[i + 1]]) as i32)))
+}
+
+#[inline]
+fn f32_at(b: &[u8], i: usize) -> f32 {
+    f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+}
+
+/// Sum of the 8 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum(v: __m256) -> f32 {
+    hsum128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)))
+}
+
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum128(v: __m128) -> f32 {
+    let s = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
+}
+
+/// Σ of pairs of i16 into i32 lanes: `madd` with ones.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn sum_pairs(v: __m256i) -> __m256i {
+    _mm256_madd_epi16(v, _mm256_set1_epi16(1))
+}
+
+/// 32 legacy-block nibbles as bytes in weight order: the low nibbles of the 16 bytes are weights 0..16, the high
+/// nibbles weights 16..32 (ggml `bytes_from_nibbles_32`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn nibbles(qs: &[u8]) -> __m256i {
+    let t = ld128(qs);
+    _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0xF))
+}
+
+/// Byte j is 0xFF where bit j of the little-endian u32 at `qh` is set, else 0 (ggml `bytes_from_bits_32`): each byte
+/// gets a copy of the source byte j / 8, ORed with a mask that has every bit but j % 8 set.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn bits_to_bytes(qh: &[u8]) -> __m256i {
+    let v = _mm256_set1_epi32(i32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]));
+    let spread = _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0);
+    let all_but_bit = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe);
+    let b = _mm256_or_si256(_mm256_shuffle_epi8(v, spread), all_but_bit);
+    _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1))
+}
+
+/// Σ w·a per i32 lane for signed 8-bit codes `w` (any value but −128 in `a`): |w| · (sign(w)·a).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot_signed(w: __m256i, a: __m256i) -> __m256i {
+    sum_pairs(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)))
+}
+
+// ---- legacy types against Q8_0 / Q8_1 (blocks of 32) --------------------------------------------------------------
+
+/// Signed codes (from `codes(x)`, x one weight block of `$wb` bytes) against Q8_0 (34-byte blocks: f16 d, i8 qs).
+macro_rules! signed_q8_0_body {
+    ($name:ident, $wb:expr, |$x:ident| $codes:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let mut acc = [_mm256_setzero_ps(); NT];
+            for (ib, $x) in w.chunks_exact($wb).enumerate() {
+                let q = $codes;
+                let dx = h($x, 0);
+                for t in 0..NT {
+                    let y = &a[t * ar + ib * 34..][..34];
+                    let p = dot_signed(q, ld(&y[2..]));
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h(y, 0)), _mm256_cvtepi32_ps(p), acc[t]);
+                }
+            }
+            for t in 0..NT {
+                out[t] = hsum(acc[t]);
+            }
+        }
+    };
+}
+
+signed_q8_0_body!(q8_0_q8_0, 34, |x| ld(&x[2..]));
+// Q4_0: nibble − 8.
+signed_q8_0_body!(q4_0_q8_0, 18, |x| _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)));
+// Q5_0: the 5-bit code − 16 is the nibble with 0xF0 ORed in where the fifth bit is clear (two's complement).
+signed_q8_0_body!(q5_0_q8_0, 22, |x| _mm256_or_si256(
+    nibbles(&x[6..]),
+    _mm256_andnot_si256(bits_to_bytes(&x[2..]), _mm256_set1_epi8(0xF0u8 as i8))
+));
+
+/// Unsigned codes with a minimum (Q4_1, Q5_1: f16 d, f16 m first) against Q8_1 (36-byte blocks: f16 d, f16 s, qs):
+/// Σ = d·d_a·Σ q·a + m·s.
+macro_rules! unsigned_q8_1_body {
+    ($name:ident, $wb:expr, |$x:ident| $codes:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let mut acc = [_mm256_setzero_ps(); NT];
+            let mut mins = [0.0f32; NT];
+            for (ib, $x) in w.chunks_exact($wb).enumerate() {
+                let q = $codes;
+                let (dx, mx) = (h($x, 0), h($x, 2));
+                for t in 0..NT {
+                    let y = &a[t * ar + ib * 36..][..36];
+                    let p = sum_pairs(_mm256_maddubs_epi16(q, ld(&y[4..])));
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h(y, 0)), _mm256_cvtepi32_ps(p), acc[t]);
+                    mins[t] += mx * h(y, 2);
+                }
+            }
+            for t in 0..NT {
+                out[t] = hsum(acc[t]) + mins[t];
+            }
+        }
+    };
+}
+
+unsigned_q8_1_body!(q4_1_q8_1, 20, |x| nibbles(&x[4..]));
+unsigned_q8_1_body!(q5_1_q8_1, 24, |x| _mm256_or_si256(
+    nibbles(&x[8..]),
+    _mm256_and_si256(bits_to_bytes(&x[4..]), _mm256_set1_epi8(0x10))
+));
+
+// ---- k-quants against Q8_K (super-blocks of 256; Q8_K: f32 d, i8 qs[256] at 4, i16 bsums[16] at 260) -----------
+
+/// `i16` scales for two sub-blocks of 16 weights: `lo` for the low 128-bit half of a `maddubs` result (weights 0..16
+/// of the 32), `hi` for the high half.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scale_pair(lo: i16, hi: i16) -> __m256i {
+    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+}
+
+/// Σ_j scales[j] · bsums[j] over the 16 sub-blocks of 16, in 8 i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scaled_bsums(scales16: __m256i, y: &[u8]) -> __m256i {
+    _mm256_madd_epi16(scales16, ld(&y[Q8K_BSUMS..]))
+}
+
+/// Q4_K and Q5_K (8 sub-blocks of 32 with 6-bit scale and min): `$codes(qs_bytes, j)` gives the 32 codes of
+/// sub-blocks 2j (low result) and 2j+1 (high result) for j < 4.
+macro_rules! q4_5_k_body {
+    ($name:ident, $wb:expr, $qs:expr, |$x:ident, $q:ident, $j:ident| $codes:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let mut acc = [_mm256_setzero_ps(); NT];
+            let mut acc_m = [_mm_setzero_ps(); NT];
+            for (ib, $x) in w.chunks_exact($wb).enumerate() {
+                let (d, dmin) = (h($x, 0), h($x, 2));
+                let sm: [(u8, u8); 8] = std::array::from_fn(|j| scale_min_k4(j, &$x[4..16]));
+                let mins = _mm_setr_epi16(
+                    sm[0].1 as i16, sm[1].1 as i16, sm[2].1 as i16, sm[3].1 as i16,
+                    sm[4].1 as i16, sm[5].1 as i16, sm[6].1 as i16, sm[7].1 as i16,
+                );
+                let mut sumi = [_mm256_setzero_si256(); NT];
+                for $j in 0..4 {
+                    let $q = ld(&$x[$qs + 32 * $j..]);
+                    let (lo, hi) = $codes;
+                    let (s_lo, s_hi) = (_mm256_set1_epi16(sm[2 * $j].0 as i16), _mm256_set1_epi16(sm[2 * $j + 1].0 as i16));
+                    for t in 0..NT {
+                        let yq = &a[t * ar + ib * 292 + Q8K_QS + 64 * $j..][..64];
+                        let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld(yq)));
+                        let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, ld(&yq[32..])));
+                        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+                    }
+                }
+                for t in 0..NT {
+                    let y = &a[t * ar + ib * 292..][..292];
+                    let yd = f32_at(y, 0);
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+                    // Pairs of bsums make the sums of the 8 sub-blocks of 32.
+                    let bs = ld(&y[Q8K_BSUMS..]);
+                    let bs32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+                    let pm = _mm_cvtepi32_ps(_mm_madd_epi16(mins, bs32));
+                    acc_m[t] = _mm_fnmadd_ps(_mm_set1_ps(dmin * yd), pm, acc_m[t]);
+                }
+            }
+            for t in 0..NT {
+                out[t] = hsum(acc[t]) + hsum128(acc_m[t]);
+            }
+        }
+    };
+}
+
+// Q4_K: qs[128] at 16; sub-block 2j in the low nibbles of qs[32j..32j+32], 2j+1 in the high ones.
+q4_5_k_body!(q4_k_q8_k, 144, 16, |x, q, j| (
+    _mm256_and_si256(q, _mm256_set1_epi8(0xF)),
+    _mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0xF))
+));
+// Q5_K: qh[32] at 16, qs[128] at 48; the fifth bit of weight 32s + l is bit s of qh[l].
+q4_5_k_body!(q5_k_q8_k, 176, 48, |x, q, j| {
+    let hb = ld(&x[16..]);
+    let one = _mm256_set1_epi8(1);
+    let h_lo = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * j as i32)), one);
+    let h_hi = _mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(2 * j as i32 + 1)), one);
+    (
+        _mm256_or_si256(_mm256_and_si256(q, _mm256_set1_epi8(0xF)), _mm256_slli_epi16(h_lo, 4)),
+        _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), _mm256_set1_epi8(0xF)), _mm256_slli_epi16(h_hi, 4)),
+    )
+});
+
+/// The k-quants with 16 sub-blocks of 16 (Q2_K, Q3_K, Q6_K). Each half of 128 weights is 4 groups of 32; group
+/// `k` of half `hf` holds sub-blocks `8hf + 2k` and `8hf + 2k + 1`. `$codes(x, hf, k)` gives its unsigned codes,
+/// `$offset` is subtracted from every code (through the bsums), and `$scale(x, j)` is sub-block j's integer scale.
+/// The result is `d(x) · d_a · Σ_j scale_j · Σ (code − offset)·a`, minus for Q2_K `dmin · d_a · Σ_j min_j · bsum_j`.
+macro_rules! k16_body {
+    ($name:ident, $wb:expr, $offset:expr, d = |$xd:ident| $d:expr,
+     codes = |$x:ident, $hf:ident, $k:ident| $codes:expr, scale = |$xs:ident, $js:ident| $scale:expr,
+     mins = |$xm:ident| $mins:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let mut acc = [_mm256_setzero_ps(); NT];
+            for (ib, $x) in w.chunks_exact($wb).enumerate() {
+                let sc: [i16; 16] = std::array::from_fn(|$js| {
+                    let $xs = $x;
+                    $scale as i16
+                });
+                let mut sumi = [_mm256_setzero_si256(); NT];
+                for $hf in 0..2 {
+                    for $k in 0..4 {
+                        let codes = $codes;
+                        let j = 8 * $hf + 2 * $k;
+                        let s = scale_pair(sc[j], sc[j + 1]);
+                        for t in 0..NT {
+                            let yq = ld(&a[t * ar + ib * 292 + Q8K_QS + 32 * (4 * $hf + $k)..]);
+                            let p = _mm256_madd_epi16(s, _mm256_maddubs_epi16(codes, yq));
+                            sumi[t] = _mm256_add_epi32(sumi[t], p);
+                        }
+                    }
+                }
+                let scales16 = _mm256_loadu_si256(sc.as_ptr().cast());
+                let $xd = $x;
+                let d = $d;
+                let $xm = $x;
+                let mins: Option<(f32, __m256i)> = $mins;
+                for t in 0..NT {
+                    let y = &a[t * ar + ib * 292..][..292];
+                    let yd = f32_at(y, 0);
+                    // Σ_j scale_j · offset · bsum_j: the offset taken off every code.
+                    let off = _mm256_mullo_epi32(scaled_bsums(scales16, y), _mm256_set1_epi32($offset));
+                    let s = _mm256_sub_epi32(sumi[t], off);
+                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(s), acc[t]);
+                    if let Some((dmin, m16)) = mins {
+                        let pm = _mm256_cvtepi32_ps(scaled_bsums(m16, y));
+                        acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * yd), pm, acc[t]);
+                    }
+                }
+            }
+            for t in 0..NT {
+                out[t] = hsum(acc[t]);
+            }
+        }
+    };
+}
+
+/// The 2-bit field of group `k` (0..4) of half `hf` from Q2_K/Q3_K `qs` (32 bytes per half).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn two_bit_group(qs: &[u8], hf: usize, k: usize) -> __m256i {
+    let v = ld(&qs[32 * hf..]);
+    _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(2 * k as i32)), _mm256_set1_epi8(3))
+}
+
+// Q6_K: ql[128] at 0, qh[64] at 128, i8 scales[16] at 192, d at 208; codes are the 6-bit levels (0..64), offset 32.
+k16_body!(q6_k_q8_k, 210, 32, d = |x| h(x, 208),
+    codes = |x, hf, k| {
+        let ql = ld(&x[64 * hf + 32 * (k % 2)..]);
+        let low = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (k / 2) as i32)), _mm256_set1_epi8(0xF));
+        let qh = ld(&x[128 + 32 * hf..]);
+        // Bits 2k, 2k+1 of each qh byte down to bits 0, 1 (the mask drops what the 16-bit shift brought over from
+        // the neighbouring byte), then up to bits 4, 5.
+        let high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k as i32)), _mm256_set1_epi8(3));
+        _mm256_or_si256(low, _mm256_slli_epi16(high, 4))
+    },
+    scale = |x, j| x[192 + j] as i8,
+    mins = |_x| None);
+
+// Q3_K: hmask[32] at 0, qs[64] at 32, scales[12] at 96, d at 108; codes are 2 bits | high bit << 2 (0..8), offset 4.
+k16_body!(q3_k_q8_k, 110, 4, d = |x| h(x, 108),
+    codes = |x, hf, k| {
+        let hm = ld(x);
+        let hbit = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128((4 * hf + k) as i32)), _mm256_set1_epi8(1));
+        _mm256_or_si256(two_bit_group(&x[32..], hf, k), _mm256_slli_epi16(hbit, 2))
+    },
+    scale = |x, j| q3_k_scale(&x[96..108], j),
+    mins = |_x| None);
+
+// Q2_K: scales[16] at 0 (scale low nibble, min high nibble), qs[64] at 16, d at 80, dmin at 82; no offset.
+k16_body!(q2_k_q8_k, 84, 0, d = |x| h(x, 80),
+    codes = |x, hf, k| two_bit_group(&x[16..], hf, k),
+    scale = |x, j| x[j] & 0xF,
+    mins = |x| {
+        let m = _mm256_and_si256(_mm256_srli_epi16(_mm256_cvtepu8_epi16(ld128(x)), 4), _mm256_set1_epi16(0xF));
+        Some((h(x, 82), m))
+    });
+
+// ---- float weights against f32 activations ----------------------------------------------------------------------
+
+/// `$load` (with `$b` the 8 weights' bytes) gives 8 weights as f32; a tail of fewer than 8 goes through `$one`
+/// (with `$w` the row and `$r` the index). Written as macro arguments rather than closures so that they are compiled
+/// inside the `#[target_feature]` function.
+macro_rules! float_body {
+    ($name:ident, $size:expr, |$b:ident| $load:expr, |$w:ident, $r:ident| $one:expr) => {
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let n = w.len() / $size;
+            let mut acc = [_mm256_setzero_ps(); NT];
+            let mut i = 0;
+            while i + 8 <= n {
+                let $b = &w[i * $size..][..8 * $size];
+                let wv = $load;
+                for t in 0..NT {
+                    let av = &a[t * ar + 4 * i..][..32];
+                    acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(av.as_ptr().cast()), acc[t]);
+                }
+                i += 8;
+            }
+            for t in 0..NT {
+                let mut s = hsum(acc[t]);
+                for $r in i..n {
+                    let $w = w;
+                    s += $one * f32_at(a, t * ar + 4 * $r);
+                }
+                out[t] = s;
+            }
+        }
+    };
+}
+
+float_body!(f32_f32, 4, |b| _mm256_loadu_ps(b.as_ptr().cast()), |w, r| f32_at(w, 4 * r));
+float_body!(f16_f32, 2, |b| _mm256_cvtph_ps(ld128(b)), |w, r| h(w, 2 * r));
+float_body!(
+    bf16_f32,
+    2,
+    |b| _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(ld128(b)), 16)),
+    |w, r| f32::from_bits((u16::from_le_bytes([w[2 * r], w[2 * r + 1]]) as u32) << 16)
+);
