@@ -10,6 +10,7 @@ pub mod export;
 pub mod gguf;
 pub mod hf;
 pub mod kernels;
+pub mod model;
 pub mod quant;
 pub mod pages;
 pub mod quantize;

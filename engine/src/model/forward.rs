@@ -1,0 +1,143 @@
+//! One forward pass over a batch of tokens at consecutive positions: llama.cpp's `build_llama` / `build_qwen2`.
+//!
+//! Per block: x += Wo·attention(rope(Wq·n + bq), rope(Wk·n + bk), Wv·n + bv) with n = rms_norm(x)·attn_norm,
+//! then x += W_down·(silu(W_gate·n') ⊙ W_up·n') with n' = rms_norm(x)·ffn_norm. Finally logits = W_out·
+//! (rms_norm(x)·output_norm). Attention is causal over the cache, scaled by 1/√head_dim, with query head h reading
+//! key/value head h / (n_head / n_head_kv) (grouped-query attention).
+//!
+//! Activations are token-major: row t of a buffer is token t. Time goes to the weight matmuls (the kernels, which
+//! split rows across threads); attention splits its heads across threads.
+
+use rayon::prelude::*;
+
+use super::context::{Buffers, KvCache};
+use super::load::Model;
+use super::ops;
+use super::ModelError;
+use crate::kernels::{get_row, matmul};
+
+/// A kernel refusal (a bug: the loader checked every weight), as an error rather than a panic.
+fn kernel(e: impl std::fmt::Display) -> ModelError {
+    ModelError::Kernel(e.to_string())
+}
+
+/// Which logits a pass produces.
+pub(super) enum Output<'a> {
+    /// None (a prompt batch that is not the last).
+    Nothing,
+    /// The last token's, into a slice of n_vocab.
+    Last(&'a mut [f32]),
+    /// Every token's, into a slice of n_tokens × n_vocab.
+    All(&'a mut [f32]),
+}
+
+pub(super) fn forward(model: &Model, kv: &mut KvCache, b: &mut Buffers, tokens: &[u32], pos0: usize, out: Output<'_>) -> Result<(), ModelError> {
+    let hp = model.hparams();
+    let (n, e, nq, nkv, ff, hd) = (tokens.len(), hp.n_embd, hp.n_q(), hp.n_kv(), hp.n_ff, hp.head_dim);
+    let rope = &model.rope;
+    let rot = 2 * rope.half();
+
+    // Token embeddings: one row each, dequantized from the file.
+    let embd = model.w(&model.tok_embd);
+    for (t, &tok) in tokens.iter().enumerate() {
+        get_row(&embd, tok as usize, &mut b.x[t * e..(t + 1) * e]).map_err(kernel)?;
+    }
+    // cos/sin of every token's position, shared by all layers and heads.
+    for t in 0..n {
+        rope.angles((pos0 + t) as f64, &mut b.cs[t * rot..(t + 1) * rot]);
+    }
+
+    for (l, layer) in model.layers.iter().enumerate() {
+        // Attention.
+        for t in 0..n {
+            ops::rms_norm(&b.x[t * e..(t + 1) * e], &layer.attn_norm, hp.eps, &mut b.xn[t * e..(t + 1) * e]);
+        }
+        let xn = &b.xn[..n * e];
+        matmul(&model.w(&layer.wq), xn, n, &mut b.q[..n * nq], &mut b.scratch).map_err(kernel)?;
+        matmul(&model.w(&layer.wk), xn, n, &mut b.k[..n * nkv], &mut b.scratch).map_err(kernel)?;
+        matmul(&model.w(&layer.wv), xn, n, &mut b.v[..n * nkv], &mut b.scratch).map_err(kernel)?;
+        for (buf, bias, w) in [(&mut b.q, &layer.bq, nq), (&mut b.k, &layer.bk, nkv), (&mut b.v, &layer.bv, nkv)] {
+            if let Some(bias) = bias {
+                buf[..n * w].chunks_exact_mut(w).for_each(|row| ops::add(row, bias));
+            }
+        }
+        for t in 0..n {
+            let cs = &b.cs[t * rot..(t + 1) * rot];
+            rope.apply(&mut b.q[t * nq..(t + 1) * nq], cs);
+            rope.apply(&mut b.k[t * nkv..(t + 1) * nkv], cs);
+        }
+        for t in 0..n {
+            for h in 0..hp.n_head_kv {
+                let at = kv.offset(l, h, pos0 + t);
+                kv.k[at..at + hd].copy_from_slice(&b.k[t * nkv + h * hd..][..hd]);
+                kv.v[at..at + hd].copy_from_slice(&b.v[t * nkv + h * hd..][..hd]);
+            }
+        }
+        attention(model, kv, b, l, n, pos0);
+        matmul(&model.w(&layer.wo), &b.att_tok[..n * nq], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
+        if let Some(bo) = &layer.bo {
+            b.tmp[..n * e].chunks_exact_mut(e).for_each(|row| ops::add(row, bo));
+        }
+        ops::add(&mut b.x[..n * e], &b.tmp[..n * e]);
+
+        // Feed-forward (SwiGLU).
+        for t in 0..n {
+            ops::rms_norm(&b.x[t * e..(t + 1) * e], &layer.ffn_norm, hp.eps, &mut b.xn[t * e..(t + 1) * e]);
+        }
+        let xn = &b.xn[..n * e];
+        matmul(&model.w(&layer.w_gate), xn, n, &mut b.gate[..n * ff], &mut b.scratch).map_err(kernel)?;
+        matmul(&model.w(&layer.w_up), xn, n, &mut b.up[..n * ff], &mut b.scratch).map_err(kernel)?;
+        ops::swiglu(&mut b.gate[..n * ff], &b.up[..n * ff]);
+        matmul(&model.w(&layer.w_down), &b.gate[..n * ff], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
+        ops::add(&mut b.x[..n * e], &b.tmp[..n * e]);
+    }
+
+    let (first, logits) = match out {
+        Output::Nothing => return Ok(()),
+        Output::Last(l) => (n - 1, l),
+        Output::All(l) => (0, l),
+    };
+    let m = n - first;
+    for t in first..n {
+        let r = t - first;
+        ops::rms_norm(&b.x[t * e..(t + 1) * e], &model.output_norm, hp.eps, &mut b.xn[r * e..(r + 1) * e]);
+    }
+    matmul(&model.w(&model.output), &b.xn[..m * e], m, &mut logits[..m * hp.n_vocab], &mut b.scratch).map_err(kernel)
+}
+
+/// Causal attention of the batch's queries over the cache (which already holds the batch's own keys and values).
+/// Heads run in parallel; each writes its n × head_dim block of `b.att`, then the blocks are interleaved into
+/// token-major `b.att_tok` for the output projection.
+fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, pos0: usize) {
+    let hp = model.hparams();
+    let (hd, nq, group) = (hp.head_dim, hp.n_q(), hp.n_head / hp.n_head_kv);
+    let scale = 1.0 / (hd as f32).sqrt();
+    let q = &b.q;
+    b.att[..hp.n_head * n * hd]
+        .par_chunks_mut(n * hd)
+        .zip(b.scores.par_chunks_mut(kv.n_ctx))
+        .enumerate()
+        .for_each(|(h, (out, scores))| {
+            let base = kv.offset(l, h / group, 0);
+            for t in 0..n {
+                let n_kv = pos0 + t + 1;
+                let qt = &q[t * nq + h * hd..][..hd];
+                let keys = &kv.k[base..base + n_kv * hd];
+                for (s, key) in scores[..n_kv].iter_mut().zip(keys.chunks_exact(hd)) {
+                    *s = ops::dot(qt, key) * scale;
+                }
+                ops::softmax(&mut scores[..n_kv]);
+                let o = &mut out[t * hd..(t + 1) * hd];
+                o.fill(0.0);
+                let values = &kv.v[base..base + n_kv * hd];
+                for (&s, val) in scores[..n_kv].iter().zip(values.chunks_exact(hd)) {
+                    ops::axpy(s, val, o);
+                }
+            }
+        });
+    for h in 0..hp.n_head {
+        for t in 0..n {
+            b.att_tok[t * nq + h * hd..][..hd].copy_from_slice(&b.att[(h * n + t) * hd..][..hd]);
+        }
+    }
+}
