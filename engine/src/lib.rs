@@ -15,3 +15,4 @@ pub mod quant;
 pub mod pages;
 pub mod quantize;
 pub mod summary;
+pub mod tokenizer;
