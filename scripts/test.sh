@@ -6,8 +6,10 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/fetch-demo-model.sh
 scripts/fetch-test-tokenizers.sh
+scripts/fetch-llamacpp-vocabs.sh
 export POCKETLM_DEMO_MODEL="$PWD/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 export POCKETLM_TOKENIZERS="$PWD/models/tokenizers"
+export POCKETLM_LLAMACPP_VOCABS="$PWD/models/llamacpp-vocabs"
 echo "== clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== tests"
