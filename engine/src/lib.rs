@@ -14,5 +14,6 @@ pub mod model;
 pub mod quant;
 pub mod pages;
 pub mod quantize;
+pub mod sample;
 pub mod summary;
 pub mod tokenizer;
