@@ -13,6 +13,7 @@
 //! C uses it, truncating casts (`as u8`, `as i8`) where the C stores an `int` into a narrower type.
 
 use super::block::{nearest_int, F16Le};
+use super::k_lanes::make_qkx2_quants_lanes;
 use super::QK_K;
 
 /// ggml's `GROUP_MAX_EPS`: a group whose largest magnitude is below this is treated as all zero.
@@ -39,6 +40,8 @@ pub fn signed_absmax(x: &[f32]) -> (f32, f32) {
 ///
 /// Port of ggml `make_qx_quants` with `rmse_type == 1`, the only mode any llama.cpp quantizer uses: the weights are
 /// `qw` when given (importance matrix), else `x²`.
+// The definition: Q6_K runs `k_lanes::make_qx_quants_lanes`, which the tests hold to this bit for bit.
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn make_qx_quants(nmax: i32, x: &[f32], levels: &mut [i8], qw: Option<&[f32]>) -> f32 {
     debug_assert_eq!(x.len(), levels.len());
     let (max, amax) = signed_absmax(x);
@@ -292,25 +295,25 @@ pub fn quantize_scale_min_super_block(x: &[f32], nmax: i32, rmin: f32, nstep: i3
     const MAX_CODE: f32 = 63.0;
     let search = Qkx2Search { rmin, rdelta: 0.1, nstep, use_mad: false };
 
-    let mut levels = [0u8; QK_K];
-    let mut scales = [0f32; N_SUB];
-    let mut mins = [0f32; N_SUB];
+    // Transposed: `xt[k][j]` is weight `k` of sub-block `j`, so the searches run on all 8 sub-blocks side by side.
+    let xt: [[f32; N_SUB]; SUB_BLOCK_32] = std::array::from_fn(|k| std::array::from_fn(|j| x[j * SUB_BLOCK_32 + k]));
+    // Weight each element by the sub-block's RMS plus its own magnitude: large weights matter more, but small
+    // ones are not ignored.
+    let mut sum_x2 = [0f32; N_SUB];
+    for xs in &xt {
+        for j in 0..N_SUB {
+            sum_x2[j] += xs[j] * xs[j];
+        }
+    }
+    let av_x = sum_x2.map(|s| (s / SUB_BLOCK_32 as f32).sqrt());
+    let wt: [[f32; N_SUB]; SUB_BLOCK_32] = std::array::from_fn(|k| std::array::from_fn(|j| av_x[j] + xt[k][j].abs()));
+    let mut lt = [[0u8; N_SUB]; SUB_BLOCK_32];
+    let (scales, mins) = make_qkx2_quants_lanes(nmax, &xt, &wt, &mut lt, search);
+    let mut levels: [u8; QK_K] = std::array::from_fn(|i| lt[i % SUB_BLOCK_32][i / SUB_BLOCK_32]);
     // Both start at 0 and only grow: scales and mins are non-negative (the min is subtracted).
     let mut max_scale = 0.0f32;
     let mut max_min = 0.0f32;
-    for (j, (xs, ls)) in x.chunks_exact(SUB_BLOCK_32).zip(levels.chunks_exact_mut(SUB_BLOCK_32)).enumerate() {
-        // Weight each element by the sub-block's RMS plus its own magnitude: large weights matter more, but small
-        // ones are not ignored.
-        let mut sum_x2 = 0.0f32;
-        for &v in xs {
-            sum_x2 += v * v;
-        }
-        let av_x = (sum_x2 / SUB_BLOCK_32 as f32).sqrt();
-        let mut weights = [0f32; SUB_BLOCK_32];
-        for (w, &v) in weights.iter_mut().zip(xs) {
-            *w = av_x + v.abs();
-        }
-        (scales[j], mins[j]) = make_qkx2_quants(nmax, xs, &weights, ls, search);
+    for j in 0..N_SUB {
         if scales[j] > max_scale {
             max_scale = scales[j];
         }

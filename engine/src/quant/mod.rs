@@ -8,6 +8,7 @@
 pub mod block;
 mod float;
 mod k_common;
+mod k_lanes;
 mod q2_k;
 mod q3_k;
 mod q4_0;

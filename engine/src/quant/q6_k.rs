@@ -5,11 +5,15 @@
 //! Port of ggml `ggml-quants.c`: `quantize_row_q6_K_ref`, `dequantize_row_q6_K`.
 
 use super::block::{as_blocks, as_blocks_mut, impl_block, nearest_int, F16Le};
-use super::k_common::{make_qx_quants, signed_absmax, GROUP_MAX_EPS, SUB_BLOCK_16};
+use super::k_common::{signed_absmax, GROUP_MAX_EPS, SUB_BLOCK_16};
+use super::k_lanes::make_qx_quants_lanes;
 use super::QK_K;
 
 /// Levels are `l + 32` with `l` in `-32..32`.
 const NMAX: i32 = 32;
+
+/// Sub-blocks per super-block.
+const N_SUB: usize = QK_K / SUB_BLOCK_16;
 
 /// `block_q6_K` (ggml-common.h). Levels (biased by 32) in halves of 128: for weight `128·h + 32·k + l`, the low 4
 /// bits sit in `ql[64·h + 32·(k % 2) + l]` (low nibble for k < 2, high for k ≥ 2) and the top 2 bits in
@@ -27,13 +31,12 @@ impl_block!(BlockQ6K, 210);
 /// Port of ggml `quantize_row_q6_K_ref` (what llama.cpp writes for Q6_K without an importance matrix).
 pub fn quantize_row_ref(x: &[f32], y: &mut [u8]) {
     for (xb, yb) in x.chunks_exact(QK_K).zip(as_blocks_mut::<BlockQ6K>(y)) {
-        let mut levels = [0i8; QK_K];
-        let mut scales = [0f32; QK_K / SUB_BLOCK_16];
-        for ((s, xs), ls) in
-            scales.iter_mut().zip(xb.chunks_exact(SUB_BLOCK_16)).zip(levels.chunks_exact_mut(SUB_BLOCK_16))
-        {
-            *s = make_qx_quants(NMAX, xs, ls, None);
-        }
+        // All 16 sub-block searches side by side: `xt[k][j]` is weight `k` of sub-block `j` (see `k_lanes`).
+        let xt: [[f32; N_SUB]; SUB_BLOCK_16] =
+            std::array::from_fn(|k| std::array::from_fn(|j| xb[j * SUB_BLOCK_16 + k]));
+        let mut lt = [[0i8; N_SUB]; SUB_BLOCK_16];
+        let scales = make_qx_quants_lanes(NMAX, &xt, &mut lt);
+        let mut levels: [i8; QK_K] = std::array::from_fn(|i| lt[i % SUB_BLOCK_16][i / SUB_BLOCK_16]);
         // The sub-block scale of largest magnitude, with its sign: it becomes −128 and sets the super-scale.
         let (max_scale, max_abs_scale) = signed_absmax(&scales);
 
