@@ -8,64 +8,13 @@
 //! Fixtures and goldens: `tests/model_fixtures/NAME/` (config, F32 safetensors, tokenizer, `logits.json`), made by
 //! `scripts/make_model_fixtures.py` (transformers 4.57.6, torch, eager attention).
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
+#[path = "model_fixtures/common.rs"]
+mod common;
+use common::{golden, load, FIXTURES};
 
-use pocketlm::model::{Context, Model, ModelError};
-use pocketlm::quantize::{quantize_model, CancelToken, Preset, QuantizeOptions};
-use serde_json::Value as Json;
+use pocketlm::model::{Context, ModelError};
 
-const FIXTURES: [&str; 3] = ["llama-tied", "llama-untied", "qwen2"];
 const TOLERANCE: f32 = 1e-4;
-
-struct Golden {
-    tokens: Vec<u32>,
-    logits: Vec<Vec<f32>>,
-}
-
-fn fixture_dir(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/model_fixtures").join(name)
-}
-
-fn golden(name: &str) -> Golden {
-    let path = fixture_dir(name).join("logits.json");
-    let j: Json = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
-    let tokens = j["tokens"].as_array().unwrap().iter().map(|t| t.as_u64().unwrap() as u32).collect();
-    let logits = j["logits"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|row| row.as_array().unwrap().iter().map(|v| v.as_f64().unwrap() as f32).collect())
-        .collect();
-    Golden { tokens, logits }
-}
-
-/// Converts fixture `name` to an F32 GGUF in a temp dir (kept alive by the returned guard) and loads it.
-fn load(name: &str) -> (Arc<Model>, TempDir) {
-    let dir = TempDir::new(name);
-    let out = dir.0.join(format!("{name}.gguf"));
-    let opts = QuantizeOptions { preset: Preset::F32, ..Default::default() };
-    quantize_model(&fixture_dir(name), &out, &opts, &mut |_| {}, &CancelToken::new())
-        .unwrap_or_else(|e| panic!("{name}: conversion failed: {e}"));
-    (Arc::new(Model::load(&out).unwrap_or_else(|e| panic!("{name}: {e}"))), dir)
-}
-
-struct TempDir(PathBuf);
-impl TempDir {
-    fn new(tag: &str) -> TempDir {
-        // Tests run in parallel and may load the same fixture: one directory per call.
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let p = std::env::temp_dir().join(format!("pocketlm-model-{tag}-{}-{n}", std::process::id()));
-        std::fs::create_dir_all(&p).unwrap();
-        TempDir(p)
-    }
-}
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Largest |a − b| / max|b| over the rows, and where.
 fn max_rel_err(ours: &[f32], reference: &[Vec<f32>]) -> (f32, usize) {
