@@ -5,6 +5,7 @@
 //! tensor's type the way llama.cpp's quantizer does.
 
 pub mod atomic;
+pub mod chat;
 pub mod convert;
 pub mod export;
 pub mod gguf;
