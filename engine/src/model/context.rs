@@ -100,6 +100,10 @@ impl Context {
     pub fn n_past(&self) -> usize {
         self.n_past
     }
+    /// Bytes of the KV cache (keys and values of every position of every layer).
+    pub fn kv_bytes(&self) -> usize {
+        (self.kv.k.len() + self.kv.v.len()) * std::mem::size_of::<f32>()
+    }
     pub fn n_batch(&self) -> usize {
         self.n_batch
     }
@@ -217,5 +221,16 @@ impl Buffers {
             cs: z(nb * hp.n_rot),
             scratch: Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// The app shares one model between sessions and runs each session on a worker thread.
+    #[test]
+    fn model_and_context_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<super::Model>();
+        send_sync::<super::Context>();
     }
 }

@@ -80,6 +80,9 @@ impl HParams {
         };
         let opt = |k: &str| f.get_u64(&key(k)).map(|v| usize::try_from(v).unwrap_or(usize::MAX));
 
+        if opt("expert_count").is_some_and(|n| n > 0) {
+            return Err(bad(file, format!("{arch_name} with a mixture of experts (Mixtral-style) is not supported")));
+        }
         let n_embd = get("embedding_length")?;
         let n_layer = get("block_count")?;
         let n_head = get("attention.head_count")?;
