@@ -4,6 +4,11 @@
 //! The quantizers are the engine's own byte-exact ports of ggml's `quantize_row_q8_K_ref`, `quantize_row_q8_0_ref`
 //! and `quantize_row_q8_1_ref` (`crate::quant`), so our activations are the bytes llama.cpp's CPU backend makes.
 //! F32 activations (for F32/F16/BF16 weights) are the f32 values, little-endian.
+//!
+//! One token's row is those blocks, followed for Q8_0 by each block's scale `d` and for Q8_1 by each block's
+//! `d, s`, as little-endian f32. The f16 scales are converted once here rather than once per weight row in the
+//! kernels' inner loops, where a batch would convert each of them `rows` times. The scalar references read only the
+//! blocks (they zip them with the weight's blocks, which stops there).
 
 use rayon::prelude::*;
 
@@ -12,23 +17,58 @@ use crate::quant::GgmlType;
 /// Below this many values a batch is quantized on the calling thread: a rayon round trip costs more.
 const PARALLEL_MIN_VALUES: usize = 32 * 1024;
 
-/// Bytes of one token's activation row of `cols` values in type `ty` (`cols` a whole number of its blocks).
-pub fn row_bytes(ty: GgmlType, cols: usize) -> usize {
-    cols / ty.block_size() * ty.type_size()
+/// Where the parts of one token's activation row lie.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RowLayout {
+    /// Bytes of the `vec_dot_type` blocks (at the start of the row).
+    pub blocks: usize,
+    /// f32 scales per block after the blocks: 1 (Q8_0: d), 2 (Q8_1: d, s) or 0.
+    pub scales_per_block: usize,
+    /// Bytes of the whole row.
+    pub total: usize,
 }
 
-/// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_bytes(ty, cols)`. `ty` is one of the
-/// activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul` checks both.
+/// The row layout of `cols` activations of type `ty` (`cols` a whole number of its blocks).
+pub fn row_layout(ty: GgmlType, cols: usize) -> RowLayout {
+    let n_blocks = cols / ty.block_size();
+    let blocks = n_blocks * ty.type_size();
+    let scales_per_block = match ty {
+        GgmlType::Q8_0 => 1,
+        GgmlType::Q8_1 => 2,
+        _ => 0,
+    };
+    RowLayout { blocks, scales_per_block, total: blocks + 4 * scales_per_block * n_blocks }
+}
+
+/// One token: blocks, then their scales as f32.
+fn quantize_row(ty: GgmlType, quantize: fn(&[f32], &mut [u8]), src: &[f32], dst: &mut [u8], l: RowLayout) {
+    let (q, scales) = dst.split_at_mut(l.blocks);
+    quantize(src, q);
+    if l.scales_per_block > 0 {
+        let half = |b: &[u8], i: usize| crate::quant::block::fp16_to_fp32(u16::from_le_bytes([b[i], b[i + 1]]));
+        let per = 4 * l.scales_per_block;
+        for (blk, s) in q.chunks_exact(ty.type_size()).zip(scales.chunks_exact_mut(per)) {
+            s[..4].copy_from_slice(&half(blk, 0).to_le_bytes());
+            if l.scales_per_block == 2 {
+                s[4..8].copy_from_slice(&half(blk, 2).to_le_bytes());
+            }
+        }
+    }
+}
+
+/// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(ty, cols).total`. `ty` is one
+/// of the activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul` checks
+/// both.
 pub fn quantize_activations(ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
-    let rb = row_bytes(ty, cols);
+    let l = row_layout(ty, cols);
     let n_tokens = x.len() / cols;
-    out.resize(n_tokens * rb, 0);
-    let codec = ty.codec().expect("activation types all have a codec");
+    out.resize(n_tokens * l.total, 0);
+    let quantize = ty.codec().expect("activation types all have a codec").quantize;
     if x.len() < PARALLEL_MIN_VALUES {
-        for (src, dst) in x.chunks_exact(cols).zip(out.chunks_exact_mut(rb)) {
-            (codec.quantize)(src, dst);
+        for (src, dst) in x.chunks_exact(cols).zip(out.chunks_exact_mut(l.total)) {
+            quantize_row(ty, quantize, src, dst, l);
         }
     } else {
-        x.par_chunks(cols).zip(out.par_chunks_mut(rb)).for_each(|(src, dst)| (codec.quantize)(src, dst));
+        x.par_chunks(cols).zip(out.par_chunks_mut(l.total)).for_each(|(src, dst)| quantize_row(ty, quantize, src, dst, l));
     }
 }

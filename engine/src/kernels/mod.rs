@@ -138,7 +138,8 @@ pub fn active() -> Isa {
 }
 
 /// One weight row against `out.len()` activation rows that lie `act_row` bytes apart in `a`:
-/// `out[t] = Σ_c w[c] · a_t[c]`.
+/// `out[t] = Σ_c w[c] · a_t[c]`. Activation rows are laid out as [`act::row_layout`] says (blocks, then f32
+/// scales).
 ///
 /// # Safety
 /// The kernel's instruction set must be available (only [`kernel`] hands them out, after checking), `w` must be one
@@ -235,7 +236,7 @@ pub fn matmul_with(
     }
     let k = kernel(isa, w.ty).ok_or(KernelError::Unsupported(w.ty))?;
     act::quantize_activations(act_ty, x, w.cols, scratch);
-    let job = Job { k, w, acts: scratch, act_row: act::row_bytes(act_ty, w.cols), n_tokens, y: OutPtr(y.as_mut_ptr()) };
+    let job = Job { k, w, acts: scratch, act_row: act::row_layout(act_ty, w.cols).total, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
     // Contiguous row ranges: one per thread for a single token (equal work, fewest hand-offs); more for a batch, so
     // that a thread slowed by something else does not hold the rest up. Small products stay on this thread.

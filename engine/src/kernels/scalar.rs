@@ -13,13 +13,14 @@ use crate::quant::block::{bf16_to_fp32, fp16_to_fp32};
 /// The f16 stored little-endian at `b[i..i + 2]`.
 #[inline]
 pub(crate) fn f16_at(b: &[u8], i: usize) -> f32 {
-    fp16_to_fp32(u16::from_le_bytes([b[i], b[i + 1]]))
+    fp16_to_fp32(u16::from_le_bytes(b[i..i + 2].try_into().expect("2 bytes")))
 }
 
 /// The f32 stored little-endian at `b[i..i + 4]`.
 #[inline]
 pub(crate) fn f32_at(b: &[u8], i: usize) -> f32 {
-    f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+    // One bounds check and one 4-byte load (four indexings would be four byte loads).
+    f32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"))
 }
 
 /// Q8_K block: f32 d at 0, i8 qs[256] at 4, i16 bsums[16] at 260.

@@ -19,7 +19,7 @@
 
 use std::arch::x86_64::*;
 
-use super::scalar::{q3_k_scale, scale_min_k4, Q8K_BSUMS, Q8K_QS};
+use super::scalar::{q3_k_scale, Q8K_BSUMS, Q8K_QS};
 use super::{RowKernel, TOKEN_TILE};
 use crate::quant::GgmlType;
 
@@ -87,16 +87,34 @@ unsafe fn ld128(b: &[u8]) -> __m128i {
     _mm_loadu_si128(b.as_ptr().cast())
 }
 
-/// The f16 at `b[i..i + 2]`, converted by the F16C instruction (exact, as every f16 → f32 conversion is).
+/// The f16 at `b[i..i + 2]` as f32.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn h(b: &[u8], i: usize) -> f32 {
-    _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(u16::from_le_bytes([b[i], b[i + 1]]) as i32)))
+fn h(b: &[u8], i: usize) -> f32 {
+    f16_to_f32(u16::from_le_bytes(b[i..i + 2].try_into().expect("2 bytes")))
+}
+
+/// f16 bits → f32, exactly, in integer and scalar-float operations (the method of the FP16 library by
+/// Maratyszcza, which ggml also uses without F16C): normal halves by moving the exponent and mantissa into place and
+/// rescaling by 2⁻¹¹², subnormals by a magic-number subtraction; ±inf and NaN come out as such.
+///
+/// Why not F16C's `vcvtph2ps` on a single half: LLVM then loads the half with `vpinsrw` into whatever register is
+/// free at the time, often an accumulator, and the false dependency chains every block of the loop to the previous
+/// one — the legacy kernels ran three times slower for it.
+#[inline]
+fn f16_to_f32(h: u16) -> f32 {
+    let w = (h as u32) << 16;
+    let sign = w & 0x8000_0000;
+    let two_w = w.wrapping_add(w);
+    let normalized = f32::from_bits((two_w >> 4) + (0xE0 << 23)) * f32::from_bits(0x0780_0000);
+    let denormalized = f32::from_bits((two_w >> 17) | (126 << 23)) - 0.5;
+    let bits = if two_w < (1 << 27) { denormalized.to_bits() } else { normalized.to_bits() };
+    f32::from_bits(sign | bits)
 }
 
 #[inline]
 fn f32_at(b: &[u8], i: usize) -> f32 {
-    f32::from_le_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]])
+    // One bounds check and one 4-byte load (four indexings would be four byte loads).
+    f32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"))
 }
 
 /// Sum of the 8 lanes.
@@ -141,28 +159,26 @@ unsafe fn bits_to_bytes(qh: &[u8]) -> __m256i {
     _mm256_cmpeq_epi8(b, _mm256_set1_epi64x(-1))
 }
 
-/// Σ w·a per i32 lane for signed 8-bit codes `w` (any value but −128 in `a`): |w| · (sign(w)·a).
-#[inline]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn dot_signed(w: __m256i, a: __m256i) -> __m256i {
-    sum_pairs(_mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(a, w)))
-}
 
 // ---- legacy types against Q8_0 / Q8_1 (blocks of 32) --------------------------------------------------------------
 
-/// Signed codes (from `codes(x)`, x one weight block of `$wb` bytes) against Q8_0 (34-byte blocks: f16 d, i8 qs).
+/// Signed codes (from `codes(x)`, x one weight block of `$wb` bytes) against Q8_0 (34-byte blocks: f16 d, i8 qs;
+/// the row's f32 copies of the `d`s follow its blocks, see `act::row_layout`).
 macro_rules! signed_q8_0_body {
     ($name:ident, $wb:expr, |$x:ident| $codes:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let nb = w.len() / $wb;
             let mut acc = [_mm256_setzero_ps(); NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let q = $codes;
-                let dx = h($x, 0);
+                let aq = _mm256_sign_epi8(q, q);
+                let dx = _mm256_set1_ps(h($x, 0));
                 for t in 0..NT {
-                    let y = &a[t * ar + ib * 34..][..34];
-                    let p = dot_signed(q, ld(&y[2..]));
-                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h(y, 0)), _mm256_cvtepi32_ps(p), acc[t]);
+                    let yq = ld(&a[t * ar + ib * 34 + 2..]);
+                    let p = sum_pairs(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(yq, q)));
+                    let dy = _mm256_set1_ps(f32_at(a, t * ar + nb * 34 + ib * 4));
+                    acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(p), acc[t]);
                 }
             }
             for t in 0..NT {
@@ -181,22 +197,25 @@ signed_q8_0_body!(q5_0_q8_0, 22, |x| _mm256_or_si256(
     _mm256_andnot_si256(bits_to_bytes(&x[2..]), _mm256_set1_epi8(0xF0u8 as i8))
 ));
 
-/// Unsigned codes with a minimum (Q4_1, Q5_1: f16 d, f16 m first) against Q8_1 (36-byte blocks: f16 d, f16 s, qs):
-/// Σ = d·d_a·Σ q·a + m·s.
+/// Unsigned codes with a minimum (Q4_1, Q5_1: f16 d, f16 m first) against Q8_1 (36-byte blocks: f16 d, f16 s, qs;
+/// f32 copies of each block's d and s after the row's blocks): Σ = d·d_a·Σ q·a + m·s.
 macro_rules! unsigned_q8_1_body {
     ($name:ident, $wb:expr, |$x:ident| $codes:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let nb = w.len() / $wb;
             let mut acc = [_mm256_setzero_ps(); NT];
             let mut mins = [0.0f32; NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let q = $codes;
-                let (dx, mx) = (h($x, 0), h($x, 2));
+                let (dx, mx) = (_mm256_set1_ps(h($x, 0)), h($x, 2));
                 for t in 0..NT {
-                    let y = &a[t * ar + ib * 36..][..36];
-                    let p = sum_pairs(_mm256_maddubs_epi16(q, ld(&y[4..])));
-                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * h(y, 0)), _mm256_cvtepi32_ps(p), acc[t]);
-                    mins[t] += mx * h(y, 2);
+                    let yq = ld(&a[t * ar + ib * 36 + 4..]);
+                    let p = sum_pairs(_mm256_maddubs_epi16(q, yq));
+                    let ys = t * ar + nb * 36 + ib * 8;
+                    let dy = _mm256_set1_ps(f32_at(a, ys));
+                    acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(p), acc[t]);
+                    mins[t] += mx * f32_at(a, ys + 4);
                 }
             }
             for t in 0..NT {
@@ -229,6 +248,31 @@ unsafe fn scaled_bsums(scales16: __m256i, y: &[u8]) -> __m256i {
     _mm256_madd_epi16(scales16, ld(&y[Q8K_BSUMS..]))
 }
 
+/// The 8 six-bit scales (low 128 bits) and 8 mins (high 128 bits) of a Q4_K/Q5_K block as i16, from its 12 packed
+/// bytes: the same unpacking as [`scale_min_k4`](super::scalar::scale_min_k4), done 4 at a time in u32s (ggml's
+/// `utmp` with `kmask1..3`).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scales_mins_k4(s: &[u8]) -> __m256i {
+    let u = |i: usize| u32::from_le_bytes(s[4 * i..4 * i + 4].try_into().expect("12 scale bytes"));
+    let (u0, u1, u2) = (u(0), u(1), u(2));
+    const LOW6: u32 = 0x3f3f_3f3f;
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let scales_lo = u0 & LOW6;
+    let scales_hi = (u2 & LOW4) | (((u0 >> 6) & LOW2) << 4);
+    let mins_lo = u1 & LOW6;
+    let mins_hi = ((u2 >> 4) & LOW4) | (((u1 >> 6) & LOW2) << 4);
+    _mm256_cvtepu8_epi16(_mm_set_epi32(mins_hi as i32, mins_lo as i32, scales_hi as i32, scales_lo as i32))
+}
+
+/// Scale `j` (0..8) of `scales` (8 i16 in each 128-bit half) in every i16 lane.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn scale_k4(scales: __m256i, j: usize) -> __m256i {
+    _mm256_shuffle_epi8(scales, _mm256_set1_epi16((0x0100 + 0x0202 * j) as i16))
+}
+
 /// Q4_K and Q5_K (8 sub-blocks of 32 with 6-bit scale and min): `$codes(qs_bytes, j)` gives the 32 codes of
 /// sub-blocks 2j (low result) and 2j+1 (high result) for j < 4.
 macro_rules! q4_5_k_body {
@@ -239,16 +283,14 @@ macro_rules! q4_5_k_body {
             let mut acc_m = [_mm_setzero_ps(); NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let (d, dmin) = (h($x, 0), h($x, 2));
-                let sm: [(u8, u8); 8] = std::array::from_fn(|j| scale_min_k4(j, &$x[4..16]));
-                let mins = _mm_setr_epi16(
-                    sm[0].1 as i16, sm[1].1 as i16, sm[2].1 as i16, sm[3].1 as i16,
-                    sm[4].1 as i16, sm[5].1 as i16, sm[6].1 as i16, sm[7].1 as i16,
-                );
+                let sm = scales_mins_k4(&$x[4..16]);
+                let mins = _mm256_extracti128_si256(sm, 1);
+                let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
                 let mut sumi = [_mm256_setzero_si256(); NT];
                 for $j in 0..4 {
                     let $q = ld(&$x[$qs + 32 * $j..]);
                     let (lo, hi) = $codes;
-                    let (s_lo, s_hi) = (_mm256_set1_epi16(sm[2 * $j].0 as i16), _mm256_set1_epi16(sm[2 * $j + 1].0 as i16));
+                    let (s_lo, s_hi) = (scale_k4(scales, 2 * $j), scale_k4(scales, 2 * $j + 1));
                     for t in 0..NT {
                         let yq = &a[t * ar + ib * 292 + Q8K_QS + 64 * $j..][..64];
                         let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld(yq)));
@@ -427,3 +469,15 @@ float_body!(
     |b| _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(ld128(b)), 16)),
     |w, r| f32::from_bits((u16::from_le_bytes([w[2 * r], w[2 * r + 1]]) as u32) << 16)
 );
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn f16_conversion_is_exact_for_every_half() {
+        for bits in 0..=u16::MAX {
+            let want = half::f16::from_bits(bits).to_f32();
+            let got = super::f16_to_f32(bits);
+            assert!(got.to_bits() == want.to_bits() || (got.is_nan() && want.is_nan()), "{bits:#06x}: {got} vs {want}");
+        }
+    }
+}
