@@ -84,7 +84,15 @@ impl Context {
         let Some(kv_len) = kv_len else {
             return Err(bad(format!("its KV cache would pass PocketLM's limit of {} GiB", MAX_KV_BYTES >> 30)));
         };
-        let kv = KvCache { n_ctx, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, k: vec![0.0; kv_len], v: vec![0.0; kv_len] };
+        // `vec![0.0; n]` takes zeroed pages from the OS untouched (calloc), so only the positions used become
+        // resident; but it aborts when the system refuses. So ask first with `try_reserve` (which touches nothing).
+        let zeroed = |n: usize| -> Result<Vec<f32>, ModelError> {
+            let mut probe: Vec<f32> = Vec::new();
+            probe.try_reserve_exact(n).map_err(|_| bad(format!("cannot allocate its {} MiB KV cache", (kv_len * 8) >> 20)))?;
+            drop(probe);
+            Ok(vec![0.0; n])
+        };
+        let kv = KvCache { n_ctx, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, k: zeroed(kv_len)?, v: zeroed(kv_len)? };
         let nb = DEFAULT_BATCH.min(n_ctx);
         let buf = Buffers::new(&model, nb, n_ctx);
         Ok(Context { model, n_past: 0, n_batch: nb, kv, buf, logits: vec![0.0; hp.n_vocab], n_logits: 0 })
