@@ -66,7 +66,7 @@ def main():
         dest.mkdir(parents=True)
         torch.manual_seed(1000 + i)
         cfg._attn_implementation = "eager"
-        model = AutoModelForCausalLM.from_config(cfg, torch_dtype=torch.float32).eval()
+        model = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32).eval()
         randomise(model, 2000 + i)
         model.save_pretrained(dest, safe_serialization=True)
         for f in TOK_FILES:
@@ -74,7 +74,7 @@ def main():
         (dest / "generation_config.json").unlink(missing_ok=True)
 
         # Reload from disk, as a user would, and compute the reference.
-        ref = AutoModelForCausalLM.from_pretrained(dest, torch_dtype=torch.float32, attn_implementation="eager").eval()
+        ref = AutoModelForCausalLM.from_pretrained(dest, dtype=torch.float32, attn_implementation="eager").eval()
         g = torch.Generator().manual_seed(3000 + i)
         tokens = [1] + torch.randint(5, 400, (N_TOKENS - 1,), generator=g).tolist()
         with torch.no_grad():
