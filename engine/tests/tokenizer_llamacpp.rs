@@ -12,6 +12,7 @@ use std::path::{Path, PathBuf};
 
 use pocketlm::gguf::GgufFile;
 use pocketlm::tokenizer::Tokenizer;
+use sha2::{Digest, Sha256};
 
 /// Vocabularies that must build and pass (the pre-tokenizers of the models PocketLM targets).
 const REQUIRED: &[&str] = &["llama-bpe", "qwen2", "gpt-2", "starcoder"];
@@ -114,4 +115,95 @@ fn llamacpp_vocab_round_trip() {
             assert_eq!(streamed, text, "{name}");
         }
     }
+}
+
+/// Roles, kinds, pieces and special-token parsing as llama.cpp itself decides them (`golden/tokenizer_llamacpp.json`,
+/// made with llama-cpp-python 0.3.36 by `scripts/make_llamacpp_tokenizer_goldens.py`).
+#[test]
+fn llamacpp_roles_pieces_and_special_parsing() {
+    let Some(dir) = vocab_dir() else { return };
+    let golden: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/tokenizer_llamacpp.json")).unwrap(),
+    )
+    .unwrap();
+    let opt = |v: &serde_json::Value| v.as_u64().map(|x| x as u32);
+    let ids = |v: &serde_json::Value| v.as_array().unwrap().iter().map(|x| x.as_u64().unwrap() as u32).collect::<Vec<_>>();
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for (name, want) in golden["files"].as_object().unwrap() {
+        let path = if name == "demo" {
+            match pocketlm_demo() {
+                Some(p) => p,
+                None => continue,
+            }
+        } else {
+            dir.join(name)
+        };
+        let tok = Tokenizer::from_gguf(&GgufFile::open(&path).unwrap()).unwrap();
+        let mut check = |what: &str, ok: bool, detail: String| {
+            if !ok {
+                failures.push(format!("{name}: {what}: {detail}"));
+            }
+        };
+        check("n_vocab", tok.n_vocab() as u64 == want["n_vocab"].as_u64().unwrap(), String::new());
+        check("bos", tok.bos() == opt(&want["bos"]), format!("{:?} vs {}", tok.bos(), want["bos"]));
+        check("eos", tok.eos() == opt(&want["eos"]), format!("{:?} vs {}", tok.eos(), want["eos"]));
+        check("eot", tok.eot() == opt(&want["eot"]), format!("{:?} vs {}", tok.eot(), want["eot"]));
+        check("add_bos", tok.add_bos() == want["add_bos"].as_bool().unwrap(), String::new());
+        let eog: Vec<u32> = tok.eog_ids().collect();
+        check("eog", eog == ids(&want["eog"]), format!("{eog:?} vs {}", want["eog"]));
+        let control: Vec<u32> =
+            (0..tok.n_vocab() as u32).filter(|&i| tok.kind(i) == Some(pocketlm::tokenizer::TokenKind::Control)).collect();
+        check("control", control == ids(&want["control"]), format!("{control:?} vs {}", want["control"]));
+        let mut h = Sha256::new();
+        for i in 0..tok.n_vocab() as u32 {
+            let b = tok.token_bytes(i);
+            h.update((b.len() as u32).to_le_bytes());
+            h.update(b);
+        }
+        let pieces = format!("{:x}", h.finalize());
+        // Command-R's vocabulary has text tokens with characters outside the byte-level alphabet (`™`, U+200D):
+        // llama.cpp spells those as "[UNK_BYTE_0x…]" debugging text, we keep their UTF-8, so its pieces differ.
+        if name == "ggml-vocab-command-r.gguf" {
+            check("pieces (expected to differ)", pieces != want["pieces_sha256"].as_str().unwrap(), String::new());
+        } else {
+            check("pieces", pieces == want["pieces_sha256"].as_str().unwrap(), String::new());
+        }
+        for t in want["texts"].as_array().unwrap() {
+            let (text, add, parse) = (t["text"].as_str().unwrap(), t["add_special"].as_bool().unwrap(), t["parse_special"].as_bool().unwrap());
+            let got = tok.encode(text, add, parse).unwrap();
+            check("encode", got == ids(&t["ids"]), format!("{text:?} add={add} parse={parse}: {got:?} vs {}", t["ids"]));
+            checked += 1;
+        }
+    }
+    eprintln!("{checked} special-token encodings checked");
+    assert!(failures.is_empty(), "{} differences from llama.cpp:\n{}", failures.len(), failures.join("\n"));
+}
+
+fn pocketlm_demo() -> Option<PathBuf> {
+    let p = std::env::var_os("POCKETLM_DEMO_MODEL").map(PathBuf::from);
+    if p.is_none() {
+        eprintln!("demo model skipped: POCKETLM_DEMO_MODEL not set");
+    }
+    p
+}
+
+/// Llama 3 wants a BOS and its template writes one: the prompt gets exactly one (llama.cpp's add_special would
+/// give two, with a warning).
+#[test]
+fn llama3_prompt_gets_one_bos() {
+    let Some(dir) = vocab_dir() else { return };
+    let tok = Tokenizer::from_gguf(&GgufFile::open(dir.join("ggml-vocab-llama-bpe.gguf")).unwrap()).unwrap();
+    assert!(tok.add_bos());
+    let bos = tok.bos().unwrap();
+    assert_eq!(bos, 128000);
+    let with = "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>";
+    let ids = tok.encode_prompt(with).unwrap();
+    assert_eq!(ids.iter().filter(|&&i| i == bos).count(), 1);
+    assert_eq!(ids[0], bos);
+    assert_eq!(&tok.encode(with, true, true).unwrap()[..2], [bos, bos]);
+    let without = &with["<|begin_of_text|>".len()..];
+    assert_eq!(tok.encode_prompt(without).unwrap(), ids);
+    // Without parse_special, control tokens are plain text and never become ids.
+    assert!(!tok.encode(with, false, false).unwrap().contains(&bos));
 }

@@ -150,6 +150,7 @@ impl Tokenizer {
         for (t, kind) in texts.iter().zip(&kinds) {
             match kind {
                 TokenKind::Normal => all_bytes.extend(decoder.decode(t)),
+                TokenKind::Unused => {}
                 // Special tokens are spelled literally (llama.cpp's token_to_piece).
                 _ => all_bytes.extend_from_slice(t.as_bytes()),
             }
@@ -160,7 +161,7 @@ impl Tokenizer {
             .iter()
             .zip(&kinds)
             .enumerate()
-            .filter(|(_, (t, k))| **k != TokenKind::Normal && !t.is_empty())
+            .filter(|(_, (t, k))| matches!(k, TokenKind::Control | TokenKind::UserDefined | TokenKind::Unknown) && !t.is_empty())
             .map(|(i, (t, k))| (t.clone(), i as u32, *k))
             .collect();
         specials.sort_by(|a, b| b.0.len().cmp(&a.0.len()).then(a.1.cmp(&b.1)));
@@ -302,8 +303,10 @@ impl Tokenizer {
     pub fn eog_ids(&self) -> impl Iterator<Item = u32> + '_ {
         self.eog.iter().copied()
     }
-    /// The bytes token `id` stands for: byte-level decoded for text tokens, the literal spelling for special ones.
-    /// Empty for an id outside the vocabulary.
+    /// The bytes token `id` stands for: byte-level decoded for text tokens, the literal spelling for special ones,
+    /// nothing for unused ones (llama.cpp's `token_to_piece` with `special = true`). Empty for an id outside the
+    /// vocabulary. One deviation: a text token holding characters outside the byte-level alphabet (Command-R has
+    /// some) keeps their UTF-8, where llama.cpp writes "[UNK_BYTE_0x…]".
     pub fn token_bytes(&self, id: u32) -> &[u8] {
         let i = id as usize;
         match (self.offsets.get(i), self.offsets.get(i + 1)) {

@@ -5,16 +5,19 @@
 //! their text: a token spelled like an end-of-turn marker (`<|im_end|>`, `<|eot_id|>`, `<|end_of_text|>`, …) ends
 //! generation and is made a control token even when the file says otherwise; FIM markers likewise. We follow that,
 //! so that a model stops where llama.cpp's would. Where llama.cpp picks "the first" of several candidates in hash
-//! order (EOT and FIM roles by text), we take all of them for the control marking and the lowest id for the role.
+//! order (EOT and FIM roles by text), we take all of them for the control marking, and for EOT the lowest id that
+//! is not EOS (which agrees with llama.cpp on every vocabulary `tests/tokenizer_llamacpp.rs` checks).
 
 use std::collections::BTreeSet;
 
 /// What a token is, from `tokenizer.ggml.token_type` (llama.cpp's `llama_token_type`), after llama.cpp's fixes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TokenKind {
-    /// Text: decoded through the byte-level alphabet. Also types 0 and 5 (undefined, unused), which are ordinary
-    /// vocabulary entries to the BPE model.
+    /// Text: decoded through the byte-level alphabet (also type 6, byte tokens).
     Normal,
+    /// Types 0 and 5 (undefined, unused, e.g. `[PAD…]` filler rows): ordinary entries to the BPE model, but they
+    /// stand for no text (llama.cpp's `token_to_piece` gives nothing for them).
+    Unused,
     /// `<unk>`: matched in text only when special tokens are parsed; not shown.
     Unknown,
     /// `<|im_start|>`, BOS, EOS…: matched in text only when special tokens are parsed; not shown by default.
@@ -26,7 +29,8 @@ pub enum TokenKind {
 impl TokenKind {
     pub(crate) fn from_gguf(t: i64) -> Option<TokenKind> {
         Some(match t {
-            0 | 1 | 5 | 6 => TokenKind::Normal,
+            1 | 6 => TokenKind::Normal,
+            0 | 5 => TokenKind::Unused,
             2 => TokenKind::Unknown,
             3 => TokenKind::Control,
             4 => TokenKind::UserDefined,
@@ -127,7 +131,10 @@ pub(crate) fn resolve(
             for &id in &found {
                 kinds[id as usize] = TokenKind::Control;
             }
-            found.first().copied()
+            // llama.cpp takes the first match in hash-map order, which no rule reproduces; an end-of-turn marker
+            // that is not EOS is what it lands on for Llama 3 (<|eot_id|>, not <|end_of_text|>), Qwen (<|im_end|>,
+            // not <|endoftext|>) and SmolLM2 (<|endoftext|>, not <|im_end|>), so we prefer that.
+            found.iter().copied().find(|&id| Some(id) != eos).or(found.first().copied())
         }
     };
     let eom = key_id("tokenizer.ggml.eom_token_id").or_else(|| ids_of(&["<|eom_id|>"]).first().copied());
