@@ -105,6 +105,9 @@ pub(super) fn forward(model: &Model, kv: &mut KvCache, b: &mut Buffers, tokens: 
     matmul(&model.w(&model.output), &b.xn[..m * e], m, &mut logits[..m * hp.n_vocab], &mut b.scratch).map_err(kernel)
 }
 
+/// Attention with fewer multiply-adds than this (q·k plus p·v, per head) stays on the calling thread.
+const SERIAL_MAX_MACS: usize = 32 * 1024;
+
 /// Causal attention of the batch's queries over the cache (which already holds the batch's own keys and values).
 /// Heads run in parallel; each writes its n × head_dim block of `b.att`, then the blocks are interleaved into
 /// token-major `b.att_tok` for the output projection.
@@ -113,9 +116,13 @@ fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, p
     let (hd, nq, group) = (hp.head_dim, hp.n_q(), hp.n_head / hp.n_head_kv);
     let scale = 1.0 / (hd as f32).sqrt();
     let q = &b.q;
+    // Short contexts are less work than waking the pool: then all heads run on this thread.
+    let work = hp.n_head * n * (pos0 + n) * hd;
+    let heads_per_task = if work < SERIAL_MAX_MACS { hp.n_head } else { 1 };
     b.att[..hp.n_head * n * hd]
         .par_chunks_mut(n * hd)
         .zip(b.scores.par_chunks_mut(kv.n_ctx))
+        .with_min_len(heads_per_task)
         .enumerate()
         .for_each(|(h, (out, scores))| {
             let base = kv.offset(l, h / group, 0);
