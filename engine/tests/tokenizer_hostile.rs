@@ -77,9 +77,12 @@ fn tiny_vocabulary_encodes_and_decodes() {
     }
 }
 
+/// A change to the metadata of the good file.
+type Edit = Box<dyn FnOnce(&mut Vec<(String, Value)>)>;
+
 #[test]
 fn broken_metadata_gives_errors_naming_file_and_key() {
-    let cases: Vec<(&str, Box<dyn FnOnce(&mut Vec<(String, Value)>)>)> = vec![
+    let cases: Vec<(&str, Edit)> = vec![
         ("tokenizer.ggml.model", Box::new(|kv| set(kv, "tokenizer.ggml.model", None))),
         ("\"llama\"", Box::new(|kv| set(kv, "tokenizer.ggml.model", Some("llama".into())))),
         ("\"no-such\"", Box::new(|kv| set(kv, "tokenizer.ggml.pre", Some("no-such".into())))),
