@@ -1,7 +1,6 @@
 //! Inference speed on a real model: prompt processing (a 128-token prompt in one `eval`) and token generation (64
 //! single-token `eval`s after it), in tokens per second, on the rayon pool (`RAYON_NUM_THREADS`, default all
-//! cores). Compare with llama.cpp's `llama-bench -p 128 -n 64` on the same file (DESIGN.md has figures for this
-//! machine).
+//! cores). `scripts/bench_model_llamacpp.py` times llama.cpp doing the same on the same file.
 //!
 //! ```text
 //! cargo bench -p pocketlm --bench model                    # the demo model (POCKETLM_DEMO_MODEL or models/)
