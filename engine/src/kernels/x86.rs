@@ -12,7 +12,9 @@
 //!
 //! Every function here is `unsafe fn` with `#[target_feature(enable = "avx2,fma,f16c")]`: calling one is sound
 //! only on a CPU with those features, which [`kernel`] guarantees by handing them out only when [`available`] says
-//! so. Inside, every load reads 16 or 32 bytes from a slice cut to at least that length, so all are in bounds.
+//! so. Inside, weight loads read 16 or 32 bytes from a slice cut to at least that length; activation loads go
+//! through [`Tile`], whose constructor checks once that every offset the kernel's layout arithmetic produces lies
+//! inside the tile (the row layout of `act::row_layout`, which `matmul` sized `a` by).
 
 // The tile loops index several per-token arrays (accumulators, outputs, activation rows) with the same `t`.
 #![allow(clippy::needless_range_loop)]
@@ -117,6 +119,41 @@ fn f32_at(b: &[u8], i: usize) -> f32 {
     f32::from_le_bytes(b[i..i + 4].try_into().expect("4 bytes"))
 }
 
+/// The activation rows of a tile, bounds-checked once so that the inner loops load without a check per access
+/// (which, per token and block, cost a third of the legacy kernels' time).
+#[derive(Clone, Copy)]
+struct Tile {
+    p: *const u8,
+    ar: usize,
+}
+
+impl Tile {
+    /// Checks that `a` holds `nt` rows of `ar` bytes, of which the kernel reads the first `used` of each.
+    #[inline(always)]
+    fn new(a: &[u8], ar: usize, nt: usize, used: usize) -> Tile {
+        assert!(used <= ar && (nt == 0 || a.len() >= (nt - 1) * ar + used), "activation tile too short");
+        Tile { p: a.as_ptr(), ar }
+    }
+
+    /// Pointer to byte `off` of row `t`. Callers keep `t < nt` and `off + (bytes they read) ≤ used`.
+    #[inline(always)]
+    unsafe fn at(self, t: usize, off: usize) -> *const u8 {
+        self.p.add(t * self.ar + off)
+    }
+
+    /// 32 bytes of row `t` at `off`.
+    #[inline(always)]
+    unsafe fn ld(self, t: usize, off: usize) -> __m256i {
+        _mm256_loadu_si256(self.at(t, off).cast())
+    }
+
+    /// The f32 of row `t` at `off`.
+    #[inline(always)]
+    unsafe fn f32(self, t: usize, off: usize) -> f32 {
+        self.at(t, off).cast::<f32>().read_unaligned()
+    }
+}
+
 /// Sum of the 8 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -169,15 +206,16 @@ macro_rules! signed_q8_0_body {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             let nb = w.len() / $wb;
+            let tile = Tile::new(a, ar, NT, nb * (34 + 4));
             let mut acc = [_mm256_setzero_ps(); NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let q = $codes;
                 let aq = _mm256_sign_epi8(q, q);
                 let dx = _mm256_set1_ps(h($x, 0));
                 for t in 0..NT {
-                    let yq = ld(&a[t * ar + ib * 34 + 2..]);
+                    let yq = tile.ld(t, ib * 34 + 2);
                     let p = sum_pairs(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(yq, q)));
-                    let dy = _mm256_set1_ps(f32_at(a, t * ar + nb * 34 + ib * 4));
+                    let dy = _mm256_set1_ps(tile.f32(t, nb * 34 + ib * 4));
                     acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(p), acc[t]);
                 }
             }
@@ -204,18 +242,19 @@ macro_rules! unsigned_q8_1_body {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             let nb = w.len() / $wb;
+            let tile = Tile::new(a, ar, NT, nb * (36 + 8));
             let mut acc = [_mm256_setzero_ps(); NT];
             let mut mins = [0.0f32; NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let q = $codes;
                 let (dx, mx) = (_mm256_set1_ps(h($x, 0)), h($x, 2));
                 for t in 0..NT {
-                    let yq = ld(&a[t * ar + ib * 36 + 4..]);
+                    let yq = tile.ld(t, ib * 36 + 4);
                     let p = sum_pairs(_mm256_maddubs_epi16(q, yq));
-                    let ys = t * ar + nb * 36 + ib * 8;
-                    let dy = _mm256_set1_ps(f32_at(a, ys));
+                    let ys = nb * 36 + ib * 8;
+                    let dy = _mm256_set1_ps(tile.f32(t, ys));
                     acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(p), acc[t]);
-                    mins[t] += mx * f32_at(a, ys + 4);
+                    mins[t] += mx * tile.f32(t, ys + 4);
                 }
             }
             for t in 0..NT {
@@ -244,8 +283,8 @@ unsafe fn scale_pair(lo: i16, hi: i16) -> __m256i {
 /// Σ_j scales[j] · bsums[j] over the 16 sub-blocks of 16, in 8 i32 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scaled_bsums(scales16: __m256i, y: &[u8]) -> __m256i {
-    _mm256_madd_epi16(scales16, ld(&y[Q8K_BSUMS..]))
+unsafe fn scaled_bsums(scales16: __m256i, tile: Tile, t: usize, block: usize) -> __m256i {
+    _mm256_madd_epi16(scales16, tile.ld(t, block + Q8K_BSUMS))
 }
 
 /// The 8 six-bit scales (low 128 bits) and 8 mins (high 128 bits) of a Q4_K/Q5_K block as i16, from its 12 packed
@@ -279,6 +318,7 @@ macro_rules! q4_5_k_body {
     ($name:ident, $wb:expr, $qs:expr, |$x:ident, $q:ident, $j:ident| $codes:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let tile = Tile::new(a, ar, NT, w.len() / $wb * 292);
             let mut acc = [_mm256_setzero_ps(); NT];
             let mut acc_m = [_mm_setzero_ps(); NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
@@ -292,18 +332,17 @@ macro_rules! q4_5_k_body {
                     let (lo, hi) = $codes;
                     let (s_lo, s_hi) = (scale_k4(scales, 2 * $j), scale_k4(scales, 2 * $j + 1));
                     for t in 0..NT {
-                        let yq = &a[t * ar + ib * 292 + Q8K_QS + 64 * $j..][..64];
-                        let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, ld(yq)));
-                        let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, ld(&yq[32..])));
+                        let yq = ib * 292 + Q8K_QS + 64 * $j;
+                        let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, tile.ld(t, yq)));
+                        let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, tile.ld(t, yq + 32)));
                         sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
                     }
                 }
                 for t in 0..NT {
-                    let y = &a[t * ar + ib * 292..][..292];
-                    let yd = f32_at(y, 0);
+                    let yd = tile.f32(t, ib * 292);
                     acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
                     // Pairs of bsums make the sums of the 8 sub-blocks of 32.
-                    let bs = ld(&y[Q8K_BSUMS..]);
+                    let bs = tile.ld(t, ib * 292 + Q8K_BSUMS);
                     let bs32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
                     let pm = _mm_cvtepi32_ps(_mm_madd_epi16(mins, bs32));
                     acc_m[t] = _mm_fnmadd_ps(_mm_set1_ps(dmin * yd), pm, acc_m[t]);
@@ -343,6 +382,7 @@ macro_rules! k16_body {
      mins = |$xm:ident| $mins:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let tile = Tile::new(a, ar, NT, w.len() / $wb * 292);
             let mut acc = [_mm256_setzero_ps(); NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let sc: [i16; 16] = std::array::from_fn(|$js| {
@@ -356,7 +396,7 @@ macro_rules! k16_body {
                         let j = 8 * $hf + 2 * $k;
                         let s = scale_pair(sc[j], sc[j + 1]);
                         for t in 0..NT {
-                            let yq = ld(&a[t * ar + ib * 292 + Q8K_QS + 32 * (4 * $hf + $k)..]);
+                            let yq = tile.ld(t, ib * 292 + Q8K_QS + 32 * (4 * $hf + $k));
                             let p = _mm256_madd_epi16(s, _mm256_maddubs_epi16(codes, yq));
                             sumi[t] = _mm256_add_epi32(sumi[t], p);
                         }
@@ -368,14 +408,13 @@ macro_rules! k16_body {
                 let $xm = $x;
                 let mins: Option<(f32, __m256i)> = $mins;
                 for t in 0..NT {
-                    let y = &a[t * ar + ib * 292..][..292];
-                    let yd = f32_at(y, 0);
+                    let yd = tile.f32(t, ib * 292);
                     // Σ_j scale_j · offset · bsum_j: the offset taken off every code.
-                    let off = _mm256_mullo_epi32(scaled_bsums(scales16, y), _mm256_set1_epi32($offset));
+                    let off = _mm256_mullo_epi32(scaled_bsums(scales16, tile, t, ib * 292), _mm256_set1_epi32($offset));
                     let s = _mm256_sub_epi32(sumi[t], off);
                     acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(s), acc[t]);
                     if let Some((dmin, m16)) = mins {
-                        let pm = _mm256_cvtepi32_ps(scaled_bsums(m16, y));
+                        let pm = _mm256_cvtepi32_ps(scaled_bsums(m16, tile, t, ib * 292));
                         acc[t] = _mm256_fnmadd_ps(_mm256_set1_ps(dmin * yd), pm, acc[t]);
                     }
                 }
@@ -438,14 +477,14 @@ macro_rules! float_body {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             let n = w.len() / $size;
+            let tile = Tile::new(a, ar, NT, 4 * n);
             let mut acc = [_mm256_setzero_ps(); NT];
             let mut i = 0;
             while i + 8 <= n {
                 let $b = &w[i * $size..][..8 * $size];
                 let wv = $load;
                 for t in 0..NT {
-                    let av = &a[t * ar + 4 * i..][..32];
-                    acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(av.as_ptr().cast()), acc[t]);
+                    acc[t] = _mm256_fmadd_ps(wv, _mm256_loadu_ps(tile.at(t, 4 * i).cast()), acc[t]);
                 }
                 i += 8;
             }
@@ -453,7 +492,7 @@ macro_rules! float_body {
                 let mut s = hsum(acc[t]);
                 for $r in i..n {
                     let $w = w;
-                    s += $one * f32_at(a, t * ar + 4 * $r);
+                    s += $one * tile.f32(t, 4 * $r);
                 }
                 out[t] = s;
             }
