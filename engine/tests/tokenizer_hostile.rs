@@ -114,3 +114,11 @@ fn out_of_range_role_ids_are_ignored_as_llama_cpp_does() {
     assert_eq!(tok.eos(), Some(11));
     assert_eq!(tok.bos(), Some(IM_START));
 }
+
+/// The tokenizer and chat template are shared between threads by the app (a loaded model serves several chats).
+#[test]
+fn tokenizer_and_template_are_send_and_sync() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Tokenizer>();
+    assert_send_sync::<pocketlm::chat::template::ChatTemplate>();
+}

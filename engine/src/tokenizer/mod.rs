@@ -18,7 +18,7 @@ mod bytes;
 mod pre;
 mod special;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
@@ -52,7 +52,6 @@ pub struct Tokenizer {
     offsets: Vec<usize>,
     /// Special tokens in matching order (text length descending, then id): (text, id, kind).
     specials: Vec<(String, u32, TokenKind)>,
-    by_text: HashMap<String, u32>,
     bos: Option<u32>,
     eos: Option<u32>,
     eot: Option<u32>,
@@ -129,12 +128,9 @@ impl Tokenizer {
         let roles = special::resolve(&texts, &mut kinds, key_id, eos);
 
         // The BPE model: later duplicates win, as in llama.cpp's text → id map.
-        let mut vocab: HashMap<String, u32> = HashMap::with_capacity(n);
-        for (i, t) in texts.iter().enumerate() {
-            vocab.insert(t.clone(), i as u32);
-        }
+        let vocab: tokenizers::models::bpe::Vocab = texts.iter().enumerate().map(|(i, t)| (t.clone(), i as u32)).collect();
         let bpe = BPE::builder()
-            .vocab_and_merges(vocab.iter().map(|(t, &id)| (t.clone(), id)).collect::<tokenizers::models::bpe::Vocab>(), merges)
+            .vocab_and_merges(vocab, merges)
             .ignore_merges(fam.ignore_merges)
             .build()
             .map_err(|e| fail(format!("tokenizer.ggml.merges: {e}")))?;
@@ -174,7 +170,6 @@ impl Tokenizer {
             bytes: all_bytes,
             offsets,
             specials,
-            by_text: vocab,
             bos,
             eos,
             eot: roles.eot,
@@ -324,7 +319,7 @@ impl Tokenizer {
     }
     /// The id of a token by its exact vocabulary text (`"<|im_end|>"`).
     pub fn token_id(&self, text: &str) -> Option<u32> {
-        self.by_text.get(text).copied()
+        self.bpe.token_to_id(text)
     }
     pub fn n_vocab(&self) -> usize {
         self.kinds.len()
