@@ -15,8 +15,10 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use minijinja::value::{Enumerator, Kwargs, Object, Value, ValueKind};
+use minijinja::value::{Enumerator, Kwargs, Object, ValueKind};
 use minijinja::{Environment, Error, ErrorKind};
+/// Template values (for [`RenderOptions::extra`]): minijinja's, re-exported so callers need no dependency on it.
+pub use minijinja::Value;
 
 use crate::gguf::GgufFile;
 

@@ -84,37 +84,8 @@ impl Tokenizer {
         if n == 0 || n > MAX_VOCAB {
             return Err(fail(format!("tokenizer.ggml.tokens has {n} tokens (expected 1 to {MAX_VOCAB})")));
         }
-        let mut kinds = match file.get("tokenizer.ggml.token_type") {
-            None => vec![TokenKind::Normal; n],
-            Some(v) => {
-                let items = v.as_array().map(|(_, items)| items).unwrap_or_default();
-                if items.len() != n {
-                    return Err(fail(format!("tokenizer.ggml.token_type: expected {n} integers, found {}", v.type_label())));
-                }
-                let mut kinds = Vec::with_capacity(n);
-                for (i, t) in items.iter().enumerate() {
-                    let t = t.as_i64().ok_or_else(|| fail(format!("tokenizer.ggml.token_type[{i}] is not an integer")))?;
-                    kinds.push(TokenKind::from_gguf(t).ok_or_else(|| fail(format!("tokenizer.ggml.token_type[{i}] = {t} is not a token type")))?);
-                }
-                kinds
-            }
-        };
-        let merges: Vec<(String, String)> = match file.get("tokenizer.ggml.merges") {
-            None => return Err(fail("no tokenizer.ggml.merges: a BPE vocabulary needs its merges".into())),
-            Some(v) => {
-                let list = v.as_str_array().ok_or_else(|| fail("tokenizer.ggml.merges is not an array of strings".into()))?;
-                let mut merges = Vec::with_capacity(list.len());
-                for (i, m) in list.into_iter().enumerate() {
-                    // llama.cpp splits at the first space after the first byte.
-                    let cut = m.as_bytes().iter().skip(1).position(|&b| b == b' ').map(|p| p + 1);
-                    let Some(cut) = cut else {
-                        return Err(fail(format!("tokenizer.ggml.merges[{i}] = {m:?} is not two tokens joined by a space")));
-                    };
-                    merges.push((m[..cut].to_string(), m[cut + 1..].to_string()));
-                }
-                merges
-            }
-        };
+        let mut kinds = read_kinds(file, n).map_err(fail)?;
+        let merges = read_merges(file).map_err(fail)?;
 
         // Role ids: out-of-range ids are ignored, as llama.cpp does (with a warning there).
         let key_id = |key: &str| file.get(key).and_then(Value::as_u64).filter(|&id| id < n as u64).map(|id| id as u32);
@@ -323,6 +294,45 @@ impl Tokenizer {
     }
     pub fn n_vocab(&self) -> usize {
         self.kinds.len()
+    }
+}
+
+/// Token kinds from `tokenizer.ggml.token_type` (all normal when absent).
+fn read_kinds(file: &GgufFile, n: usize) -> Result<Vec<TokenKind>, String> {
+    Ok(match file.get("tokenizer.ggml.token_type") {
+        None => vec![TokenKind::Normal; n],
+        Some(v) => {
+            let items = v.as_array().map(|(_, items)| items).unwrap_or_default();
+            if items.len() != n {
+                return Err(format!("tokenizer.ggml.token_type: expected {n} integers, found {}", v.type_label()));
+            }
+            let mut kinds = Vec::with_capacity(n);
+            for (i, t) in items.iter().enumerate() {
+                let t = t.as_i64().ok_or_else(|| format!("tokenizer.ggml.token_type[{i}] is not an integer"))?;
+                kinds.push(TokenKind::from_gguf(t).ok_or_else(|| format!("tokenizer.ggml.token_type[{i}] = {t} is not a token type"))?);
+            }
+            kinds
+        }
+    })
+}
+
+/// Merges from `tokenizer.ggml.merges`, each split at its first space after the first byte (as llama.cpp does).
+fn read_merges(file: &GgufFile) -> Result<Vec<(String, String)>, String> {
+    match file.get("tokenizer.ggml.merges") {
+        None => Err("no tokenizer.ggml.merges: a BPE vocabulary needs its merges".into()),
+        Some(v) => {
+            let list = v.as_str_array().ok_or_else(|| "tokenizer.ggml.merges is not an array of strings".to_string())?;
+            let mut merges = Vec::with_capacity(list.len());
+            for (i, m) in list.into_iter().enumerate() {
+                // llama.cpp splits at the first space after the first byte.
+                let cut = m.as_bytes().iter().skip(1).position(|&b| b == b' ').map(|p| p + 1);
+                let Some(cut) = cut else {
+                    return Err(format!("tokenizer.ggml.merges[{i}] = {m:?} is not two tokens joined by a space"));
+                };
+                merges.push((m[..cut].to_string(), m[cut + 1..].to_string()));
+            }
+            Ok(merges)
+        }
     }
 }
 
