@@ -21,7 +21,7 @@
 
 use std::arch::x86_64::*;
 
-use super::scalar::{q3_k_scale, Q8K_BSUMS, Q8K_QS};
+use super::scalar::{Q8K_BSUMS, Q8K_QS};
 use super::{RowKernel, TOKEN_TILE};
 use crate::quant::GgmlType;
 
@@ -272,12 +272,31 @@ unsigned_q8_1_body!(q5_1_q8_1, 24, |x| _mm256_or_si256(
 
 // ---- k-quants against Q8_K (super-blocks of 256; Q8_K: f32 d, i8 qs[256] at 4, i16 bsums[16] at 260) -----------
 
-/// `i16` scales for two sub-blocks of 16 weights: `lo` for the low 128-bit half of a `maddubs` result (weights 0..16
-/// of the 32), `hi` for the high half.
+/// The i16 scales of sub-blocks `2k` and `2k + 1` of a half (8 scales, present in both 128-bit halves of `half`):
+/// the first in every lane of the low 128 bits, which a `maddubs` result fills from weights 0..16 of the 32, the
+/// second in the high 128 bits (weights 16..32).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scale_pair(lo: i16, hi: i16) -> __m256i {
-    _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+unsafe fn scale_pair(half: __m256i, k: usize) -> __m256i {
+    let pick = |e: usize| _mm_set1_epi16((((2 * e + 1) << 8) | 2 * e) as i16);
+    _mm256_shuffle_epi8(half, _mm256_set_m128i(pick(2 * k + 1), pick(2 * k)))
+}
+
+/// The 16 six-bit scale codes of a Q3_K block, minus 32, as i16: [`q3_k_scale`](super::scalar::q3_k_scale) for all
+/// sixteen at once in u32s (ggml's `kmask1`/`kmask2` unpacking).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q3_k_scales(s: &[u8]) -> __m256i {
+    let u = |i: usize| u32::from_le_bytes(s[4 * i..4 * i + 4].try_into().expect("12 scale bytes"));
+    let (a0, a1, hi) = (u(0), u(1), u(2));
+    const LOW4: u32 = 0x0f0f_0f0f;
+    const LOW2: u32 = 0x0303_0303;
+    let c0 = (a0 & LOW4) | ((hi & LOW2) << 4);
+    let c1 = (a1 & LOW4) | (((hi >> 2) & LOW2) << 4);
+    let c2 = ((a0 >> 4) & LOW4) | (((hi >> 4) & LOW2) << 4);
+    let c3 = ((a1 >> 4) & LOW4) | (((hi >> 6) & LOW2) << 4);
+    let codes = _mm256_cvtepu8_epi16(_mm_set_epi32(c3 as i32, c2 as i32, c1 as i32, c0 as i32));
+    _mm256_sub_epi16(codes, _mm256_set1_epi16(32))
 }
 
 /// Σ_j scales[j] · bsums[j] over the 16 sub-blocks of 16, in 8 i32 lanes.
@@ -374,27 +393,29 @@ q4_5_k_body!(q5_k_q8_k, 176, 48, |x, q, j| {
 
 /// The k-quants with 16 sub-blocks of 16 (Q2_K, Q3_K, Q6_K). Each half of 128 weights is 4 groups of 32; group
 /// `k` of half `hf` holds sub-blocks `8hf + 2k` and `8hf + 2k + 1`. `$codes(x, hf, k)` gives its unsigned codes,
-/// `$offset` is subtracted from every code (through the bsums), and `$scale(x, j)` is sub-block j's integer scale.
+/// `$offset` is subtracted from every code (through the bsums), and `$scales(x)` the 16 sub-block scales as i16.
 /// The result is `d(x) · d_a · Σ_j scale_j · Σ (code − offset)·a`, minus for Q2_K `dmin · d_a · Σ_j min_j · bsum_j`.
 macro_rules! k16_body {
     ($name:ident, $wb:expr, $offset:expr, d = |$xd:ident| $d:expr,
-     codes = |$x:ident, $hf:ident, $k:ident| $codes:expr, scale = |$xs:ident, $js:ident| $scale:expr,
+     codes = |$x:ident, $hf:ident, $k:ident| $codes:expr, scales = |$xs:ident| $scales:expr,
      mins = |$xm:ident| $mins:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             let tile = Tile::new(a, ar, NT, w.len() / $wb * 292);
             let mut acc = [_mm256_setzero_ps(); NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
-                let sc: [i16; 16] = std::array::from_fn(|$js| {
-                    let $xs = $x;
-                    $scale as i16
-                });
+                let $xs = $x;
+                let scales16: __m256i = $scales;
+                // Each 128-bit half of the scales in both halves, for `scale_pair`'s shuffles.
+                let halves = [
+                    _mm256_permute2x128_si256(scales16, scales16, 0x00),
+                    _mm256_permute2x128_si256(scales16, scales16, 0x11),
+                ];
                 let mut sumi = [_mm256_setzero_si256(); NT];
                 for $hf in 0..2 {
                     for $k in 0..4 {
                         let codes = $codes;
-                        let j = 8 * $hf + 2 * $k;
-                        let s = scale_pair(sc[j], sc[j + 1]);
+                        let s = scale_pair(halves[$hf], $k);
                         for t in 0..NT {
                             let yq = tile.ld(t, ib * 292 + Q8K_QS + 32 * (4 * $hf + $k));
                             let p = _mm256_madd_epi16(s, _mm256_maddubs_epi16(codes, yq));
@@ -402,7 +423,6 @@ macro_rules! k16_body {
                         }
                     }
                 }
-                let scales16 = _mm256_loadu_si256(sc.as_ptr().cast());
                 let $xd = $x;
                 let d = $d;
                 let $xm = $x;
@@ -445,7 +465,7 @@ k16_body!(q6_k_q8_k, 210, 32, d = |x| h(x, 208),
         let high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k as i32)), _mm256_set1_epi8(3));
         _mm256_or_si256(low, _mm256_slli_epi16(high, 4))
     },
-    scale = |x, j| x[192 + j] as i8,
+    scales = |x| _mm256_cvtepi8_epi16(ld128(&x[192..])),
     mins = |_x| None);
 
 // Q3_K: hmask[32] at 0, qs[64] at 32, scales[12] at 96, d at 108; codes are 2 bits | high bit << 2 (0..8), offset 4.
@@ -455,13 +475,13 @@ k16_body!(q3_k_q8_k, 110, 4, d = |x| h(x, 108),
         let hbit = _mm256_and_si256(_mm256_srl_epi16(hm, _mm_cvtsi32_si128((4 * hf + k) as i32)), _mm256_set1_epi8(1));
         _mm256_or_si256(two_bit_group(&x[32..], hf, k), _mm256_slli_epi16(hbit, 2))
     },
-    scale = |x, j| q3_k_scale(&x[96..108], j),
+    scales = |x| q3_k_scales(&x[96..108]),
     mins = |_x| None);
 
 // Q2_K: scales[16] at 0 (scale low nibble, min high nibble), qs[64] at 16, d at 80, dmin at 82; no offset.
 k16_body!(q2_k_q8_k, 84, 0, d = |x| h(x, 80),
     codes = |x, hf, k| two_bit_group(&x[16..], hf, k),
-    scale = |x, j| x[j] & 0xF,
+    scales = |x| _mm256_and_si256(_mm256_cvtepu8_epi16(ld128(x)), _mm256_set1_epi16(0xF)),
     mins = |x| {
         let m = _mm256_and_si256(_mm256_srli_epi16(_mm256_cvtepu8_epi16(ld128(x)), 4), _mm256_set1_epi16(0xF));
         Some((h(x, 82), m))
