@@ -49,33 +49,22 @@ impl ByteDecoder {
     }
 }
 
-/// Streaming detokeniser: feed token ids as they are generated, get back text made only of whole UTF-8
-/// characters. Bytes that can never form a character become U+FFFD at once; an incomplete character at the end
-/// waits for the next token (or [`Detokenizer::flush`]).
-pub struct Detokenizer<'t> {
-    tok: &'t super::Tokenizer,
+/// Bytes in, whole UTF-8 characters out: the part of streaming detokenisation that owns no tokenizer, for callers
+/// that keep the tokenizer elsewhere (feed it `tokenizer.token_bytes(id)`). Bytes that can never form a character
+/// become U+FFFD at once; an incomplete character at the end waits for more bytes (or [`Utf8Stream::flush`]).
+#[derive(Clone, Debug, Default)]
+pub struct Utf8Stream {
     pending: Vec<u8>,
-    render_special: bool,
 }
 
-impl<'t> Detokenizer<'t> {
-    /// A detokeniser that leaves control tokens (`<|im_end|>`, BOS, …) out, as a chat shows text.
-    pub fn new(tok: &'t super::Tokenizer) -> Detokenizer<'t> {
-        Detokenizer { tok, pending: Vec::new(), render_special: false }
+impl Utf8Stream {
+    pub fn new() -> Utf8Stream {
+        Utf8Stream::default()
     }
 
-    /// Whether control tokens are written as their text (llama.cpp's `special = true`).
-    pub fn render_special(mut self, yes: bool) -> Self {
-        self.render_special = yes;
-        self
-    }
-
-    /// Adds one token; returns the complete characters it finishes (possibly none).
-    pub fn push(&mut self, id: u32) -> String {
-        if !self.render_special && self.tok.is_control(id) {
-            return String::new();
-        }
-        self.pending.extend_from_slice(self.tok.token_bytes(id));
+    /// Adds bytes; returns the characters they complete (possibly none).
+    pub fn push_bytes(&mut self, bytes: &[u8]) -> String {
+        self.pending.extend_from_slice(bytes);
         let mut out = String::new();
         let mut start = 0;
         loop {
@@ -94,7 +83,7 @@ impl<'t> Detokenizer<'t> {
                             out.push(char::REPLACEMENT_CHARACTER);
                             start = valid + n;
                         }
-                        // An incomplete character at the end: keep it for the next token.
+                        // An incomplete character at the end: keep it for the next bytes.
                         None => {
                             start = valid;
                             break;
@@ -115,6 +104,40 @@ impl<'t> Detokenizer<'t> {
     }
 }
 
+/// Streaming detokeniser: feed token ids as they are generated, get back the text each one completes, made only
+/// of whole UTF-8 characters (a token may end in the middle of one; those bytes wait for the next token).
+pub struct Detokenizer<'t> {
+    tok: &'t super::Tokenizer,
+    stream: Utf8Stream,
+    render_special: bool,
+}
+
+impl<'t> Detokenizer<'t> {
+    /// A detokeniser that leaves control tokens (`<|im_end|>`, BOS, …) out, as a chat shows text.
+    pub fn new(tok: &'t super::Tokenizer) -> Detokenizer<'t> {
+        Detokenizer { tok, stream: Utf8Stream::new(), render_special: false }
+    }
+
+    /// Whether control tokens are written as their text (llama.cpp's `special = true`).
+    pub fn render_special(mut self, yes: bool) -> Self {
+        self.render_special = yes;
+        self
+    }
+
+    /// Adds one token; returns the complete characters it finishes (possibly none).
+    pub fn push(&mut self, id: u32) -> String {
+        if !self.render_special && self.tok.is_control(id) {
+            return String::new();
+        }
+        self.stream.push_bytes(self.tok.token_bytes(id))
+    }
+
+    /// The end of the stream: whatever incomplete bytes are left, as U+FFFD.
+    pub fn flush(&mut self) -> String {
+        self.stream.flush()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -132,5 +155,17 @@ mod tests {
             assert_eq!(d.decode(&byte_to_char(b).to_string()), vec![b]);
         }
         assert_eq!(d.decode("ĠhÃ©"), " hé".as_bytes());
+    }
+
+    #[test]
+    fn utf8_stream_holds_back_partial_characters() {
+        let mut s = Utf8Stream::new();
+        let smile = "🙂".as_bytes();
+        assert_eq!(s.push_bytes(&smile[..1]), "");
+        assert_eq!(s.push_bytes(&smile[1..3]), "");
+        assert_eq!(s.push_bytes(&[smile[3], b'a']), "🙂a");
+        assert_eq!(s.push_bytes(&[0xFF, b'b', 0xE2]), "\u{FFFD}b");
+        assert_eq!(s.flush(), "\u{FFFD}");
+        assert_eq!(s.flush(), "");
     }
 }

@@ -23,7 +23,7 @@ use std::collections::BTreeSet;
 use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 
-pub use bytes::{byte_to_char, Detokenizer};
+pub use bytes::{byte_to_char, Detokenizer, Utf8Stream};
 pub use special::TokenKind;
 
 use crate::gguf::{GgufFile, Value};
