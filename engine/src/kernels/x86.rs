@@ -278,7 +278,7 @@ unsigned_q8_1_body!(q5_1_q8_1, 24, |x| _mm256_or_si256(
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn scale_pair(half: __m256i, k: usize) -> __m256i {
-    let pick = |e: usize| _mm_set1_epi16((((2 * e + 1) << 8) | 2 * e) as i16);
+    let pick = |e: usize| _mm_set1_epi16((((2 * e + 1) << 8) | (2 * e)) as i16);
     _mm256_shuffle_epi8(half, _mm256_set_m128i(pick(2 * k + 1), pick(2 * k)))
 }
 
