@@ -19,6 +19,7 @@ scripts/fuzz.sh "${POCKETLM_FUZZ_SECONDS:-30}"
 cross=../shared/scripts/arm64-cross.sh
 if [ -f "$cross" ] && [ "${POCKETLM_SKIP_ARM64:-0}" != 1 ]; then
   echo "== aarch64 (qemu, Debian rustc-web)"
-  # The engine's unit tests and the bit-exactness goldens; the heavy whole-model tests run natively above.
-  bash "$cross" -p pocketlm --lib --test quant_golden --test gguf_conformance
+  # The engine's unit tests, the bit-exactness goldens, and the tiny models through the ARM kernels (logits vs
+  # transformers, every weight type); the heavy whole-model tests run natively above.
+  bash "$cross" -p pocketlm --lib --test quant_golden --test gguf_conformance --test model_logits --test model_types
 fi
