@@ -1,7 +1,11 @@
-//! `pocketlm`: shrink a language model and inspect it. Each subcommand is a thin layer over the engine.
+//! `pocketlm`: shrink a language model, inspect it and run it. Each subcommand is a thin layer over the engine.
 
+mod bench;
+mod chat;
 mod export_hf;
+mod generate;
 mod inspect;
+mod model_args;
 mod quantize;
 
 use std::process::ExitCode;
@@ -9,7 +13,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "pocketlm", version, about = "Shrink a language model to GGUF, inspect it and compare", propagate_version = true)]
+#[command(name = "pocketlm", version, about = "Shrink a language model to GGUF, inspect it, and chat with it", propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -23,6 +27,12 @@ enum Command {
     ExportHf(export_hf::Args),
     /// Quantize a Hugging Face checkpoint or a GGUF file to a llama.cpp preset (default Q4_K_M).
     Quantize(quantize::Args),
+    /// Continue a prompt (or answer it with --chat), streaming the text.
+    Generate(generate::Args),
+    /// Chat with a model in the terminal.
+    Chat(chat::Args),
+    /// Measure prompt processing and generation speed (tokens per second), as llama-bench does.
+    Bench(bench::Args),
 }
 
 fn main() -> ExitCode {
@@ -31,6 +41,9 @@ fn main() -> ExitCode {
         Command::Inspect(args) => inspect::run(args),
         Command::ExportHf(args) => export_hf::run(args),
         Command::Quantize(args) => quantize::run(args),
+        Command::Generate(args) => generate::run(args),
+        Command::Chat(args) => chat::run(args),
+        Command::Bench(args) => bench::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,212 @@
+//! `pocketlm bench MODEL [-p 512] [-n 128] [-t N] [-r 3] [--json]`: prompt processing and generation speed, as
+//! llama-bench measures them, so the figures sit beside llama.cpp's.
+//!
+//! `pp`: a fresh context evaluates `p` prompt tokens in batches. `tg`: a fresh context generates `n` tokens one at
+//! a time. Tokens are pseudo-random ids (speed does not depend on them). One warm-up run, then `r` timed runs;
+//! the mean and standard deviation of tokens per second are reported. Generation is bound by memory bandwidth, so
+//! the bench also measures this machine's read bandwidth and prints the bound: bytes read per generated token ÷
+//! bandwidth, and how close generation comes to it.
+
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::Result;
+use pocketlm::kernels;
+use pocketlm::model::{Context, Model};
+use pocketlm::summary::human_bytes;
+use serde_json::json;
+
+use crate::model_args::{load, Threads};
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// A GGUF model file (llama or qwen2).
+    model: PathBuf,
+    /// Prompt tokens of the prompt-processing test (0: skip it).
+    #[arg(short = 'p', long, default_value_t = 512)]
+    n_prompt: usize,
+    /// Tokens of the generation test (0: skip it).
+    #[arg(short = 'n', long, default_value_t = 128)]
+    n_gen: usize,
+    /// Timed repetitions of each test (after one warm-up).
+    #[arg(short = 'r', long, default_value_t = 3)]
+    repetitions: usize,
+    /// Prompt tokens per forward pass.
+    #[arg(short = 'b', long, default_value_t = 512)]
+    batch: usize,
+    /// Print the results as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    threads: Threads,
+}
+
+struct Test {
+    name: String,
+    n_tokens: usize,
+    samples: Vec<f64>,
+}
+
+impl Test {
+    fn mean(&self) -> f64 {
+        self.samples.iter().sum::<f64>() / self.samples.len().max(1) as f64
+    }
+    fn stddev(&self) -> f64 {
+        let n = self.samples.len();
+        if n < 2 {
+            return 0.0;
+        }
+        let m = self.mean();
+        (self.samples.iter().map(|s| (s - m) * (s - m)).sum::<f64>() / (n - 1) as f64).sqrt()
+    }
+}
+
+/// Deterministic pseudo-random token ids below `n_vocab`.
+fn tokens(n: usize, n_vocab: usize) -> Vec<u32> {
+    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    (0..n)
+        .map(|_| {
+            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            ((s >> 33) % n_vocab as u64) as u32
+        })
+        .collect()
+}
+
+pub fn run(args: Args) -> Result<()> {
+    anyhow::ensure!(args.repetitions >= 1, "--repetitions must be at least 1");
+    let threads = args.threads.apply()?;
+    let model = load(&args.model)?;
+    let hp = model.hparams().clone();
+    let n_ctx = (args.n_prompt.max(args.n_gen)).max(1);
+    let mut ctx = Context::new(model.clone(), n_ctx)?;
+    ctx.set_batch(args.batch.min(n_ctx));
+
+    let mut tests = Vec::new();
+    if args.n_prompt > 0 {
+        let toks = tokens(args.n_prompt, hp.n_vocab);
+        let mut t = Test { name: format!("pp{}", args.n_prompt), n_tokens: args.n_prompt, samples: Vec::new() };
+        for rep in 0..=args.repetitions {
+            ctx.truncate(0);
+            let start = Instant::now();
+            black_box(ctx.eval(&toks, false)?);
+            if rep > 0 {
+                t.samples.push(args.n_prompt as f64 / start.elapsed().as_secs_f64());
+            }
+        }
+        tests.push(t);
+    }
+    if args.n_gen > 0 {
+        let toks = tokens(args.n_gen, hp.n_vocab);
+        let mut t = Test { name: format!("tg{}", args.n_gen), n_tokens: args.n_gen, samples: Vec::new() };
+        for rep in 0..=args.repetitions {
+            ctx.truncate(0);
+            let start = Instant::now();
+            for &tok in &toks {
+                black_box(ctx.eval(&[tok], false)?);
+            }
+            if rep > 0 {
+                t.samples.push(args.n_gen as f64 / start.elapsed().as_secs_f64());
+            }
+        }
+        tests.push(t);
+    }
+
+    // The generation bound: every weight but the embedding table is read once per token (the table too when it
+    // doubles as the output), plus on average half the KV cache of the test.
+    let weights = weight_bytes_per_token(&model);
+    let kv_per_pos = 2 * hp.n_layer * hp.n_kv() * std::mem::size_of::<f32>();
+    let per_token = weights + kv_per_pos * args.n_gen / 2;
+    let rss = peak_rss_bytes();
+    let bandwidth = read_bandwidth();
+    let bound = bandwidth / per_token as f64;
+
+    let file_size = model.gguf().file_size();
+    let params: u64 = model.gguf().tensors().iter().map(|t| t.n_elements()).sum();
+    let name = model.gguf().get_str("general.name").map(str::to_string).unwrap_or_else(|| {
+        args.model.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    });
+    let isa = kernels::active().name();
+    if args.json {
+        let results: Vec<_> = tests
+            .iter()
+            .map(|t| {
+                json!({
+                    "test": t.name, "n_tokens": t.n_tokens, "avg_ts": t.mean(), "stddev_ts": t.stddev(), "samples_ts": t.samples,
+                })
+            })
+            .collect();
+        let tg = tests.iter().find(|t| t.name.starts_with("tg")).map(Test::mean);
+        let out = json!({
+            "model": args.model, "name": name, "arch": hp.arch.name(), "file_size": file_size, "params": params,
+            "kernels": isa, "threads": threads, "results": results,
+            "bytes_per_token": per_token, "read_bandwidth_bytes_per_s": bandwidth, "tg_bound_ts": bound,
+            "tg_fraction_of_bound": tg.map(|t| t / bound), "kv_cache_bytes": ctx.kv_bytes(), "peak_rss_bytes": rss,
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+        return Ok(());
+    }
+    println!("| model | size | params | kernels | threads | test | t/s |");
+    println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
+    for t in &tests {
+        println!(
+            "| {name} ({}) | {} | {:.1} M | {isa} | {threads} | {} | {:.2} ± {:.2} |",
+            hp.arch.name(),
+            human_bytes(file_size),
+            params as f64 / 1e6,
+            t.name,
+            t.mean(),
+            t.stddev()
+        );
+    }
+    println!();
+    println!(
+        "generation bound: {} read per token ÷ {:.1} GB/s measured read bandwidth = {bound:.1} tok/s",
+        human_bytes(per_token as u64),
+        bandwidth / 1e9
+    );
+    if let Some(tg) = tests.iter().find(|t| t.name.starts_with("tg")) {
+        println!("generation reached {:.0}% of that bound", 100.0 * tg.mean() / bound);
+    }
+    println!(
+        "memory: file {}, KV cache {}, peak resident {}",
+        human_bytes(file_size),
+        human_bytes(ctx.kv_bytes() as u64),
+        rss.map_or("unknown".into(), human_bytes)
+    );
+    Ok(())
+}
+
+/// Bytes of weights one generated token reads.
+fn weight_bytes_per_token(model: &Model) -> usize {
+    let g = model.gguf();
+    let tied = g.tensor("output.weight").is_none();
+    g.tensors()
+        .iter()
+        .filter(|t| tied || t.name != "token_embd.weight")
+        .map(|t| g.tensor_data(t).len())
+        .sum()
+}
+
+/// Read bandwidth of main memory with every pool thread reading its share of a 512 MiB buffer; best of 5.
+fn read_bandwidth() -> f64 {
+    use rayon::prelude::*;
+    let words = (512usize << 20) / 8;
+    let buf: Vec<u64> = (0..words as u64).collect();
+    let mut best = 0f64;
+    for _ in 0..5 {
+        let start = Instant::now();
+        let sum: u64 = buf.par_chunks(1 << 16).map(|c| c.iter().fold(0u64, |a, &b| a.wrapping_add(b))).sum();
+        black_box(sum);
+        best = best.max((words * 8) as f64 / start.elapsed().as_secs_f64());
+    }
+    best
+}
+
+/// Peak resident set size of this process (Linux and Android: VmHWM), before the bandwidth buffer is counted.
+fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
