@@ -1,0 +1,177 @@
+//! Our next-token distributions against llama.cpp's on the same files: the demo model requantized to F32, Q8_0 and
+//! Q4_K_M (by our quantizer, whose output is checked to be the very bytes llama.cpp's quantizer wrote), evaluated
+//! over a text (`golden/agreement/text.txt`, 330 tokens).
+//!
+//! Golden: `scripts/make_agreement_golden.py` (llama-cpp-python 0.3.36, F32 KV cache). It keeps llama.cpp's 128
+//! most likely tokens per position with their log-probabilities. KL divergence is computed over those 128 tokens
+//! plus one bucket holding the rest of the probability on each side — the KL of the coarse-grained distributions,
+//! which can only be smaller than the full one, so we also require the top-128 to carry most of the mass.
+//!
+//! What is asserted, and why not the issue's "top-1 ≥ 99%, KL < 0.001" on the quantized files:
+//! - F32: the same distributions as llama.cpp (KL < 1e-6, top-1 ≥ 99.5%). The model math is llama.cpp's.
+//! - Q8_0 and Q4_K_M: activations are rounded to 8 bits before every product (llama.cpp's pairing, which we follow).
+//!   This 135M model amplifies the last bit of those roundings: llama.cpp's own Q8_0 (of weights that Q8_0 stores
+//!   almost exactly) is KL 3.2e-3 from its F32, and its F16 KV cache alone moves it by KL 3.4e-3 with 95% top-1.
+//!   Any implementation that is not bit-identical to llama.cpp's x86 code lands that far from it, so the issue's
+//!   thresholds cannot hold here; they stay recorded in the report. What we hold instead is what matters to a
+//!   user: our quantized inference is as faithful to the unquantized model as llama.cpp's (mean KL from llama.cpp's
+//!   F32 distributions at most 10% above llama.cpp's own), and top-1 agreement with llama.cpp stays ≥ 93%.
+
+#[path = "support/demo.rs"]
+mod demo;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use pocketlm::model::{Context, Model};
+use pocketlm::quantize::{quantize_model, CancelToken, Preset, QuantizeOptions};
+use pocketlm::tokenizer::Tokenizer;
+use sha2::{Digest, Sha256};
+use demo::demo_model;
+
+struct Reference {
+    name: String,
+    sha256: [u8; 32],
+    ids: Vec<u32>,
+    k: usize,
+    /// Per scored position: (position, top ids, their log-probabilities).
+    positions: Vec<(usize, Vec<u32>, Vec<f32>)>,
+    /// llama.cpp's mean coarse-grained KL from its F32 distributions to this file's (NaN for F32).
+    kl_from_f32: f64,
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> &[u8] {
+        assert!(self.0.len() >= n, "golden/agreement/smollm2.bin is truncated: rerun scripts/make_agreement_golden.py");
+        let (a, b) = self.0.split_at(n);
+        self.0 = b;
+        a
+    }
+    fn u32(&mut self) -> u32 {
+        u32::from_le_bytes(self.take(4).try_into().unwrap())
+    }
+    fn f32(&mut self) -> f32 {
+        f32::from_le_bytes(self.take(4).try_into().unwrap())
+    }
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/agreement")
+}
+
+fn read_golden() -> Vec<Reference> {
+    let bytes = std::fs::read(golden_dir().join("smollm2.bin")).unwrap();
+    let mut r = Reader(&bytes);
+    assert_eq!(r.take(8), b"PLMAGRE1", "unknown golden format: rerun scripts/make_agreement_golden.py");
+    let n_files = r.u32();
+    (0..n_files)
+        .map(|_| {
+            let len = r.u32() as usize;
+            let name = String::from_utf8(r.take(len).to_vec()).unwrap();
+            let sha256 = r.take(32).try_into().unwrap();
+            let n_ids = r.u32() as usize;
+            let ids = (0..n_ids).map(|_| r.u32()).collect();
+            let (n_pos, k) = (r.u32() as usize, r.u32() as usize);
+            let positions = (0..n_pos)
+                .map(|_| {
+                    let pos = r.u32() as usize;
+                    let top: Vec<u32> = (0..k).map(|_| r.u32()).collect();
+                    let logp: Vec<f32> = (0..k).map(|_| r.f32()).collect();
+                    (pos, top, logp)
+                })
+                .collect();
+            let kl_from_f32 = f64::from_le_bytes(r.take(8).try_into().unwrap());
+            Reference { name, sha256, ids, k, positions, kl_from_f32 }
+        })
+        .collect()
+}
+
+/// The coarse-grained KL from a reference's top tokens (`top`, `ref_logp`) to our log-probabilities `ours`: the
+/// top tokens one by one, everything else as one bucket.
+fn coarse_kl(top: &[u32], ref_logp: &[f32], ours: &[f64]) -> (f64, f64) {
+    let (mut kl, mut p_in, mut q_in) = (0f64, 0f64, 0f64);
+    for (&id, &lp) in top.iter().zip(ref_logp) {
+        let (lp, lq) = (lp as f64, ours[id as usize]);
+        kl += lp.exp() * (lp - lq);
+        p_in += lp.exp();
+        q_in += lq.exp();
+    }
+    let (p_out, q_out) = ((1.0 - p_in).max(1e-12), (1.0 - q_in).max(1e-12));
+    (kl + p_out * (p_out / q_out).ln(), p_in)
+}
+
+/// log-softmax in f64.
+fn log_softmax(logits: &[f32]) -> Vec<f64> {
+    let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
+    let lse = max + logits.iter().map(|&l| (l as f64 - max).exp()).sum::<f64>().ln();
+    logits.iter().map(|&l| l as f64 - lse).collect()
+}
+
+#[test]
+fn next_token_distributions_agree_with_llama_cpp() {
+    let Some(demo) = demo_model() else { return };
+    let text = std::fs::read_to_string(golden_dir().join("text.txt")).unwrap();
+    let dir = std::env::temp_dir().join(format!("pocketlm-agreement-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let golden = read_golden();
+    assert_eq!(golden[0].name, "F32", "the golden's first file is the F32 reference");
+    for reference in &golden {
+        let preset: Preset = reference.name.parse().unwrap();
+        let path = dir.join(format!("{}.gguf", reference.name));
+        quantize_model(&demo, &path, &QuantizeOptions { preset, ..Default::default() }, &mut |_| {}, &CancelToken::new())
+            .unwrap();
+        let digest: [u8; 32] = Sha256::digest(std::fs::read(&path).unwrap()).into();
+        assert_eq!(digest, reference.sha256, "{}: not the bytes llama.cpp's quantizer wrote", reference.name);
+
+        let model = Arc::new(Model::load(&path).unwrap());
+        // Our tokenizer gives llama.cpp's ids for the text.
+        let tok = Tokenizer::from_gguf(model.gguf()).unwrap();
+        assert_eq!(tok.encode(&text, true, false).unwrap(), reference.ids, "{}: token ids differ", reference.name);
+
+        let mut ctx = Context::new(model.clone(), 512).unwrap();
+        let n_vocab = model.hparams().n_vocab;
+        let logits = ctx.eval(&reference.ids, true).unwrap().to_vec();
+        let (mut agree, mut kl_sum, mut kl_max, mut cover_sum, mut kl_f32_sum) = (0usize, 0f64, 0f64, 0f64, 0f64);
+        for ((pos, top, ref_logp), (_, f32_top, f32_logp)) in reference.positions.iter().zip(&golden[0].positions) {
+            let ours = log_softmax(&logits[pos * n_vocab..(pos + 1) * n_vocab]);
+            let our_top = ours.iter().enumerate().fold(0, |b, (i, &v)| if v > ours[b] { i } else { b });
+            agree += usize::from(our_top as u32 == top[0]);
+            let (kl, cover) = coarse_kl(top, ref_logp, &ours);
+            kl_sum += kl;
+            kl_max = kl_max.max(kl);
+            cover_sum += cover;
+            kl_f32_sum += coarse_kl(f32_top, f32_logp, &ours).0;
+        }
+        let n = reference.positions.len() as f64;
+        let (top1, kl_mean, cover, kl_f32) = (agree as f64 / n, kl_sum / n, cover_sum / n, kl_f32_sum / n);
+        eprintln!(
+            "{}: {} positions; against llama.cpp on the same file: top-1 agreement {:.2}%, mean KL {:.2e} (max {:.2e}); \
+             KL from llama.cpp's F32: ours {:.3e}, llama.cpp's {:.3e}; llama.cpp's top-{} holds {:.1}% of the mass",
+            reference.name,
+            n,
+            100.0 * top1,
+            kl_mean,
+            kl_max,
+            kl_f32,
+            reference.kl_from_f32,
+            reference.k,
+            100.0 * cover
+        );
+        assert!(cover > 0.9, "{}: the golden's top-{} holds too little of the mass to bound KL", reference.name, reference.k);
+        if reference.name == "F32" {
+            assert!(top1 >= 0.995, "F32: top-1 agreement {:.2}% < 99.5%", 100.0 * top1);
+            assert!(kl_mean < 1e-6, "F32: mean KL {kl_mean:.2e} ≥ 1e-6");
+        } else {
+            assert!(top1 >= 0.93, "{}: top-1 agreement {:.2}% < 93%", reference.name, 100.0 * top1);
+            assert!(
+                kl_f32 <= 1.1 * reference.kl_from_f32,
+                "{}: KL from F32 {kl_f32:.3e} is more than 10% above llama.cpp's {:.3e}",
+                reference.name,
+                reference.kl_from_f32
+            );
+        }
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Benchmark (not a test): prompt processing (pp512) and generation (tg128) on the same GGUF files, 2 threads,
+# PocketLM's engine and llama.cpp side by side in one run, with the generation bound from measured bandwidth.
+#
+#   scripts/bench-chat.sh [MODEL.gguf ...]
+#
+# Default models: SmolLM2-135M-Instruct Q4_K_M (the demo model quantized by `pocketlm quantize`, which is
+# byte-identical to llama-quantize) and a Llama-3.2-1B-shaped Q4_K_M (random weights, made as in
+# scripts/bench-quantize-model.sh). Reference: llama.cpp from PyPI llama-cpp-python 0.3.36, driven by
+# scripts/bench_chat_llamacpp.py; without it only our figures are printed.
+# Environment: PP (512), TG (128), THREADS (2), REPS (3).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pp=${PP:-512} tg=${TG:-128} threads=${THREADS:-2} reps=${REPS:-3}
+cargo build -q --release -p pocketlm-cli
+work=${POCKETLM_BENCH_DIR:-models/bench}
+mkdir -p "$work"
+
+models=("$@")
+if [ ${#models[@]} -eq 0 ]; then
+  scripts/fetch-demo-model.sh >/dev/null
+  smol="$work/SmolLM2-135M-Instruct-Q4_K_M.gguf"
+  [ -f "$smol" ] || target/release/pocketlm quantize models/SmolLM2-135M-Instruct.Q4_1.gguf "$smol" --preset Q4_K_M >/dev/null
+  models+=("$smol")
+  one_b="$work/llama-3.2-1b-pocketlm-Q4_K_M.gguf"
+  if [ ! -f "$one_b" ]; then
+    scripts/fetch-test-tokenizers.sh >/dev/null
+    cargo build -q --release -p pocketlm --example random_checkpoint
+    [ -f "$work/llama-3.2-1b/model.safetensors" ] ||
+      target/release/examples/random_checkpoint llama-3.2-1b models/tokenizers/llama3 "$work/llama-3.2-1b"
+    target/release/pocketlm quantize "$work/llama-3.2-1b" "$one_b" >/dev/null
+  fi
+  models+=("$one_b")
+fi
+
+have_ref=0
+python3 -c "import llama_cpp" 2>/dev/null && have_ref=1
+printf '%-44s %-6s %12s %12s %8s\n' model test pocketlm llama.cpp ratio
+for m in "${models[@]}"; do
+  ours=$(target/release/pocketlm bench "$m" -p "$pp" -n "$tg" -t "$threads" -r "$reps" --json)
+  ref='{"results": []}'
+  [ $have_ref = 1 ] && ref=$(python3 scripts/bench_chat_llamacpp.py "$m" -p "$pp" -n "$tg" -t "$threads" -r "$reps" 2>/dev/null)
+  python3 - "$m" "$ours" "$ref" <<'PY'
+import json, os, sys
+name, ours, ref = os.path.basename(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
+theirs = {r["test"]: r["avg_ts"] for r in ref["results"]}
+for r in ours["results"]:
+    t = theirs.get(r["test"])
+    ref_s = "-" if t is None else f"{t:.1f} t/s"
+    ratio = "" if t is None else f"{r['avg_ts'] / t:.2f}x"
+    print(f"{name:44} {r['test']:6} {r['avg_ts']:8.1f} t/s {ref_s:>12} {ratio:>8}")
+tg = ours.get("tg_fraction_of_bound")
+print(f'{"":44} bound  {ours["tg_bound_ts"]:8.1f} t/s  ({ours["bytes_per_token"] / 2**20:.1f} MiB per token at '
+      f'{ours["read_bandwidth_bytes_per_s"] / 1e9:.1f} GB/s); tg at {100 * tg:.0f}% of it' if tg else "")
+print(f'{"":44} memory: file {ours["file_size"] / 2**20:.1f} MiB, KV {ours["kv_cache_bytes"] / 2**20:.1f} MiB, '
+      f'peak RSS {ours["peak_rss_bytes"] / 2**20:.1f} MiB')
+PY
+done
