@@ -258,6 +258,11 @@ const SERIAL_MAX_MACS: usize = 64 * 1024;
 /// Rows of weights visited per pass over a token tile: their bytes stay in L1 while every tile of tokens passes.
 const ROW_BLOCK: usize = 16;
 
+/// Bytes of activations (a chunk of tokens) that one pass over a row range reads: small enough to stay in L2 while
+/// the range's rows go by, so that a long prompt's activations are not fetched from L3 or memory once per row block.
+/// The weights are then read once per chunk instead of once in all, which costs far less (they stream in order).
+const ACT_CHUNK_BYTES: usize = 128 * 1024;
+
 /// The output pointer, shared by the threads of one product. Each writes only its own rows' elements.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -281,21 +286,30 @@ impl Job<'_> {
     fn run(&self, r0: usize, r1: usize) {
         let row_bytes = self.w.data.len() / self.w.rows;
         let mut out = [0.0f32; TOKEN_TILE];
-        for b0 in (r0..r1).step_by(ROW_BLOCK) {
-            let b1 = (b0 + ROW_BLOCK).min(r1);
-            for t0 in (0..self.n_tokens).step_by(TOKEN_TILE) {
-                let nt = TOKEN_TILE.min(self.n_tokens - t0);
-                let a = &self.acts[t0 * self.act_row..(t0 + nt) * self.act_row];
-                for r in b0..b1 {
-                    let wr = &self.w.data[r * row_bytes..(r + 1) * row_bytes];
-                    // SAFETY: `kernel` handed out `k` for an available set; `wr` is one whole row and `a` holds `nt`
-                    // activation rows of the paired type (both sized by `check`); nt ≤ TOKEN_TILE.
-                    unsafe { (self.k)(wr, a, self.act_row, &mut out[..nt]) };
-                    for (i, &v) in out[..nt].iter().enumerate() {
-                        // SAFETY: r < rows and t0 + i < n_tokens, so the index is inside `y` (checked to be
-                        // n_tokens × rows long); row r belongs to this range only (see `OutPtr`).
-                        unsafe { *self.y.0.add((t0 + i) * self.w.rows + r) = v };
-                    }
+        // A whole number of tiles per chunk, so that tiles start at the same tokens however the chunks fall.
+        let chunk = (ACT_CHUNK_BYTES / self.act_row).max(TOKEN_TILE) / TOKEN_TILE * TOKEN_TILE;
+        for c0 in (0..self.n_tokens).step_by(chunk) {
+            let c1 = (c0 + chunk).min(self.n_tokens);
+            for b0 in (r0..r1).step_by(ROW_BLOCK) {
+                self.run_block(b0, (b0 + ROW_BLOCK).min(r1), c0, c1, row_bytes, &mut out);
+            }
+        }
+    }
+
+    /// Rows `b0..b1` for tokens `c0..c1`, a tile of tokens at a time.
+    fn run_block(&self, b0: usize, b1: usize, c0: usize, c1: usize, row_bytes: usize, out: &mut [f32; TOKEN_TILE]) {
+        for t0 in (c0..c1).step_by(TOKEN_TILE) {
+            let nt = TOKEN_TILE.min(c1 - t0);
+            let a = &self.acts[t0 * self.act_row..(t0 + nt) * self.act_row];
+            for r in b0..b1 {
+                let wr = &self.w.data[r * row_bytes..(r + 1) * row_bytes];
+                // SAFETY: `kernel` handed out `k` for an available set; `wr` is one whole row and `a` holds `nt`
+                // activation rows of the paired type (both sized by `check`); nt ≤ TOKEN_TILE.
+                unsafe { (self.k)(wr, a, self.act_row, &mut out[..nt]) };
+                for (i, &v) in out[..nt].iter().enumerate() {
+                    // SAFETY: r < rows and t0 + i < n_tokens, so the index is inside `y` (checked to be
+                    // n_tokens × rows long); row r belongs to this range only (see `OutPtr`).
+                    unsafe { *self.y.0.add((t0 + i) * self.w.rows + r) = v };
                 }
             }
         }
