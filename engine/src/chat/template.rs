@@ -242,8 +242,9 @@ impl PyJson {
             ValueKind::Undefined | ValueKind::None => out.push_str("null"),
             ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
             ValueKind::Number => {
-                if let Ok(i) = i64::try_from(v.clone()) {
-                    let _ = write!(out, "{i}");
+                if v.is_integer() {
+                    // Integers beyond i64 (u64, i128) print through their own Display.
+                    let _ = write!(out, "{v}");
                 } else {
                     let f = f64::try_from(v.clone()).unwrap_or(f64::NAN);
                     out.push_str(&py_float(f));
@@ -441,5 +442,11 @@ mod tests {
         assert_eq!(py_float(1e16), "1e+16");
         assert_eq!(py_float(1.5e-5), "1.5e-05");
         assert_eq!(py_float(-2.25), "-2.25");
+    }
+
+    #[test]
+    fn tojson_is_pythons_json_dumps() {
+        let t = ChatTemplate::new("t", "{{ {'a': 2.0, 'b': [1, 'x<y>'], 'c': none} | tojson }}|{{ 'é' | tojson(ensure_ascii=true) }}|{{ [] | tojson(indent=2) }}|{{ {'b': 1, 'a': 2} | tojson(sort_keys=true, separators=[',', ':']) }}", "", "").unwrap();
+        assert_eq!(t.render(&[], false).unwrap(), r#"{"a": 2.0, "b": [1, "x<y>"], "c": null}|"\u00e9"|[]|{"a":2,"b":1}"#);
     }
 }
