@@ -12,7 +12,7 @@
 mod common;
 use common::{golden, load, FIXTURES};
 
-use pocketlm::model::{Context, ModelError};
+use pocketlm::model::{Context, KvType, ModelError};
 
 const TOLERANCE: f32 = 1e-4;
 
@@ -54,6 +54,22 @@ fn logits_match_transformers() {
     }
     eprintln!("{}", report.join("\n"));
     assert!(failures.is_empty(), "over {TOLERANCE:e}:\n{}", failures.join("\n"));
+}
+
+/// An f16 KV cache (llama.cpp's default) rounds keys and values to 11 significant bits: the logits move by about
+/// that much, no more.
+#[test]
+fn f16_kv_cache_stays_close_to_transformers() {
+    for name in FIXTURES {
+        let g = golden(name);
+        let (model, _dir) = load(name);
+        let mut ctx = Context::with_kv_type(model, 64, KvType::F16).unwrap();
+        assert_eq!(ctx.kv_type(), KvType::F16);
+        let logits = ctx.eval(&g.tokens, true).unwrap().to_vec();
+        let (err, at) = max_rel_err(&logits, &g.logits);
+        eprintln!("{name} (f16 KV cache): max relative error {err:.2e} at position {at}");
+        assert!(err < 2e-3, "{name}: f16 KV cache: relative error {err:e} at position {at}");
+    }
 }
 
 #[test]

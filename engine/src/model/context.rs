@@ -1,14 +1,10 @@
-//! One session's state: the KV cache, the buffers of the forward pass, and the logits of the last evaluation.
-//!
-//! The cache holds f32 keys (after RoPE) and values, laid out [layer][kv head][position][head_dim] so that one
-//! head's keys are contiguous for the attention loop and a context shift moves one block per head. f32 rather
-//! than llama.cpp's default f16: the logits then follow transformers' to 1e-5, and the cache of the demo model is
-//! 30 × 2 × 192 × 4 B = 45 KiB per position (92 MiB at 2048). Its pages are allocated zeroed and untouched, so
-//! the memory is only resident once the positions are used.
+//! One session's state: the KV cache ([`super::kv`]), the buffers of the forward pass, and the logits of the last
+//! evaluation.
 
 use std::sync::Arc;
 
-use super::forward::{forward, Output};
+use super::forward::{forward, Output, KV_CHUNK};
+use super::kv::{KvCache, KvType};
 use super::load::Model;
 use super::ModelError;
 
@@ -17,21 +13,6 @@ pub const DEFAULT_BATCH: usize = 64;
 
 /// Largest KV cache a context may allocate, whatever the model claims (a hostile `context_length`).
 const MAX_KV_BYTES: usize = 64 << 30;
-
-pub(super) struct KvCache {
-    pub n_ctx: usize,
-    n_head_kv: usize,
-    head_dim: usize,
-    pub k: Vec<f32>,
-    pub v: Vec<f32>,
-}
-
-impl KvCache {
-    /// Index of (layer, kv head, position) in `k` and `v`.
-    pub fn offset(&self, layer: usize, head: usize, pos: usize) -> usize {
-        ((layer * self.n_head_kv + head) * self.n_ctx + pos) * self.head_dim
-    }
-}
 
 /// Everything the forward pass writes, sized for one batch; allocated once per context.
 pub(super) struct Buffers {
@@ -47,6 +28,8 @@ pub(super) struct Buffers {
     pub att_tok: Vec<f32>,
     /// Scores of each head over the context: n_head × n_ctx.
     pub scores: Vec<f32>,
+    /// Each head's rows of an f16 cache converted to f32, a block at a time: n_head × KV_CHUNK × head_dim.
+    pub kv_rows: Vec<f32>,
     /// n_batch × n_ff.
     pub gate: Vec<f32>,
     pub up: Vec<f32>,
@@ -70,8 +53,13 @@ pub struct Context {
 }
 
 impl Context {
-    /// A context of `n_ctx` positions (at most the model's training context).
+    /// A context of `n_ctx` positions (at most the model's training context) with an f32 KV cache.
     pub fn new(model: Arc<Model>, n_ctx: usize) -> Result<Context, ModelError> {
+        Context::with_kv_type(model, n_ctx, KvType::F32)
+    }
+
+    /// A context whose KV cache stores keys and values as `kv_type` (F16 halves its memory; see [`KvType`]).
+    pub fn with_kv_type(model: Arc<Model>, n_ctx: usize, kv_type: KvType) -> Result<Context, ModelError> {
         let hp = model.hparams().clone();
         let bad = |reason: String| ModelError::BadContextSize { n_ctx, reason };
         if n_ctx == 0 {
@@ -80,19 +68,7 @@ impl Context {
         if n_ctx > hp.n_ctx_train {
             return Err(bad(format!("the model was trained for {} positions", hp.n_ctx_train)));
         }
-        let kv_len = (hp.n_layer * hp.n_kv()).checked_mul(n_ctx).filter(|&n| n <= MAX_KV_BYTES / 8);
-        let Some(kv_len) = kv_len else {
-            return Err(bad(format!("its KV cache would pass PocketLM's limit of {} GiB", MAX_KV_BYTES >> 30)));
-        };
-        // `vec![0.0; n]` takes zeroed pages from the OS untouched (calloc), so only the positions used become
-        // resident; but it aborts when the system refuses. So ask first with `try_reserve` (which touches nothing).
-        let zeroed = |n: usize| -> Result<Vec<f32>, ModelError> {
-            let mut probe: Vec<f32> = Vec::new();
-            probe.try_reserve_exact(n).map_err(|_| bad(format!("cannot allocate its {} MiB KV cache", (kv_len * 8) >> 20)))?;
-            drop(probe);
-            Ok(vec![0.0; n])
-        };
-        let kv = KvCache { n_ctx, n_head_kv: hp.n_head_kv, head_dim: hp.head_dim, k: zeroed(kv_len)?, v: zeroed(kv_len)? };
+        let kv = KvCache::new(kv_type, hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx, MAX_KV_BYTES)?;
         let nb = DEFAULT_BATCH.min(n_ctx);
         let buf = Buffers::new(&model, nb, n_ctx);
         Ok(Context { model, n_past: 0, n_batch: nb, kv, buf, logits: vec![0.0; hp.n_vocab], n_logits: 0 })
@@ -110,7 +86,10 @@ impl Context {
     }
     /// Bytes of the KV cache (keys and values of every position of every layer).
     pub fn kv_bytes(&self) -> usize {
-        (self.kv.k.len() + self.kv.v.len()) * std::mem::size_of::<f32>()
+        self.kv.bytes()
+    }
+    pub fn kv_type(&self) -> KvType {
+        self.kv.ty
     }
     pub fn n_batch(&self) -> usize {
         self.n_batch
@@ -184,29 +163,22 @@ impl Context {
         if n_discard == 0 {
             return Ok(());
         }
-        let hp = self.model.hparams();
         let rope = &self.model.rope;
         let mut cs = vec![0f32; 2 * rope.half()];
         rope.angles(-(n_discard as f64), &mut cs);
-        let hd = hp.head_dim;
         let n_move = n_past - n_keep - n_discard;
-        for l in 0..hp.n_layer {
-            for h in 0..hp.n_head_kv {
-                let (to, from) = (self.kv.offset(l, h, n_keep), self.kv.offset(l, h, n_keep + n_discard));
-                self.kv.k.copy_within(from..from + n_move * hd, to);
-                self.kv.v.copy_within(from..from + n_move * hd, to);
-                rope.apply(&mut self.kv.k[to..to + n_move * hd], &cs);
-            }
-        }
+        let n_layer = self.model.hparams().n_layer;
+        self.kv.move_positions(n_layer, n_keep + n_discard, n_keep, n_move, |keys| rope.apply(keys, &cs));
         self.n_past -= n_discard;
         Ok(())
     }
 
     /// The cached key of (layer, kv head, position), after RoPE: for tests of the cache itself.
     #[doc(hidden)]
-    pub fn cached_key(&self, layer: usize, head: usize, pos: usize) -> &[f32] {
-        let at = self.kv.offset(layer, head, pos);
-        &self.kv.k[at..at + self.model.hparams().head_dim]
+    pub fn cached_key(&self, layer: usize, head: usize, pos: usize) -> Vec<f32> {
+        let hd = self.model.hparams().head_dim;
+        let mut scratch = vec![0f32; hd];
+        self.kv.k.rows(self.kv.offset(layer, head, pos), hd, &mut scratch).to_vec()
     }
 }
 
@@ -223,6 +195,7 @@ impl Buffers {
             att: z(nb * hp.n_q()),
             att_tok: z(nb * hp.n_q()),
             scores: z(hp.n_head * n_ctx),
+            kv_rows: z(hp.n_head * KV_CHUNK * hp.head_dim),
             gate: z(nb * hp.n_ff),
             up: z(nb * hp.n_ff),
             tmp: z(nb * hp.n_embd),

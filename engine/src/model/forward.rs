@@ -10,7 +10,8 @@
 
 use rayon::prelude::*;
 
-use super::context::{Buffers, KvCache};
+use super::context::Buffers;
+use super::kv::KvCache;
 use super::load::Model;
 use super::ops;
 use super::ModelError;
@@ -69,8 +70,8 @@ pub(super) fn forward(model: &Model, kv: &mut KvCache, b: &mut Buffers, tokens: 
         for t in 0..n {
             for h in 0..hp.n_head_kv {
                 let at = kv.offset(l, h, pos0 + t);
-                kv.k[at..at + hd].copy_from_slice(&b.k[t * nkv + h * hd..][..hd]);
-                kv.v[at..at + hd].copy_from_slice(&b.v[t * nkv + h * hd..][..hd]);
+                kv.k.write(at, &b.k[t * nkv + h * hd..][..hd]);
+                kv.v.write(at, &b.v[t * nkv + h * hd..][..hd]);
             }
         }
         attention(model, kv, b, l, n, pos0);
@@ -105,6 +106,9 @@ pub(super) fn forward(model: &Model, kv: &mut KvCache, b: &mut Buffers, tokens: 
     matmul(&model.w(&model.output), &b.xn[..m * e], m, &mut logits[..m * hp.n_vocab], &mut b.scratch).map_err(kernel)
 }
 
+/// Positions per block of keys or values that attention reads at a time (converted to f32 from an f16 cache).
+pub(super) const KV_CHUNK: usize = 64;
+
 /// Attention with fewer multiply-adds than this (q·k plus p·v, per head) stays on the calling thread.
 const SERIAL_MAX_MACS: usize = 32 * 1024;
 
@@ -122,23 +126,31 @@ fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, p
     b.att[..hp.n_head * n * hd]
         .par_chunks_mut(n * hd)
         .zip(b.scores.par_chunks_mut(kv.n_ctx))
+        .zip(b.kv_rows.par_chunks_mut(KV_CHUNK * hd))
         .with_min_len(heads_per_task)
         .enumerate()
-        .for_each(|(h, (out, scores))| {
+        .for_each(|(h, ((out, scores), rows))| {
             let base = kv.offset(l, h / group, 0);
             for t in 0..n {
                 let n_kv = pos0 + t + 1;
                 let qt = &q[t * nq + h * hd..][..hd];
-                let keys = &kv.k[base..base + n_kv * hd];
-                for (s, key) in scores[..n_kv].iter_mut().zip(keys.chunks_exact(hd)) {
-                    *s = ops::dot(qt, key) * scale;
+                // Blocks of KV_CHUNK positions: an f16 cache is converted to f32 one block at a time.
+                for c in (0..n_kv).step_by(KV_CHUNK) {
+                    let m = KV_CHUNK.min(n_kv - c);
+                    let keys = kv.k.rows(base + c * hd, m * hd, rows);
+                    for (s, key) in scores[c..c + m].iter_mut().zip(keys.chunks_exact(hd)) {
+                        *s = ops::dot(qt, key) * scale;
+                    }
                 }
                 ops::softmax(&mut scores[..n_kv]);
                 let o = &mut out[t * hd..(t + 1) * hd];
                 o.fill(0.0);
-                let values = &kv.v[base..base + n_kv * hd];
-                for (&s, val) in scores[..n_kv].iter().zip(values.chunks_exact(hd)) {
-                    ops::axpy(s, val, o);
+                for c in (0..n_kv).step_by(KV_CHUNK) {
+                    let m = KV_CHUNK.min(n_kv - c);
+                    let values = kv.v.rows(base + c * hd, m * hd, rows);
+                    for (&s, val) in scores[c..c + m].iter().zip(values.chunks_exact(hd)) {
+                        ops::axpy(s, val, o);
+                    }
                 }
             }
         });

@@ -21,6 +21,7 @@
 mod context;
 mod forward;
 mod hparams;
+mod kv;
 mod load;
 mod ops;
 mod rope;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 
 pub use context::{Context, DEFAULT_BATCH};
 pub use hparams::{Arch, HParams, RopeMode};
+pub use kv::KvType;
 pub use load::Model;
 
 use crate::gguf::GgufError;
