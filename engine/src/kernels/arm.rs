@@ -1,5 +1,5 @@
-//! NEON kernels for aarch64 (the algorithms of ggml's `ggml-cpu/arch/arm/quants.c`), for a tile of up to
-//! [`TOKEN_TILE`] tokens per weight row, each in two flavours chosen at run time:
+//! NEON kernels for aarch64 (the algorithms of ggml's `ggml-cpu/arch/arm/quants.c`), for a tile of up to 4 tokens
+//! per weight row, each in two flavours chosen at run time:
 //!
 //! - with the dot-product extension (`DP = true`): `sdot` sums four i8 × i8 products into each i32 lane. Rust's
 //!   `vdotq_s32` is still unstable (`stdarch_neon_dotprod`, rustc 1.96), so the instruction is written with `asm!`;
@@ -20,7 +20,7 @@
 use std::arch::aarch64::*;
 
 use super::scalar::{q3_k_scale, scale_min_k4, Q8K_BSUMS, Q8K_QS};
-use super::{RowKernel, TOKEN_TILE};
+use super::RowKernel;
 use crate::quant::GgmlType;
 
 /// Whether the CPU has the Armv8.2 dot-product instructions (`sdot`/`udot`).
@@ -33,8 +33,9 @@ macro_rules! tiled {
         // SAFETY (for callers): `RowKernel`'s contract — with `$dp`, the CPU has dotprod (checked by `kernel`'s
         // caller through `Isa::is_available`); `w` is one whole row, `a` holds `out.len()` activation rows.
         unsafe fn k(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
-            for (i, o) in out.chunks_mut(TOKEN_TILE).enumerate() {
-                let a = &a[i * TOKEN_TILE * ar..];
+            // Tiles of 4 tokens (of the up to `TOKEN_TILE` a call may pass).
+            for (i, o) in out.chunks_mut(4).enumerate() {
+                let a = &a[i * 4 * ar..];
                 match o.len() {
                     1 => $body::<1, $dp>(w, a, ar, o),
                     2 => $body::<2, $dp>(w, a, ar, o),

@@ -148,7 +148,7 @@ pub fn active() -> Isa {
 pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &mut [f32]);
 
 /// Tokens taken together against one weight row: the weight row is decoded once per tile.
-pub(crate) const TOKEN_TILE: usize = 4;
+pub(crate) const TOKEN_TILE: usize = 8;
 
 /// A scalar reference as a [`RowKernel`]: one dot product per token.
 macro_rules! scalar_kernel {

@@ -30,19 +30,27 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
 }
 
-/// Turns a body generic over the token count into a [`RowKernel`]: tiles of 4, then the remainder.
+/// Turns a body generic over the token count into a [`RowKernel`]: tiles of `$max` tokens (at most
+/// [`TOKEN_TILE`]), then the remainder. The legacy types take 8 tokens at once, which shares each block's unpacking
+/// among more tokens; the k-quants keep more accumulators per token and would spill registers beyond 4.
 macro_rules! tiled {
-    ($body:ident) => {{
+    ($body:ident, $max:expr) => {{
         // SAFETY (for callers): `RowKernel`'s contract — AVX2/FMA/F16C available, `w` one whole row, `a` holding
         // `out.len()` activation rows of `ar` bytes.
         unsafe fn k(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
-            for (i, o) in out.chunks_mut(TOKEN_TILE).enumerate() {
-                let a = &a[i * TOKEN_TILE * ar..];
+            const { assert!($max <= TOKEN_TILE) };
+            for (i, o) in out.chunks_mut($max).enumerate() {
+                let a = &a[i * $max * ar..];
                 match o.len() {
                     1 => $body::<1>(w, a, ar, o),
                     2 => $body::<2>(w, a, ar, o),
                     3 => $body::<3>(w, a, ar, o),
-                    _ => $body::<4>(w, a, ar, o),
+                    4 => $body::<4>(w, a, ar, o),
+                    5 if $max > 4 => $body::<5>(w, a, ar, o),
+                    6 if $max > 4 => $body::<6>(w, a, ar, o),
+                    7 if $max > 4 => $body::<7>(w, a, ar, o),
+                    8 if $max > 4 => $body::<8>(w, a, ar, o),
+                    n => unreachable!("tile of {n} tokens"),
                 }
             }
         }
@@ -54,19 +62,19 @@ macro_rules! tiled {
 pub fn kernel(ty: GgmlType) -> Option<RowKernel> {
     use GgmlType as T;
     Some(match ty {
-        T::Q4_0 => tiled!(q4_0_q8_0),
-        T::Q4_1 => tiled!(q4_1_q8_1),
-        T::Q5_0 => tiled!(q5_0_q8_0),
-        T::Q5_1 => tiled!(q5_1_q8_1),
-        T::Q8_0 => tiled!(q8_0_q8_0),
-        T::Q2_K => tiled!(q2_k_q8_k),
-        T::Q3_K => tiled!(q3_k_q8_k),
-        T::Q4_K => tiled!(q4_k_q8_k),
-        T::Q5_K => tiled!(q5_k_q8_k),
-        T::Q6_K => tiled!(q6_k_q8_k),
-        T::F32 => tiled!(f32_f32),
-        T::F16 => tiled!(f16_f32),
-        T::BF16 => tiled!(bf16_f32),
+        T::Q4_0 => tiled!(q4_0_q8_0, 8),
+        T::Q4_1 => tiled!(q4_1_q8_1, 8),
+        T::Q5_0 => tiled!(q5_0_q8_0, 8),
+        T::Q5_1 => tiled!(q5_1_q8_1, 8),
+        T::Q8_0 => tiled!(q8_0_q8_0, 8),
+        T::Q2_K => tiled!(q2_k_q8_k, 4),
+        T::Q3_K => tiled!(q3_k_q8_k, 4),
+        T::Q4_K => tiled!(q4_k_q8_k, 4),
+        T::Q5_K => tiled!(q5_k_q8_k, 4),
+        T::Q6_K => tiled!(q6_k_q8_k, 4),
+        T::F32 => tiled!(f32_f32, 4),
+        T::F16 => tiled!(f16_f32, 4),
+        T::BF16 => tiled!(bf16_f32, 4),
         _ => return None,
     })
 }
