@@ -1,0 +1,106 @@
+//! The `generate`, `chat` and `bench` commands as a user runs them: the real binary on the real demo model
+//! (`POCKETLM_DEMO_MODEL`, fetched by `scripts/fetch-demo-model.sh`; skipped with a note when absent).
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+fn demo() -> Option<PathBuf> {
+    let p = std::env::var_os("POCKETLM_DEMO_MODEL").map(PathBuf::from).or_else(|| {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf");
+        p.exists().then_some(p)
+    });
+    if p.is_none() {
+        eprintln!("skipped: no demo model (run scripts/fetch-demo-model.sh, or set POCKETLM_DEMO_MODEL)");
+    }
+    p
+}
+
+fn pocketlm(args: &[&str], stdin: &str) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pocketlm"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+#[test]
+fn generate_greedy_is_repeatable_and_reports_its_figures() {
+    let Some(m) = demo() else { return };
+    let m = m.to_str().unwrap();
+    let args = ["generate", m, "-p", "The capital of France is", "-n", "12", "--temp", "0", "-t", "2"];
+    let a = pocketlm(&args, "");
+    assert!(a.status.success(), "{}", text(&a.stderr));
+    let out = text(&a.stdout);
+    assert!(out.contains("Paris"), "{out:?}");
+    let err = text(&a.stderr);
+    assert!(err.contains("12 tokens at") && err.contains("token limit"), "{err}");
+    let b = pocketlm(&args, "");
+    assert_eq!(out, text(&b.stdout), "greedy generation is deterministic");
+
+    let json = pocketlm(&["generate", m, "-p", "Hi", "-n", "3", "--temp", "0", "--json"], "");
+    let stats: serde_json::Value = serde_json::from_slice(&json.stderr).unwrap();
+    assert_eq!(stats["generated_tokens"], 3);
+    assert_eq!(stats["stop_reason"], "max_tokens");
+}
+
+#[test]
+fn chat_answers_each_line_and_resets() {
+    let Some(m) = demo() else { return };
+    let out = pocketlm(
+        &["chat", m.to_str().unwrap(), "--temp", "0", "-n", "40"],
+        "What is the capital of France? Answer in one word.\n/reset\nWhat is the capital of Italy? Answer in one word.\n\
+         /quit\nnever read\n",
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(stdout.contains("Paris") && stdout.contains("Rome"), "{stdout:?}");
+    assert!(stderr.contains("(new conversation)"), "{stderr}");
+    // Two replies, each with its figures; after /reset nothing is reused.
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[1].contains("(0 reused)") && lines[1].contains("end of reply"), "{}", lines[1]);
+}
+
+#[test]
+fn bench_reports_prompt_and_generation_speed() {
+    let Some(m) = demo() else { return };
+    let out = pocketlm(&["bench", m.to_str().unwrap(), "-p", "32", "-n", "8", "-r", "1", "-t", "2", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let tests: Vec<&str> = v["results"].as_array().unwrap().iter().map(|r| r["test"].as_str().unwrap()).collect();
+    assert_eq!(tests, ["pp32", "tg8"]);
+    assert!(v["results"].as_array().unwrap().iter().all(|r| r["avg_ts"].as_f64().unwrap() > 0.0));
+    assert!(v["tg_bound_ts"].as_f64().unwrap() > 0.0);
+    // Resident memory: the mapped file, the KV cache and a little, not a copy of the weights.
+    let (rss, file) = (v["peak_rss_bytes"].as_f64().unwrap(), v["file_size"].as_f64().unwrap());
+    assert!(rss < file + v["kv_cache_bytes"].as_f64().unwrap() + 96.0 * 1048576.0, "peak RSS {rss} for a {file}-byte file");
+}
+
+#[test]
+fn a_file_that_is_not_a_model_gets_a_clear_error() {
+    let dir = std::env::temp_dir().join(format!("pocketlm-cli-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let bad = dir.join("broken.gguf");
+    std::fs::write(&bad, b"GGUF\x03\x00\x00\x00 not really").unwrap();
+    for cmd in ["generate", "chat", "bench"] {
+        let mut args = vec![cmd, bad.to_str().unwrap()];
+        if cmd == "generate" {
+            args.extend(["-p", "hi"]);
+        }
+        let out = pocketlm(&args, "");
+        assert_eq!(out.status.code(), Some(1), "{cmd}");
+        let err = text(&out.stderr);
+        assert!(err.starts_with("error: ") && err.contains("broken.gguf"), "{cmd}: {err}");
+        assert!(!err.contains("panicked"), "{cmd}: {err}");
+    }
+    std::fs::remove_dir_all(&dir).ok();
+}
