@@ -1,6 +1,7 @@
 //! Inference speed on a real model: prompt processing (a 128-token prompt in one `eval`) and token generation (64
 //! single-token `eval`s after it), in tokens per second, on the rayon pool (`RAYON_NUM_THREADS`, default all
 //! cores). `scripts/bench_model_llamacpp.py` times llama.cpp doing the same on the same file.
+//! `POCKETLM_BENCH_KV=f16` uses an f16 KV cache (default f32).
 //!
 //! ```text
 //! cargo bench -p pocketlm --bench model                    # the demo model (POCKETLM_DEMO_MODEL or models/)
@@ -12,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
 
-use pocketlm::model::{Context, Model};
+use pocketlm::model::{Context, KvType, Model};
 
 const PROMPT: usize = 128;
 const GENERATE: usize = 64;
@@ -27,6 +28,12 @@ fn main() -> Result<(), Box<dyn Error>> {
         paths.push(demo);
     }
     println!("threads: {}, kernels: {}", rayon::current_num_threads(), pocketlm::kernels::active().name());
+    let kv_type = match std::env::var("POCKETLM_BENCH_KV").as_deref() {
+        Ok("f16") => KvType::F16,
+        Ok("f32") | Err(_) => KvType::F32,
+        Ok(other) => return Err(format!("POCKETLM_BENCH_KV={other}: f32 or f16").into()),
+    };
+    println!("KV cache: {kv_type:?}");
     for path in paths {
         let model = Arc::new(Model::load(&path)?);
         let hp = model.hparams().clone();
@@ -34,7 +41,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         let prompt: Vec<u32> = (0..PROMPT).map(|i| ((i * 7919 + 13) % hp.n_vocab) as u32).collect();
         let (mut best_pp, mut best_tg, mut rss) = (f64::INFINITY, f64::INFINITY, 0.0);
         for _ in 0..REPEAT {
-            let mut ctx = Context::new(model.clone(), PROMPT + GENERATE)?;
+            let mut ctx = Context::with_kv_type(model.clone(), PROMPT + GENERATE, kv_type)?;
             let t = Instant::now();
             let mut next = argmax(ctx.eval(&prompt, false)?);
             best_pp = best_pp.min(t.elapsed().as_secs_f64());
@@ -46,7 +53,7 @@ fn main() -> Result<(), Box<dyn Error>> {
             rss = rss_mib();
         }
         let size = std::fs::metadata(&path)?.len() as f64;
-        let kv = Context::new(model.clone(), PROMPT + GENERATE)?.kv_bytes() as f64;
+        let kv = Context::with_kv_type(model.clone(), PROMPT + GENERATE, kv_type)?.kv_bytes() as f64;
         println!(
             "{}: pp{PROMPT} {:.1} tok/s, tg{GENERATE} {:.1} tok/s ({:.1} GB/s of weights read while generating)",
             path.file_name().unwrap_or_default().to_string_lossy(),
