@@ -20,7 +20,8 @@ const GENERATE: usize = 64;
 const REPEAT: usize = 3;
 
 fn main() -> Result<(), Box<dyn Error>> {
-    let mut paths: Vec<PathBuf> = std::env::args().skip(1).filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
+    let mut paths: Vec<PathBuf> =
+        std::env::args().skip(1).filter(|a| !a.starts_with("--")).map(PathBuf::from).collect();
     if paths.is_empty() {
         let demo = std::env::var_os("POCKETLM_DEMO_MODEL").map(PathBuf::from).unwrap_or_else(|| {
             PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models/SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -77,7 +78,10 @@ fn main() -> Result<(), Box<dyn Error>> {
 /// VmRSS of this process in MiB (Linux; 0 elsewhere).
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let kb = status.lines().find_map(|l| l.strip_prefix("VmRSS:")).and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok());
     kb.unwrap_or(0.0) / 1024.0
 }
 

@@ -21,10 +21,7 @@ enum Edit {
 }
 
 /// The fixture's GGUF rewritten with `kv` applied to the metadata and `tensor` to one tensor, then loaded.
-fn load_edited(
-    kv: impl Fn(&str, &Value) -> Option<Value>,
-    tensor: Option<(&str, Edit)>,
-) -> Result<Model, ModelError> {
+fn load_edited(kv: impl Fn(&str, &Value) -> Option<Value>, tensor: Option<(&str, Edit)>) -> Result<Model, ModelError> {
     let dir = TempDir::new("errors");
     let src = GgufFile::open(convert(&fixture_dir("llama-tied"), Preset::F32, &dir)).unwrap();
     let mut w = GgufWriter::new(Vec::new(), LABEL);
@@ -79,7 +76,10 @@ fn the_unedited_file_loads() {
 #[test]
 fn unsupported_architecture() {
     let e = expect_err(
-        load_edited(|k, v| Some(if k == "general.architecture" { Value::String("gpt2".into()) } else { v.clone() }), None),
+        load_edited(
+            |k, v| Some(if k == "general.architecture" { Value::String("gpt2".into()) } else { v.clone() }),
+            None,
+        ),
         &["\"gpt2\"", "not supported"],
     );
     assert!(matches!(e, ModelError::UnsupportedArchitecture { .. }));
@@ -93,7 +93,10 @@ fn missing_key() {
 
 #[test]
 fn missing_tensor() {
-    let e = expect_err(load_edited(keep, Some(("blk.1.ffn_down.weight", Edit::Drop))), &["blk.1.ffn_down.weight", "missing"]);
+    let e = expect_err(
+        load_edited(keep, Some(("blk.1.ffn_down.weight", Edit::Drop))),
+        &["blk.1.ffn_down.weight", "missing"],
+    );
     assert!(matches!(e, ModelError::MissingTensor { .. }));
 }
 

@@ -8,10 +8,10 @@
 //!
 //! Needs the demo model (`scripts/fetch-demo-model.sh`; `scripts/test.sh` sets `POCKETLM_DEMO_MODEL`).
 
-#[path = "support/demo.rs"]
-mod demo;
 #[path = "model_fixtures/common.rs"]
 mod common;
+#[path = "support/demo.rs"]
+mod demo;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -45,8 +45,8 @@ fn greedy_tokens_equal_transformers_at_f32_and_f16() {
                 got.push(tok);
                 if tok != want {
                     failures.push(format!(
-                        "{key} {:?}: token {i} is {tok} (our margin {margin:.4}), transformers {want} (margin {:.4})\n  \
-                         ours: {got:?}\n  theirs: {expected:?}",
+                        "{key} {:?}: token {i} is {tok} (our margin {margin:.4}), \
+                         transformers {want} (margin {:.4})\n  ours: {got:?}\n  theirs: {expected:?}",
                         run["text"].as_str().unwrap(),
                         margins[i]
                     ));
@@ -56,7 +56,11 @@ fn greedy_tokens_equal_transformers_at_f32_and_f16() {
             }
         }
         drop(model);
-        let _ = std::fs::remove_file(dir.0.join(format!("{}-{}.gguf", demo.file_stem().unwrap().to_string_lossy(), preset.name())));
+        let _ = std::fs::remove_file(dir.0.join(format!(
+            "{}-{}.gguf",
+            demo.file_stem().unwrap().to_string_lossy(),
+            preset.name()
+        )));
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

@@ -32,7 +32,14 @@ pub(super) enum Output<'a> {
     All(&'a mut [f32]),
 }
 
-pub(super) fn forward(model: &Model, kv: &mut KvCache, b: &mut Buffers, tokens: &[u32], pos0: usize, out: Output<'_>) -> Result<(), ModelError> {
+pub(super) fn forward(
+    model: &Model,
+    kv: &mut KvCache,
+    b: &mut Buffers,
+    tokens: &[u32],
+    pos0: usize,
+    out: Output<'_>,
+) -> Result<(), ModelError> {
     let hp = model.hparams();
     let (n, e, nq, nkv, ff, hd) = (tokens.len(), hp.n_embd, hp.n_q(), hp.n_kv(), hp.n_ff, hp.head_dim);
     let rope = &model.rope;

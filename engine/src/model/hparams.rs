@@ -89,13 +89,16 @@ impl HParams {
         let n_head_kv = opt("attention.head_count_kv").unwrap_or(n_head);
         let n_ff = get("feed_forward_length")?;
         let n_ctx_train = get("context_length")?;
-        let eps = f.get_f32(&key("attention.layer_norm_rms_epsilon")).ok_or_else(|| {
-            missing(file, &key("attention.layer_norm_rms_epsilon"), "float")
-        })?;
-        for (what, v, max) in [("embedding_length", n_embd, MAX_WIDTH), ("feed_forward_length", n_ff, MAX_WIDTH),
-            ("block_count", n_layer, MAX_LAYERS), ("attention.head_count", n_head, MAX_HEADS),
-            ("attention.head_count_kv", n_head_kv, MAX_HEADS)]
-        {
+        let eps = f
+            .get_f32(&key("attention.layer_norm_rms_epsilon"))
+            .ok_or_else(|| missing(file, &key("attention.layer_norm_rms_epsilon"), "float"))?;
+        for (what, v, max) in [
+            ("embedding_length", n_embd, MAX_WIDTH),
+            ("feed_forward_length", n_ff, MAX_WIDTH),
+            ("block_count", n_layer, MAX_LAYERS),
+            ("attention.head_count", n_head, MAX_HEADS),
+            ("attention.head_count_kv", n_head_kv, MAX_HEADS),
+        ] {
             if v == 0 || v > max {
                 return Err(bad(file, format!("{} = {v} is outside 1..={max}", key(what))));
             }
@@ -115,7 +118,10 @@ impl HParams {
         }
         let n_rot = opt("rope.dimension_count").unwrap_or(head_dim);
         if n_rot == 0 || n_rot > head_dim || n_rot % 2 != 0 {
-            return Err(bad(file, format!("rope.dimension_count {n_rot} must be even and at most the head width {head_dim}")));
+            return Err(bad(
+                file,
+                format!("rope.dimension_count {n_rot} must be even and at most the head width {head_dim}"),
+            ));
         }
         let rope_theta = f.get_f32(&key("rope.freq_base")).unwrap_or(10000.0);
         if !(rope_theta.is_finite() && rope_theta > 1.0) {
@@ -147,8 +153,20 @@ impl HParams {
             Arch::Qwen2 => RopeMode::Neox,
         };
         Ok(HParams {
-            arch, n_vocab, n_embd, n_layer, n_head, n_head_kv, head_dim, n_ff, n_ctx_train, n_rot, rope_mode,
-            rope_theta, rope_freq_scale, eps,
+            arch,
+            n_vocab,
+            n_embd,
+            n_layer,
+            n_head,
+            n_head_kv,
+            head_dim,
+            n_ff,
+            n_ctx_train,
+            n_rot,
+            rope_mode,
+            rope_theta,
+            rope_freq_scale,
+            eps,
         })
     }
 

@@ -108,7 +108,8 @@ impl KvCache {
     ) -> Result<KvCache, ModelError> {
         let bad = |reason: String| ModelError::BadContextSize { n_ctx, reason };
         let len = (n_layer * n_head_kv * head_dim).checked_mul(n_ctx).filter(|&n| n <= max_bytes / 2 / ty.bytes());
-        let len = len.ok_or_else(|| bad(format!("its KV cache would pass PocketLM's limit of {} GiB", max_bytes >> 30)))?;
+        let len =
+            len.ok_or_else(|| bad(format!("its KV cache would pass PocketLM's limit of {} GiB", max_bytes >> 30)))?;
         let refused = |_| bad(format!("cannot allocate its {} MiB KV cache", (2 * len * ty.bytes()) >> 20));
         let k = Store::zeroed(ty, len).map_err(refused)?;
         let v = Store::zeroed(ty, len).map_err(refused)?;

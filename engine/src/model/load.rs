@@ -145,7 +145,12 @@ impl Loader<'_> {
         let t = &self.f.tensors()[index];
         let expected: Vec<u64> = dims.iter().map(|&d| d as u64).collect();
         if t.dims != expected {
-            return Err(ModelError::TensorShape { file: file.into(), tensor: name.into(), expected, got: t.dims.clone() });
+            return Err(ModelError::TensorShape {
+                file: file.into(),
+                tensor: name.into(),
+                expected,
+                got: t.dims.clone(),
+            });
         }
         Ok(index)
     }

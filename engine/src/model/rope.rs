@@ -81,8 +81,20 @@ mod tests {
 
     fn hp(mode: RopeMode) -> HParams {
         HParams {
-            arch: Arch::Llama, n_vocab: 1, n_embd: 8, n_layer: 1, n_head: 1, n_head_kv: 1, head_dim: 8, n_ff: 1,
-            n_ctx_train: 16, n_rot: 8, rope_mode: mode, rope_theta: 10000.0, rope_freq_scale: 1.0, eps: 1e-5,
+            arch: Arch::Llama,
+            n_vocab: 1,
+            n_embd: 8,
+            n_layer: 1,
+            n_head: 1,
+            n_head_kv: 1,
+            head_dim: 8,
+            n_ff: 1,
+            n_ctx_train: 16,
+            n_rot: 8,
+            rope_mode: mode,
+            rope_theta: 10000.0,
+            rope_freq_scale: 1.0,
+            eps: 1e-5,
         }
     }
 
