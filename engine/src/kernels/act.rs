@@ -14,6 +14,9 @@ use rayon::prelude::*;
 
 use crate::quant::GgmlType;
 
+/// A row quantizer: whole blocks of f32 in, their bytes out.
+pub type RowQuantizer = fn(&[f32], &mut [u8]);
+
 /// Below this many values a batch is quantized on the calling thread: a rayon round trip costs more.
 const PARALLEL_MIN_VALUES: usize = 32 * 1024;
 
@@ -41,7 +44,7 @@ pub fn row_layout(ty: GgmlType, cols: usize) -> RowLayout {
 }
 
 /// One token: blocks, then their scales as f32.
-fn quantize_row(ty: GgmlType, quantize: fn(&[f32], &mut [u8]), src: &[f32], dst: &mut [u8], l: RowLayout) {
+fn quantize_row(ty: GgmlType, quantize: RowQuantizer, src: &[f32], dst: &mut [u8], l: RowLayout) {
     let (q, scales) = dst.split_at_mut(l.blocks);
     quantize(src, q);
     if l.scales_per_block > 0 {
@@ -58,12 +61,17 @@ fn quantize_row(ty: GgmlType, quantize: fn(&[f32], &mut [u8]), src: &[f32], dst:
 
 /// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(ty, cols).total`. `ty` is one
 /// of the activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul` checks
-/// both.
-pub fn quantize_activations(ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
+/// both. With `isa` AVX2, Q8_0 goes through a SIMD quantizer that gives the reference's bytes.
+pub fn quantize_activations(isa: super::Isa, ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
     let l = row_layout(ty, cols);
     let n_tokens = x.len() / cols;
     out.resize(n_tokens * l.total, 0);
-    let quantize = ty.codec().expect("activation types all have a codec").quantize;
+    let mut quantize = ty.codec().expect("activation types all have a codec").quantize;
+    #[cfg(target_arch = "x86_64")]
+    if isa == super::Isa::Avx2 {
+        quantize = super::x86::act_quantizer(ty).unwrap_or(quantize);
+    }
+    let _ = isa;
     if x.len() < PARALLEL_MIN_VALUES {
         for (src, dst) in x.chunks_exact(cols).zip(out.chunks_exact_mut(l.total)) {
             quantize_row(ty, quantize, src, dst, l);

@@ -235,7 +235,7 @@ pub fn matmul_with(
         return Ok(());
     }
     let k = kernel(isa, w.ty).ok_or(KernelError::Unsupported(w.ty))?;
-    act::quantize_activations(act_ty, x, w.cols, scratch);
+    act::quantize_activations(isa, act_ty, x, w.cols, scratch);
     let job = Job { k, w, acts: scratch, act_row: act::row_layout(act_ty, w.cols).total, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
     // Contiguous row ranges: one per thread for a single token (equal work, fewest hand-offs); more for a batch, so

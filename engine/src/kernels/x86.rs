@@ -79,6 +79,65 @@ pub fn kernel(ty: GgmlType) -> Option<RowKernel> {
     })
 }
 
+// ---- activation quantizer ----------------------------------------------------------------------------------
+
+/// The AVX2 Q8_0 activation quantizer, or None without AVX2. Its bytes equal the reference
+/// (`quant::q8_0::quantize_row_ref`, ggml's `quantize_row_q8_0_ref`) for every input; it is only faster (the
+/// reference's `roundf` is a libm call per value on x86-64's baseline).
+pub fn act_quantizer(ty: GgmlType) -> Option<super::act::RowQuantizer> {
+    (ty == GgmlType::Q8_0 && available()).then_some(quantize_row_q8_0 as super::act::RowQuantizer)
+}
+
+fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) {
+    // SAFETY: only handed out by `act_quantizer` after `available()` (AVX2, FMA, F16C) said yes.
+    unsafe { quantize_row_q8_0_avx2(x, y) }
+}
+
+/// Blocks of 32: `d = amax / 127`, codes `roundf(v · (1/d))` — the reference's operations in the same order, so
+/// the same f32 roundings. `roundf` (half away from zero) is `trunc(t + copysign(0.5 − 2⁻²⁵, t))`: adding just below
+/// one half carries exactly the values at or above .5 over the next integer (0.5 + 0.49999997 rounds to 1 in
+/// f32). A block holding a NaN or an infinity, or so small that 1/d overflows, goes to the reference, whose C
+/// conversions of NaN and ±inf the saturating packs would not keep.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn quantize_row_q8_0_avx2(x: &[f32], y: &mut [u8]) {
+    use crate::quant::block::fp32_to_fp16;
+    let reference = GgmlType::Q8_0.codec().expect("Q8_0 has a codec").quantize;
+    let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
+    for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(34)) {
+        let v: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(xb[8 * i..8 * i + 8].as_ptr()));
+        let m = _mm256_max_ps(
+            _mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
+            _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)),
+        );
+        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+        // `max_ps` drops NaNs depending on their position; check for them (and infinities) explicitly.
+        let unordered = v.iter().fold(0, |acc, &x| acc | _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)));
+        if unordered != 0 || !amax.is_finite() {
+            reference(xb, yb);
+            continue;
+        }
+        let d = amax / 127.0;
+        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        if !id.is_finite() {
+            // A subnormal amax: 1/d overflows, and the reference's conversions of ±inf and NaN apply.
+            reference(xb, yb);
+            continue;
+        }
+        yb[..2].copy_from_slice(&fp32_to_fp16(d).to_le_bytes());
+        let (idv, half, sign) = (_mm256_set1_ps(id), _mm256_set1_ps(0.499_999_97), _mm256_set1_ps(-0.0));
+        let q: [__m256i; 4] = std::array::from_fn(|i| {
+            let t = _mm256_mul_ps(v[i], idv);
+            _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(half, _mm256_and_ps(t, sign))))
+        });
+        // |codes| ≤ 127, so the saturating packs are exact; they interleave 128-bit lanes, which the permute undoes.
+        let packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        let ordered = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256(yb[2..34].as_mut_ptr().cast(), ordered);
+    }
+}
+
 // ---- helpers -------------------------------------------------------------------------------------------------
 
 /// 32 bytes from the start of `b` (which the callers cut to at least 32 bytes).
@@ -539,6 +598,29 @@ float_body!(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn q8_0_activation_quantizer_equals_the_reference() {
+        let Some(fast) = super::act_quantizer(crate::quant::GgmlType::Q8_0) else { return };
+        let reference = crate::quant::GgmlType::Q8_0.codec().unwrap().quantize;
+        let mut x = crate::quant::block::testing::normal(32 * 64, 11);
+        // Exact ties after scaling (amax 127 makes id 1: codes are roundf of the values), zeros, tiny values,
+        // and blocks with NaN or infinities.
+        for (j, v) in x[..32].iter_mut().enumerate() {
+            *v = [127.0, -2.5, 2.5, 0.5, -0.5, 1.5, -126.5, 3.4999998][j % 8];
+        }
+        x[32..64].fill(0.0);
+        x[64..96].iter_mut().enumerate().for_each(|(j, v)| *v = j as f32 * 1e-40);
+        x[100] = f32::NAN;
+        x[140] = f32::INFINITY;
+        x[170] = f32::NEG_INFINITY;
+        let (mut want, mut got) = (vec![0u8; 64 * 34], vec![0u8; 64 * 34]);
+        reference(&x, &mut want);
+        fast(&x, &mut got);
+        for (b, (g, w)) in got.chunks(34).zip(want.chunks(34)).enumerate() {
+            assert_eq!(g, w, "block {b}");
+        }
+    }
+
     #[test]
     fn f16_conversion_is_exact_for_every_half() {
         for bits in 0..=u16::MAX {
