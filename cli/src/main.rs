@@ -6,6 +6,7 @@ mod export_hf;
 mod generate;
 mod inspect;
 mod model_args;
+mod perplexity;
 mod quantize;
 
 use std::process::ExitCode;
@@ -33,6 +34,8 @@ enum Command {
     Chat(chat::Args),
     /// Measure prompt processing and generation speed (tokens per second), as llama-bench does.
     Bench(bench::Args),
+    /// Measure perplexity on a text (llama.cpp's method), and KL divergence from a base model with --base.
+    Perplexity(perplexity::Args),
 }
 
 fn main() -> ExitCode {
@@ -44,6 +47,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => generate::run(args),
         Command::Chat(args) => chat::run(args),
         Command::Bench(args) => bench::run(args),
+        Command::Perplexity(args) => perplexity::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

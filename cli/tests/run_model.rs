@@ -104,3 +104,20 @@ fn a_file_that_is_not_a_model_gets_a_clear_error() {
     }
     std::fs::remove_dir_all(&dir).ok();
 }
+
+#[test]
+fn perplexity_on_the_bundled_text_alone_and_against_a_base() {
+    let Some(m) = demo() else { return };
+    let m = m.to_str().unwrap();
+    let out = pocketlm(&["perplexity", m, "-c", "128", "--chunks", "2", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((v["n_chunks"].as_u64(), v["scored_tokens"].as_u64()), (Some(2), Some(126)));
+    let ppl = v["perplexity"].as_f64().unwrap();
+    assert!(ppl > 1.0 && ppl < 1000.0, "{ppl}");
+    // A model against itself: no divergence, full agreement.
+    let out = pocketlm(&["perplexity", m, "--base", m, "-c", "128", "--chunks", "1", "--json"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["kl_mean"].as_f64().unwrap() < 1e-9 && v["top1_agreement"].as_f64().unwrap() == 1.0, "{v}");
+}

@@ -7,6 +7,7 @@
 pub mod atomic;
 pub mod chat;
 pub mod convert;
+pub mod eval;
 pub mod export;
 pub mod gguf;
 pub mod hf;
