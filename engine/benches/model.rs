@@ -1,7 +1,8 @@
 //! Inference speed on a real model: prompt processing (a 128-token prompt in one `eval`) and token generation (64
 //! single-token `eval`s after it), in tokens per second, on the rayon pool (`RAYON_NUM_THREADS`, default all
 //! cores). `scripts/bench_model_llamacpp.py` times llama.cpp doing the same on the same file.
-//! `POCKETLM_BENCH_KV=f16` uses an f16 KV cache (default f32).
+//! `POCKETLM_BENCH_KV=f16` uses an f16 KV cache (default f32); `POCKETLM_BENCH_PROMPT=N` another prompt length
+//! (generation then runs at a context of N, where attention weighs more).
 //!
 //! ```text
 //! cargo bench -p pocketlm --bench model                    # the demo model (POCKETLM_DEMO_MODEL or models/)
@@ -15,7 +16,6 @@ use std::time::Instant;
 
 use pocketlm::model::{Context, KvType, Model};
 
-const PROMPT: usize = 128;
 const GENERATE: usize = 64;
 const REPEAT: usize = 3;
 
@@ -34,15 +34,19 @@ fn main() -> Result<(), Box<dyn Error>> {
         Ok("f32") | Err(_) => KvType::F32,
         Ok(other) => return Err(format!("POCKETLM_BENCH_KV={other}: f32 or f16").into()),
     };
+    let prompt_len: usize = match std::env::var("POCKETLM_BENCH_PROMPT") {
+        Ok(v) => v.parse().map_err(|e| format!("POCKETLM_BENCH_PROMPT={v}: {e}"))?,
+        Err(_) => 128,
+    };
     println!("KV cache: {kv_type:?}");
     for path in paths {
         let model = Arc::new(Model::load(&path)?);
         let hp = model.hparams().clone();
         // Token ids spread over the vocabulary; the values do not change the work.
-        let prompt: Vec<u32> = (0..PROMPT).map(|i| ((i * 7919 + 13) % hp.n_vocab) as u32).collect();
+        let prompt: Vec<u32> = (0..prompt_len).map(|i| ((i * 7919 + 13) % hp.n_vocab) as u32).collect();
         let (mut best_pp, mut best_tg, mut rss) = (f64::INFINITY, f64::INFINITY, 0.0);
         for _ in 0..REPEAT {
-            let mut ctx = Context::with_kv_type(model.clone(), PROMPT + GENERATE, kv_type)?;
+            let mut ctx = Context::with_kv_type(model.clone(), prompt_len + GENERATE, kv_type)?;
             let t = Instant::now();
             let mut next = argmax(ctx.eval(&prompt, false)?);
             best_pp = best_pp.min(t.elapsed().as_secs_f64());
@@ -54,11 +58,11 @@ fn main() -> Result<(), Box<dyn Error>> {
             rss = rss_mib();
         }
         let size = std::fs::metadata(&path)?.len() as f64;
-        let kv = Context::with_kv_type(model.clone(), PROMPT + GENERATE, kv_type)?.kv_bytes() as f64;
+        let kv = Context::with_kv_type(model.clone(), prompt_len + GENERATE, kv_type)?.kv_bytes() as f64;
         println!(
-            "{}: pp{PROMPT} {:.1} tok/s, tg{GENERATE} {:.1} tok/s ({:.1} GB/s of weights read while generating)",
+            "{}: pp{prompt_len} {:.1} tok/s, tg{GENERATE} {:.1} tok/s ({:.1} GB/s of weights read while generating)",
             path.file_name().unwrap_or_default().to_string_lossy(),
-            PROMPT as f64 / best_pp,
+            prompt_len as f64 / best_pp,
             GENERATE as f64 / best_tg,
             size * GENERATE as f64 / best_tg / 1e9,
         );

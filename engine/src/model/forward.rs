@@ -125,11 +125,11 @@ const SERIAL_MAX_MACS: usize = 32 * 1024;
 fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, pos0: usize) {
     let hp = model.hparams();
     let (hd, nq, group) = (hp.head_dim, hp.n_q(), hp.n_head / hp.n_head_kv);
-    let scale = 1.0 / (hd as f32).sqrt();
     let q = &b.q;
     // Short contexts are less work than waking the pool: then all heads run on this thread.
     let work = hp.n_head * n * (pos0 + n) * hd;
     let heads_per_task = if work < SERIAL_MAX_MACS { hp.n_head } else { 1 };
+    let avx2 = avx2_available();
     b.att[..hp.n_head * n * hd]
         .par_chunks_mut(n * hd)
         .zip(b.scores.par_chunks_mut(kv.n_ctx))
@@ -137,33 +137,77 @@ fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, p
         .with_min_len(heads_per_task)
         .enumerate()
         .for_each(|(h, ((out, scores), rows))| {
-            let base = kv.offset(l, h / group, 0);
-            for t in 0..n {
-                let n_kv = pos0 + t + 1;
-                let qt = &q[t * nq + h * hd..][..hd];
-                // Blocks of KV_CHUNK positions: an f16 cache is converted to f32 one block at a time.
-                for c in (0..n_kv).step_by(KV_CHUNK) {
-                    let m = KV_CHUNK.min(n_kv - c);
-                    let keys = kv.k.rows(base + c * hd, m * hd, rows);
-                    for (s, key) in scores[c..c + m].iter_mut().zip(keys.chunks_exact(hd)) {
-                        *s = ops::dot(qt, key) * scale;
-                    }
-                }
-                ops::softmax(&mut scores[..n_kv]);
-                let o = &mut out[t * hd..(t + 1) * hd];
-                o.fill(0.0);
-                for c in (0..n_kv).step_by(KV_CHUNK) {
-                    let m = KV_CHUNK.min(n_kv - c);
-                    let values = kv.v.rows(base + c * hd, m * hd, rows);
-                    for (&s, val) in scores[c..c + m].iter().zip(values.chunks_exact(hd)) {
-                        ops::axpy(s, val, o);
-                    }
-                }
+            let head = Head { kv, base: kv.offset(l, h / group, 0), q, q_at: h * hd, nq, hd, n, pos0 };
+            #[cfg(target_arch = "x86_64")]
+            if avx2 {
+                // SAFETY: `avx2_available` checked that this CPU has AVX2.
+                return unsafe { attend_avx2(&head, out, scores, rows) };
             }
+            let _ = avx2;
+            attend(&head, out, scores, rows)
         });
     for h in 0..hp.n_head {
         for t in 0..n {
             b.att_tok[t * nq + h * hd..][..hd].copy_from_slice(&b.att[(h * n + t) * hd..][..hd]);
+        }
+    }
+}
+
+/// What one query head reads: its cache rows (from `base`) and its slice of each token's queries.
+struct Head<'a> {
+    kv: &'a KvCache,
+    base: usize,
+    q: &'a [f32],
+    q_at: usize,
+    nq: usize,
+    hd: usize,
+    n: usize,
+    pos0: usize,
+}
+
+/// Whether the attention loop may run its AVX2 build (x86-64 with AVX2, unless the kernels are forced scalar).
+fn avx2_available() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::kernels::active() == crate::kernels::Isa::Avx2
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
+/// [`attend`] compiled for AVX2: the same code and the same eight-lane sums (so the same results, bit for bit), in
+/// 256-bit registers instead of two 128-bit ones — attention is a third of the work at a context of 1000.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn attend_avx2(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
+    attend(h, out, scores, rows)
+}
+
+/// One head's attention for every token of the batch. Keys and values are read in blocks of KV_CHUNK positions,
+/// so that an f16 cache is converted to f32 one block at a time.
+#[inline(always)]
+fn attend(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
+    let hd = h.hd;
+    let scale = 1.0 / (hd as f32).sqrt();
+    for t in 0..h.n {
+        let n_kv = h.pos0 + t + 1;
+        let qt = &h.q[t * h.nq + h.q_at..][..hd];
+        for c in (0..n_kv).step_by(KV_CHUNK) {
+            let m = KV_CHUNK.min(n_kv - c);
+            let keys = h.kv.k.rows(h.base + c * hd, m * hd, rows);
+            for (s, key) in scores[c..c + m].iter_mut().zip(keys.chunks_exact(hd)) {
+                *s = ops::dot(qt, key) * scale;
+            }
+        }
+        ops::softmax(&mut scores[..n_kv]);
+        let o = &mut out[t * hd..(t + 1) * hd];
+        o.fill(0.0);
+        for c in (0..n_kv).step_by(KV_CHUNK) {
+            let m = KV_CHUNK.min(n_kv - c);
+            let values = h.kv.v.rows(h.base + c * hd, m * hd, rows);
+            for (&s, val) in scores[c..c + m].iter().zip(values.chunks_exact(hd)) {
+                ops::axpy(s, val, o);
+            }
         }
     }
 }

@@ -4,7 +4,8 @@
 //! run-time dispatch; these are a few percent of the time next to the weight matmuls.
 
 /// Σ a[i]·b[i], in eight independent partial sums (so the loop vectorises; the order differs from a serial sum
-/// by rounding only).
+/// by rounding only). Inlined so that it takes the target features of its caller (see `forward::attend_avx2`).
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     let mut acc = [0f32; 8];
@@ -23,6 +24,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// y += a·x
+#[inline(always)]
 pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
     for (yi, xi) in y.iter_mut().zip(x) {
         *yi += a * xi;
