@@ -5,8 +5,9 @@
 //! mapping in their stored type and go straight to the matmul kernels; embedding rows are dequantized one token at
 //! a time. Only the 1-D tensors (norm weights, biases, rope factors: a few KB) are held as f32 copies.
 //!
-//! [`Context`] is one conversation: a KV cache of `n_ctx` positions and every buffer the forward pass writes,
-//! allocated once, so evaluating a token allocates nothing. A new turn reuses the cached prefix
+//! [`Context`] is one conversation: a KV cache of `n_ctx` positions (f32, or f16 on request: [`KvType`]) and every
+//! buffer the forward pass writes, allocated once, so evaluating a token allocates nothing (only a request for
+//! more all-token logits than before grows that buffer). A new turn reuses the cached prefix
 //! ([`Context::truncate`]); when the context is full, [`Context::eval`] refuses with [`ModelError::ContextFull`]
 //! and the caller chooses: stop, or [`Context::shift`] the window as llama.cpp's context shift does.
 //!
