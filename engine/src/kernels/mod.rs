@@ -240,7 +240,7 @@ pub fn matmul_with(
 
     // Contiguous row ranges: one per thread for a single token (equal work, fewest hand-offs); more for a batch, so
     // that a thread slowed by something else does not hold the rest up. Small products stay on this thread.
-    let work = w.rows * w.cols * n_tokens;
+    let work = w.rows.saturating_mul(w.cols).saturating_mul(n_tokens);
     let threads = rayon::current_num_threads();
     let ranges = if work < SERIAL_MAX_MACS || threads == 1 { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
     let per = w.rows.div_ceil(ranges.min(w.rows));
