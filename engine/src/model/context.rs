@@ -120,6 +120,10 @@ impl Context {
         }
         let n_out = if all_logits { tokens.len() } else { 1 };
         if self.logits.len() < n_out * n_vocab {
+            let more = n_out * n_vocab - self.logits.len();
+            self.logits.try_reserve_exact(more).map_err(|_| ModelError::OutOfMemory {
+                what: format!("the logits of {n_out} tokens ({} MiB)", (n_out * n_vocab * 4) >> 20),
+            })?;
             self.logits.resize(n_out * n_vocab, 0.0);
         }
         let n_chunks = tokens.len().div_ceil(self.n_batch);

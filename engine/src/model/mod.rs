@@ -76,6 +76,9 @@ pub enum ModelError {
     #[error("nothing to evaluate: no tokens given")]
     NoTokens,
 
+    #[error("not enough memory for {what}")]
+    OutOfMemory { what: String },
+
     #[error("internal error in a kernel: {0}")]
     Kernel(String),
 
