@@ -252,6 +252,63 @@ pub fn matmul_with(
     Ok(())
 }
 
+/// Several products of the same input `x` at once — Q, K and V; gate and up: `ys[i] = ws[i] · x` as [`matmul`]
+/// computes it, bit for bit. When the weights pair with the same activation type, `x` is converted once, and the
+/// rows of every product go to the pool in one parallel region: a generated token then pays one hand-off between
+/// threads per group instead of one per matrix, which for a small model is a good part of a token's time.
+/// Otherwise the products run one by one.
+pub fn matmul_group(
+    ws: &[Weight<'_>],
+    ys: &mut [&mut [f32]],
+    x: &[f32],
+    n_tokens: usize,
+    scratch: &mut Vec<u8>,
+) -> Result<(), KernelError> {
+    let isa = active();
+    if ws.len() != ys.len() {
+        return Err(KernelError::Length { what: "outputs (one per weight)", expected: ws.len(), got: ys.len() });
+    }
+    let mut act_ty = None;
+    let mut shared = true;
+    for (w, y) in ws.iter().zip(ys.iter()) {
+        let t = check(w, x.len(), n_tokens, y.len())?;
+        shared &= act_ty.is_none_or(|a| a == t) && w.cols == ws[0].cols;
+        act_ty = Some(t);
+    }
+    let Some(act_ty) = act_ty.filter(|_| shared && isa.is_available()) else {
+        for (w, y) in ws.iter().zip(ys.iter_mut()) {
+            matmul_with(isa, w, x, n_tokens, y, scratch)?;
+        }
+        return Ok(());
+    };
+    if n_tokens == 0 {
+        return Ok(());
+    }
+    act::quantize_activations(isa, act_ty, x, ws[0].cols, scratch);
+    let act_row = act::row_layout(act_ty, ws[0].cols).total;
+    let mut jobs = Vec::with_capacity(ws.len());
+    for (w, y) in ws.iter().zip(ys.iter_mut()) {
+        let k = kernel(isa, w.ty).ok_or(KernelError::Unsupported(w.ty))?;
+        jobs.push(Job { k, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
+    }
+
+    // The same row ranges as `matmul_with` would cut for each product, all in one parallel region.
+    let threads = rayon::current_num_threads();
+    let work: usize = ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum();
+    let mut pieces = Vec::new();
+    for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
+        let ranges = if work < SERIAL_MAX_MACS || threads == 1 { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
+        let per = w.rows.div_ceil(ranges.min(w.rows));
+        pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
+    }
+    if work < SERIAL_MAX_MACS || threads == 1 {
+        pieces.iter().for_each(|&(j, r0, r1)| jobs[j].run(r0, r1));
+    } else {
+        pieces.into_par_iter().for_each(|(j, r0, r1)| jobs[j].run(r0, r1));
+    }
+    Ok(())
+}
+
 /// Products with fewer multiply-adds than this run on the calling thread (≈ 20 µs of work).
 const SERIAL_MAX_MACS: usize = 64 * 1024;
 

@@ -238,3 +238,45 @@ fn force_scalar_switches_the_active_set() {
     #[cfg(target_arch = "aarch64")]
     assert!(matches!(detected(), Isa::Neon | Isa::NeonDotprod));
 }
+
+/// A group of products equals the same products one by one, bit for bit: with a shared activation type (one
+/// conversion, one parallel region), with mixed ones (the fallback), for one token and a batch, and on a pool of
+/// two threads so that the rows really are split.
+#[test]
+fn group_equals_separate_products() {
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(2).build().unwrap();
+    for tys in [[GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_0], [GgmlType::Q4_K, GgmlType::Q8_0, GgmlType::F16]] {
+        // Q4_K needs whole 256-blocks: that group's rows are 512 long.
+        let cols = if tys[0] == GgmlType::Q4_K { 512 } else { 576 };
+        let mats: Vec<(GgmlType, Vec<u8>, usize)> = tys
+            .iter()
+            .zip([576, 192, 192])
+            .enumerate()
+            .map(|(i, (&ty, rows))| (ty, weights(ty, rows, cols, 40 + i as u64).0, rows))
+            .collect();
+        let ws: Vec<Weight<'_>> = mats.iter().map(|(ty, data, rows)| Weight { ty: *ty, data, rows: *rows, cols }).collect();
+        for n_tokens in [1, 5] {
+            let x = normal(n_tokens * cols, 99);
+            let mut scratch = Vec::new();
+            let separate: Vec<Vec<f32>> = pool.install(|| {
+                ws.iter()
+                    .map(|w| {
+                        let mut y = vec![0f32; n_tokens * w.rows];
+                        matmul(w, &x, n_tokens, &mut y, &mut scratch).unwrap();
+                        y
+                    })
+                    .collect()
+            });
+            let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![f32::NAN; n_tokens * w.rows]).collect();
+            let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|y| y.as_mut_slice()).collect();
+            pool.install(|| matmul_group(&ws, &mut refs, &x, n_tokens, &mut scratch)).unwrap();
+            for (i, (a, b)) in separate.iter().zip(&outs).enumerate() {
+                assert!(a.iter().zip(b).all(|(p, q)| p.to_bits() == q.to_bits()), "{tys:?} product {i}, {n_tokens} tokens");
+            }
+        }
+    }
+    // Mismatched output count is an error, not a panic.
+    let (data, _) = weights(GgmlType::Q8_0, 4, 64, 1);
+    let w = Weight { ty: GgmlType::Q8_0, data: &data, rows: 4, cols: 64 };
+    assert!(matmul_group(&[w], &mut [], &[0.0; 64], 1, &mut Vec::new()).is_err());
+}

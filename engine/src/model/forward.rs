@@ -15,7 +15,7 @@ use super::kv::KvCache;
 use super::load::Model;
 use super::ops;
 use super::ModelError;
-use crate::kernels::{get_row, matmul};
+use crate::kernels::{get_row, matmul, matmul_group};
 
 /// A kernel refusal (a bug: the loader checked every weight), as an error rather than a panic.
 fn kernel(e: impl std::fmt::Display) -> ModelError {
@@ -61,9 +61,9 @@ pub(super) fn forward(
             ops::rms_norm(&b.x[t * e..(t + 1) * e], &layer.attn_norm, hp.eps, &mut b.xn[t * e..(t + 1) * e]);
         }
         let xn = &b.xn[..n * e];
-        matmul(&model.w(&layer.wq), xn, n, &mut b.q[..n * nq], &mut b.scratch).map_err(kernel)?;
-        matmul(&model.w(&layer.wk), xn, n, &mut b.k[..n * nkv], &mut b.scratch).map_err(kernel)?;
-        matmul(&model.w(&layer.wv), xn, n, &mut b.v[..n * nkv], &mut b.scratch).map_err(kernel)?;
+        let qkv = [model.w(&layer.wq), model.w(&layer.wk), model.w(&layer.wv)];
+        let outs: &mut [&mut [f32]] = &mut [&mut b.q[..n * nq], &mut b.k[..n * nkv], &mut b.v[..n * nkv]];
+        matmul_group(&qkv, outs, xn, n, &mut b.scratch).map_err(kernel)?;
         for (buf, bias, w) in [(&mut b.q, &layer.bq, nq), (&mut b.k, &layer.bk, nkv), (&mut b.v, &layer.bv, nkv)] {
             if let Some(bias) = bias {
                 buf[..n * w].chunks_exact_mut(w).for_each(|row| ops::add(row, bias));
@@ -93,8 +93,8 @@ pub(super) fn forward(
             ops::rms_norm(&b.x[t * e..(t + 1) * e], &layer.ffn_norm, hp.eps, &mut b.xn[t * e..(t + 1) * e]);
         }
         let xn = &b.xn[..n * e];
-        matmul(&model.w(&layer.w_gate), xn, n, &mut b.gate[..n * ff], &mut b.scratch).map_err(kernel)?;
-        matmul(&model.w(&layer.w_up), xn, n, &mut b.up[..n * ff], &mut b.scratch).map_err(kernel)?;
+        let gate_up = [model.w(&layer.w_gate), model.w(&layer.w_up)];
+        matmul_group(&gate_up, &mut [&mut b.gate[..n * ff], &mut b.up[..n * ff]], xn, n, &mut b.scratch).map_err(kernel)?;
         ops::swiglu(&mut b.gate[..n * ff], &b.up[..n * ff]);
         matmul(&model.w(&layer.w_down), &b.gate[..n * ff], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
         ops::add(&mut b.x[..n * e], &b.tmp[..n * e]);
