@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Result;
-use pocketlm::chat::{ChatError, Message, Prompt, Session};
+use pocketlm::chat::{ChatError, Message, Prompt};
 use pocketlm::quantize::CancelToken;
 
-use crate::model_args::{load, stats_line, Sampling, Threads};
+use crate::model_args::{open_session, stats_line, Sampling, Threads};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -39,11 +39,7 @@ struct Interrupt {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    args.threads.apply()?;
-    let model = load(&args.model)?;
-    let n_ctx = args.sampling.n_ctx(&model);
-    let mut session = Session::new(model, n_ctx)?;
-    let params = args.sampling.params(args.n_predict);
+    let (mut session, params) = open_session(&args.model, &args.sampling, &args.threads, args.n_predict)?;
 
     let interrupt = Arc::new(Interrupt { generating: AtomicBool::new(false), current: Mutex::new(CancelToken::new()) });
     let handler = Arc::clone(&interrupt);
@@ -65,7 +61,7 @@ pub fn run(args: Args) -> Result<()> {
         eprintln!(
             "Chatting with {} ({} tokens of context). /reset starts over, /quit or Ctrl-D leaves; Ctrl-C stops a reply.",
             args.model.display(),
-            n_ctx
+            session.n_ctx()
         );
     }
     let stdin = std::io::stdin();

@@ -5,10 +5,10 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::Result;
-use pocketlm::chat::{Message, Prompt, Session};
+use pocketlm::chat::{Message, Prompt};
 use pocketlm::quantize::CancelToken;
 
-use crate::model_args::{load, stats_line, Sampling, Threads};
+use crate::model_args::{open_session, stats_line, Sampling, Threads};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -36,11 +36,7 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> Result<()> {
-    args.threads.apply()?;
-    let model = load(&args.model)?;
-    let n_ctx = args.sampling.n_ctx(&model);
-    let mut session = Session::new(model, n_ctx)?;
-    let params = args.sampling.params(args.n_predict);
+    let (mut session, params) = open_session(&args.model, &args.sampling, &args.threads, args.n_predict)?;
 
     let cancel = CancelToken::new();
     let on_ctrl_c = cancel.clone();

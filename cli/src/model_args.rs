@@ -4,7 +4,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
-use pocketlm::chat::{GenerateParams, GenerateStats, OnContextFull, StopReason};
+use pocketlm::chat::{GenerateParams, GenerateStats, OnContextFull, Session, StopReason};
 use pocketlm::model::Model;
 use pocketlm::sample::SamplerParams;
 
@@ -85,6 +85,15 @@ impl Sampling {
 pub fn load(path: &Path) -> Result<Arc<Model>> {
     let model = Model::load(path)?;
     Ok(Arc::new(model))
+}
+
+/// Sizes the thread pool, loads the model and opens a session with the sampling settings: what `generate` and
+/// `chat` start with.
+pub fn open_session(path: &Path, sampling: &Sampling, threads: &Threads, max_tokens: usize) -> Result<(Session, GenerateParams)> {
+    threads.apply()?;
+    let model = load(path)?;
+    let n_ctx = sampling.n_ctx(&model);
+    Ok((Session::new(model, n_ctx)?, sampling.params(max_tokens)))
 }
 
 /// One line of figures after a reply, for stderr.
