@@ -22,4 +22,6 @@ if [ -f "$cross" ] && [ "${POCKETLM_SKIP_ARM64:-0}" != 1 ]; then
   # The engine's unit tests, the bit-exactness goldens, and the tiny models through the ARM kernels (logits vs
   # transformers, every weight type); the heavy whole-model tests run natively above.
   bash "$cross" -p pocketlm --lib --test quant_golden --test gguf_conformance --test model_logits --test model_types
+  # The same kernel tests on a core without dotprod (the plain NEON path phones without it take).
+  QEMU_CPU=cortex-a53 bash "$cross" -p pocketlm --lib kernels
 fi
