@@ -238,12 +238,8 @@ pub fn matmul_with(
     act::quantize_activations(isa, act_ty, x, w.cols, scratch);
     let job = Job { k, w, acts: scratch, act_row: act::row_layout(act_ty, w.cols).total, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
-    // Contiguous row ranges: one per thread for a single token (equal work, fewest hand-offs); more for a batch, so
-    // that a thread slowed by something else does not hold the rest up. Small products stay on this thread.
-    let work = w.rows.saturating_mul(w.cols).saturating_mul(n_tokens);
-    let threads = rayon::current_num_threads();
-    let ranges = if work < SERIAL_MAX_MACS || threads == 1 { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
-    let per = w.rows.div_ceil(ranges.min(w.rows));
+    let serial = runs_serially(w.rows.saturating_mul(w.cols).saturating_mul(n_tokens));
+    let per = rows_per_piece(w.rows, n_tokens, serial);
     if per >= w.rows {
         job.run(0, w.rows);
     } else {
@@ -292,21 +288,33 @@ pub fn matmul_group(
         jobs.push(Job { k, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
     }
 
-    // The same row ranges as `matmul_with` would cut for each product, all in one parallel region.
-    let threads = rayon::current_num_threads();
-    let work: usize = ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum();
+    // Each product cut into row ranges as `matmul_with` cuts it, all in one parallel region.
+    let serial = runs_serially(ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
-        let ranges = if work < SERIAL_MAX_MACS || threads == 1 { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
-        let per = w.rows.div_ceil(ranges.min(w.rows));
+        let per = rows_per_piece(w.rows, n_tokens, serial);
         pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
     }
-    if work < SERIAL_MAX_MACS || threads == 1 {
+    if serial {
         pieces.iter().for_each(|&(j, r0, r1)| jobs[j].run(r0, r1));
     } else {
         pieces.into_par_iter().for_each(|(j, r0, r1)| jobs[j].run(r0, r1));
     }
     Ok(())
+}
+
+/// Whether `work` multiply-adds stay on the calling thread: too few to pay for a hand-off, or no other thread.
+fn runs_serially(work: usize) -> bool {
+    work < SERIAL_MAX_MACS || rayon::current_num_threads() == 1
+}
+
+/// Rows per contiguous range of a product of `rows` (> 0) rows: all of them when serial; else one range per thread
+/// for a single token (equal work, fewest hand-offs), and more for a batch, so that a thread slowed by something
+/// else does not hold the rest up.
+fn rows_per_piece(rows: usize, n_tokens: usize, serial: bool) -> usize {
+    let threads = rayon::current_num_threads();
+    let ranges = if serial { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
+    rows.div_ceil(ranges.min(rows))
 }
 
 /// Products with fewer multiply-adds than this run on the calling thread (≈ 20 µs of work).
