@@ -23,6 +23,7 @@ mod demo;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use pocketlm::eval::log_softmax;
 use pocketlm::model::{Context, Model};
 use pocketlm::quantize::{quantize_model, CancelToken, Preset, QuantizeOptions};
 use pocketlm::tokenizer::Tokenizer;
@@ -102,13 +103,6 @@ fn coarse_kl(top: &[u32], ref_logp: &[f32], ours: &[f64]) -> (f64, f64) {
     (kl + p_out * (p_out / q_out).ln(), p_in)
 }
 
-/// log-softmax in f64.
-fn log_softmax(logits: &[f32]) -> Vec<f64> {
-    let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
-    let lse = max + logits.iter().map(|&l| (l as f64 - max).exp()).sum::<f64>().ln();
-    logits.iter().map(|&l| l as f64 - lse).collect()
-}
-
 #[test]
 fn next_token_distributions_agree_with_llama_cpp() {
     let Some(demo) = demo_model() else { return };
@@ -134,8 +128,9 @@ fn next_token_distributions_agree_with_llama_cpp() {
         let n_vocab = model.hparams().n_vocab;
         let logits = ctx.eval(&reference.ids, true).unwrap().to_vec();
         let (mut agree, mut kl_sum, mut kl_max, mut cover_sum, mut kl_f32_sum) = (0usize, 0f64, 0f64, 0f64, 0f64);
+        let mut ours = Vec::new();
         for ((pos, top, ref_logp), (_, f32_top, f32_logp)) in reference.positions.iter().zip(&golden[0].positions) {
-            let ours = log_softmax(&logits[pos * n_vocab..(pos + 1) * n_vocab]);
+            log_softmax(&logits[pos * n_vocab..(pos + 1) * n_vocab], &mut ours);
             let our_top = ours.iter().enumerate().fold(0, |b, (i, &v)| if v > ours[b] { i } else { b });
             agree += usize::from(our_top as u32 == top[0]);
             let (kl, cover) = coarse_kl(top, ref_logp, &ours);

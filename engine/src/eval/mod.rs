@@ -115,8 +115,8 @@ fn chunks(tok: &Tokenizer, text: &str, p: &EvalParams) -> Result<Vec<Vec<u32>>, 
         .collect())
 }
 
-/// Log-probabilities of the logits row, in f64.
-fn log_softmax(logits: &[f32], out: &mut Vec<f64>) {
+/// Log-probabilities of a row of logits, in f64 (into `out`, which is cleared first).
+pub fn log_softmax(logits: &[f32], out: &mut Vec<f64>) {
     let max = logits.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)) as f64;
     let lse = max + logits.iter().map(|&l| (l as f64 - max).exp()).sum::<f64>().ln();
     out.clear();
@@ -150,21 +150,16 @@ impl Nll {
     }
 }
 
-/// Evaluates one chunk and hands the log-probabilities of each scored position (and the token that followed) to
-/// `each`.
-fn score_chunk(
-    ctx: &mut Context,
-    chunk: &[u32],
-    lp: &mut Vec<f64>,
-    mut each: impl FnMut(usize, &[f64], u32),
-) -> Result<(), EvalError> {
+/// Evaluates one chunk and hands the log-probabilities of each scored position, with the token that followed it,
+/// to `each`.
+fn score_chunk(ctx: &mut Context, chunk: &[u32], lp: &mut Vec<f64>, mut each: impl FnMut(&[f64], u32)) -> Result<(), EvalError> {
     ctx.truncate(0);
     let n_vocab = ctx.model().hparams().n_vocab;
     let logits = ctx.eval(chunk, true)?;
     let first = chunk.len() / 2;
     for i in first..chunk.len() - 1 {
         log_softmax(&logits[i * n_vocab..(i + 1) * n_vocab], lp);
-        each(i, lp, chunk[i + 1]);
+        each(lp, chunk[i + 1]);
     }
     Ok(())
 }
@@ -186,7 +181,7 @@ pub fn perplexity(
         if cancel.is_cancelled() {
             return Err(EvalError::Cancelled);
         }
-        score_chunk(&mut ctx, chunk, &mut lp, |_, lp, next| nll.add(-lp[next as usize]))?;
+        score_chunk(&mut ctx, chunk, &mut lp, |lp, next| nll.add(-lp[next as usize]))?;
         on_progress(EvalProgress {
             chunk: c + 1,
             n_chunks: chunks.len(),
