@@ -107,6 +107,9 @@ fn a_prompt_that_cannot_fit_is_an_error_and_the_session_goes_on() {
     let err = s.generate(Prompt::Text(&long), &greedy(4), &mut |_| {}, &CancelToken::new()).unwrap_err();
     assert!(matches!(err, ChatError::PromptTooLong { n_ctx: 16, .. }), "{err}");
     assert!(err.to_string().contains("context holds 16"), "{err}");
+    // SmolLM2 adds no BOS, so an empty text is no tokens at all.
+    let err = s.generate(Prompt::Text(""), &greedy(4), &mut |_| {}, &CancelToken::new()).unwrap_err();
+    assert!(matches!(err, ChatError::EmptyPrompt), "{err}");
     let (_, st) = run(&mut s, Prompt::Text("Hello"), &greedy(4));
     assert_eq!(st.generated_tokens, 4);
 }

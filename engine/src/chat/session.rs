@@ -29,6 +29,8 @@ pub enum ChatError {
     Tokenizer(#[from] TokenizerError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error("the prompt is empty: there is nothing to continue")]
+    EmptyPrompt,
     #[error("the prompt is {n_tokens} tokens but the context holds {n_ctx}: shorten it or use a larger context")]
     PromptTooLong { n_tokens: usize, n_ctx: usize },
 }
@@ -182,8 +184,11 @@ impl Session {
         let start = Instant::now();
         let tokens = self.tokenize(prompt)?;
         let n_ctx = self.ctx.n_ctx();
-        if tokens.is_empty() || tokens.len() >= n_ctx {
-            // Room for at least one generated token; an empty prompt has nothing to condition on.
+        if tokens.is_empty() {
+            return Err(ChatError::EmptyPrompt);
+        }
+        if tokens.len() >= n_ctx {
+            // Room for at least one generated token.
             return Err(ChatError::PromptTooLong { n_tokens: tokens.len(), n_ctx });
         }
 
