@@ -8,6 +8,6 @@ export default defineConfig({
   test: {
     environment: "happy-dom",
     include: ["ui/src/**/*.test.{ts,tsx}"],
-    restoreMocks: true,
+    mockReset: true,
   },
 });

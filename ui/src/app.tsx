@@ -28,10 +28,10 @@ function SystemLine() {
       <Icon name="chip" size={14} />
       <span>
         {formatBytes(s.totalMemory)} memory · {formatBytes(s.availableMemory)} free
-      </span>
-      <span class="system-extra">
-        {" "}
-        · {s.kernels.toUpperCase()} · {s.threads} threads
+        <span class="system-extra">
+          {" "}
+          · {s.kernels.toUpperCase()} · {s.threads} threads
+        </span>
       </span>
     </p>
   );

@@ -44,6 +44,8 @@ export function Chat() {
   const conv = session.conversation.value;
   const selected = session.modelId.value;
   const isLoadedSelection = loaded !== null && loaded.entry.id === selected;
+  // Loading again only makes sense for another model or another context size.
+  const upToDate = isLoadedSelection && loaded.contextSize === session.contextSize.value;
 
   async function submit() {
     if (await session.send(draft.value)) draft.value = "";
@@ -157,11 +159,11 @@ export function Chat() {
           <button
             type="button"
             class={isLoadedSelection ? "button" : "button button-primary"}
-            disabled={!selected || session.loading.value || streaming !== null}
+            disabled={!selected || session.loading.value || streaming !== null || upToDate}
             onClick={() => void session.loadModel(false)}
             data-testid="chat-load"
           >
-            {session.loading.value ? "Loading…" : isLoadedSelection ? "Reload" : "Load"}
+            {session.loading.value ? "Loading…" : upToDate ? "Loaded" : isLoadedSelection ? "Reload" : "Load"}
           </button>
           <span class={loaded ? "status status-on" : "status"} data-testid="chat-status">
             {loaded
