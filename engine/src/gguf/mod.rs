@@ -13,7 +13,7 @@ mod writer;
 pub use error::{Fault, GgufError};
 pub use reader::{GgufFile, TensorInfo};
 pub use value::{Value, ValueType};
-pub use writer::GgufWriter;
+pub use writer::{file_layout, header_bytes, FileLayout, GgufWriter, TensorDecl};
 
 pub use crate::atomic::AtomicFile;
 

@@ -157,16 +157,17 @@ impl<W: Write> GgufWriter<W> {
 
     /// Bytes the finished file will have: header, metadata, infos, padding and data. Known once all is declared.
     pub fn predicted_size(&self) -> u64 {
-        let mut header = 4 + 4 + 8 + 8;
-        for (k, v) in &self.metadata {
-            header += 8 + k.len() as u64 + 4 + encoded_len(v);
-        }
-        for t in &self.tensors {
-            header += 8 + t.name.len() as u64 + 4 + 8 * t.dims.len() as u64 + 4 + 8;
-        }
         // Saturated: only a data section within a few bytes of 2^64 could overflow here, and no such file can be
         // written anyway.
-        header.next_multiple_of(self.alignment).saturating_add(self.data_size)
+        self.header_bytes().next_multiple_of(self.alignment).saturating_add(self.data_size)
+    }
+
+    /// Bytes of the header as declared so far, before its padding (the same sum [`header_bytes`] makes).
+    fn header_bytes(&self) -> u64 {
+        header_bytes(
+            self.metadata.iter().map(|(k, v)| (k.as_str(), v)),
+            self.tensors.iter().map(|t| (t.name.as_str(), t.dims.len())),
+        )
     }
 
     fn put(&mut self, bytes: &[u8]) -> Result<(), GgufError> {
@@ -201,6 +202,11 @@ impl<W: Write> GgufWriter<W> {
             buf.extend_from_slice(&t.ty.id().to_le_bytes());
             buf.extend_from_slice(&offset.to_le_bytes());
             offset += t.n_bytes.next_multiple_of(self.alignment);
+        }
+        // The layout and the prediction share one sum; a disagreement is a bug here, never a file of another size
+        // than the one promised.
+        if buf.len() as u64 != self.header_bytes() {
+            return Err(self.misuse(format!("header of {} bytes, {} predicted", buf.len(), self.header_bytes())));
         }
         self.put(&buf)?;
         // Padded even without tensors, as llama.cpp and gguf-py do (the reader accepts either).
@@ -265,6 +271,71 @@ impl<W: Write> GgufWriter<W> {
         self.out.flush().map_err(|e| Ctx(&self.label).err(Fault::Io(e)))?;
         Ok(self.out)
     }
+}
+
+/// Bytes of a GGUF header — magic, version, the two counts, every key–value pair and every tensor info — before
+/// the zero padding that takes it to the alignment. Tensors are given as (name, number of dimensions). Pure: the
+/// writer lays out its header by the same sum, so a prediction made from it cannot disagree with the file.
+pub fn header_bytes<'a>(
+    metadata: impl IntoIterator<Item = (&'a str, &'a Value)>,
+    tensors: impl IntoIterator<Item = (&'a str, usize)>,
+) -> u64 {
+    let kvs: u64 = metadata.into_iter().map(|(k, v)| 8 + k.len() as u64 + 4 + encoded_len(v)).sum();
+    let infos: u64 = tensors.into_iter().map(|(name, n_dims)| 8 + name.len() as u64 + 4 + 8 * n_dims as u64 + 4 + 8).sum();
+    4 + 4 + 8 + 8 + kvs + infos
+}
+
+/// One tensor of a planned file: what its header entry and its data size depend on.
+#[derive(Clone, Copy, Debug)]
+pub struct TensorDecl<'a> {
+    pub name: &'a str,
+    /// ne order: `dims[0]` is the row length.
+    pub dims: &'a [u64],
+    pub ty: GgmlType,
+}
+
+/// Where everything of a GGUF file lies, as [`GgufWriter`] writes it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileLayout {
+    /// `general.alignment`, or [`DEFAULT_ALIGNMENT`].
+    pub alignment: u64,
+    /// Bytes of the header before its padding ([`header_bytes`]).
+    pub header_bytes: u64,
+    /// Where the data section starts: the header padded to the alignment.
+    pub data_offset: u64,
+    /// Bytes of the data section: every tensor padded to the alignment, the last one included.
+    pub data_bytes: u64,
+}
+
+impl FileLayout {
+    /// The size of the whole file.
+    pub fn file_bytes(&self) -> u64 {
+        self.data_offset + self.data_bytes
+    }
+}
+
+/// The layout of the file [`GgufWriter`] makes from `metadata` (in order) and `tensors`, computed before anything
+/// is written. None when the writer would refuse the input: a tensor with a partial block or a size beyond a u64, or
+/// a `general.alignment` that is not a u32 power of two.
+pub fn file_layout(metadata: &[(String, Value)], tensors: &[TensorDecl<'_>]) -> Option<FileLayout> {
+    let alignment = match metadata.iter().find(|(k, _)| k == KEY_ALIGNMENT) {
+        None => DEFAULT_ALIGNMENT,
+        Some((_, Value::U32(a))) if a.is_power_of_two() => u64::from(*a),
+        Some(_) => return None,
+    };
+    let header_bytes =
+        header_bytes(metadata.iter().map(|(k, v)| (k.as_str(), v)), tensors.iter().map(|t| (t.name, t.dims.len())));
+    let data_bytes = tensors.iter().try_fold(0u64, |sum, t| {
+        let (&ne0, rest) = t.dims.split_first()?;
+        if ne0 % t.ty.block_size() as u64 != 0 {
+            return None;
+        }
+        let n = rest.iter().try_fold(ne0, |n, &d| n.checked_mul(d))?;
+        sum.checked_add(t.ty.row_size(n)?.checked_next_multiple_of(alignment)?)
+    })?;
+    let data_offset = header_bytes.checked_next_multiple_of(alignment)?;
+    data_offset.checked_add(data_bytes)?;
+    Some(FileLayout { alignment, header_bytes, data_offset, data_bytes })
 }
 
 fn put_str(buf: &mut Vec<u8>, s: &str) {

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::gguf::{GgufError, GgufWriter, Value, KEY_FILE_TYPE, KEY_QUANTIZATION_VERSION};
+use crate::gguf::{file_layout, GgufError, GgufWriter, TensorDecl, Value, KEY_FILE_TYPE, KEY_QUANTIZATION_VERSION};
 use crate::quant::{self, GgmlType};
 use crate::summary::{Summary, TensorEntry};
 
@@ -195,6 +195,20 @@ impl Job {
     /// Tensor data bytes of the output, from shapes and types alone.
     pub fn predicted_data_bytes(&self) -> u64 {
         self.plan.data_bytes()
+    }
+
+    /// The exact size of the output file — header, metadata, tensor infos, padding and aligned tensor data — from
+    /// metadata, names, shapes and types alone, before anything is written. [`Job::run`] writes a file of exactly
+    /// this many bytes: both go through the GGUF writer's layout ([`crate::gguf::file_layout`]).
+    pub fn predicted_file_bytes(&self) -> u64 {
+        let decls: Vec<TensorDecl<'_>> = self
+            .plan
+            .order
+            .iter()
+            .map(|&i| TensorDecl { name: &self.tensors[i].name, dims: &self.tensors[i].dims, ty: self.plan.tensors[i].ty })
+            .collect();
+        // The plan checked every tensor's blocks and size, so a layout always exists; saturate rather than panic.
+        file_layout(&self.metadata, &decls).map_or(u64::MAX, |l| l.file_bytes())
     }
 
     fn writer_for(&self, out: GgufWriter<crate::gguf::AtomicFile>) -> Result<GgufWriter<crate::gguf::AtomicFile>, QuantizeError> {
