@@ -12,6 +12,7 @@ pub mod export;
 pub mod gguf;
 pub mod hf;
 pub mod kernels;
+pub mod library;
 pub mod model;
 pub mod quant;
 pub mod pages;
