@@ -46,6 +46,11 @@ export function Chat() {
   const isLoadedSelection = loaded !== null && loaded.entry.id === selected;
   // Loading again only makes sense for another model or another context size.
   const upToDate = isLoadedSelection && loaded.contextSize === session.contextSize.value;
+  const label = (m: (typeof models)[number]) => `${m.name} · ${m.type} · ${formatBytes(m.sizeBytes)}`;
+  const selectedEntry = models.find((m) => m.id === selected);
+  const statusText = loaded
+    ? `${loaded.entry.name} · ${formatCount(loaded.contextSize)} ctx${loaded.chatTemplate ? "" : " · generic template"}`
+    : "No model loaded";
 
   async function submit() {
     if (await session.send(draft.value)) draft.value = "";
@@ -83,8 +88,10 @@ export function Chat() {
                     showHistory.value = false;
                   }}
                 >
-                  <span class="conversation-title">{s.title}</span>
-                  <span class="conversation-meta">
+                  <span class="conversation-title" title={s.title}>
+                    {s.title}
+                  </span>
+                  <span class="conversation-meta" title={s.modelName ?? undefined}>
                     {[s.modelName, formatWhen(s.updatedAt)].filter(Boolean).join(" · ")}
                   </span>
                 </button>
@@ -125,6 +132,7 @@ export function Chat() {
             id="chat-model"
             class="select"
             value={selected ?? ""}
+            title={selectedEntry ? label(selectedEntry) : undefined}
             disabled={streaming !== null || models.length === 0}
             onChange={(e) => {
               session.modelId.value = e.currentTarget.value;
@@ -135,7 +143,7 @@ export function Chat() {
             {models.length === 0 && <option value="">No runnable model</option>}
             {models.map((m) => (
               <option key={m.id} value={m.id}>
-                {m.name} · {m.type} · {formatBytes(m.sizeBytes)}
+                {label(m)}
               </option>
             ))}
           </select>
@@ -165,10 +173,8 @@ export function Chat() {
           >
             {session.loading.value ? "Loading…" : upToDate ? "Loaded" : isLoadedSelection ? "Reload" : "Load"}
           </button>
-          <span class={loaded ? "status status-on" : "status"} data-testid="chat-status">
-            {loaded
-              ? `${loaded.entry.name} · ${formatCount(loaded.contextSize)} ctx${loaded.chatTemplate ? "" : " · generic template"}`
-              : "No model loaded"}
+          <span class={loaded ? "status status-on" : "status"} title={statusText} data-testid="chat-status">
+            <span class="ellipsis">{statusText}</span>
           </span>
           <button
             type="button"

@@ -156,6 +156,7 @@ export function Library() {
                     <button
                       type="button"
                       class="link-button"
+                      title={entry.name}
                       aria-expanded={selected.value === entry.id}
                       onClick={() => (selected.value = selected.value === entry.id ? null : entry.id)}
                     >

@@ -13,30 +13,33 @@ import { StackedBar } from "../components/StackedBar";
 export const GROUP_ORDER = ["embeddings", "attention", "feed-forward", "output", "norms", "other"];
 
 function TallyTable({ caption, rows, total }: { caption: string; rows: (Tally & { name: string })[]; total: number }) {
+  // A phone may be narrower than five numeric columns: the table scrolls in its own box, never the page.
   return (
-    <table class="table table-compact">
-      <caption class="visually-hidden">{caption}</caption>
-      <thead>
-        <tr>
-          <th scope="col">{caption}</th>
-          <th scope="col" class="num">Tensors</th>
-          <th scope="col" class="num">Parameters</th>
-          <th scope="col" class="num">Size</th>
-          <th scope="col" class="num">Share</th>
-        </tr>
-      </thead>
-      <tbody>
-        {rows.map((r) => (
-          <tr key={r.name}>
-            <th scope="row">{r.name}</th>
-            <td class="num">{formatCount(r.tensors)}</td>
-            <td class="num">{formatParams(r.parameters)}</td>
-            <td class="num">{formatBytes(r.bytes)}</td>
-            <td class="num">{total > 0 ? `${((r.bytes / total) * 100).toFixed(1)}%` : "—"}</td>
+    <div class="table-scroll">
+      <table class="table table-compact">
+        <caption class="visually-hidden">{caption}</caption>
+        <thead>
+          <tr>
+            <th scope="col">{caption}</th>
+            <th scope="col" class="num">Tensors</th>
+            <th scope="col" class="num">Parameters</th>
+            <th scope="col" class="num">Size</th>
+            <th scope="col" class="num">Share</th>
           </tr>
-        ))}
-      </tbody>
-    </table>
+        </thead>
+        <tbody>
+          {rows.map((r) => (
+            <tr key={r.name}>
+              <th scope="row">{r.name}</th>
+              <td class="num">{formatCount(r.tensors)}</td>
+              <td class="num">{formatParams(r.parameters)}</td>
+              <td class="num">{formatBytes(r.bytes)}</td>
+              <td class="num">{total > 0 ? `${((r.bytes / total) * 100).toFixed(1)}%` : "—"}</td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
 
@@ -67,7 +70,9 @@ export function ModelDetailsPanel({ id, onClose }: { id: string; onClose: () => 
   return (
     <section class="panel details" data-testid="model-details" aria-labelledby="details-title">
       <header class="panel-header">
-        <h2 id="details-title">{d?.entry.name ?? "Details"}</h2>
+        <h2 id="details-title" title={d?.entry.name}>
+          {d?.entry.name ?? "Details"}
+        </h2>
         <button type="button" class="icon-button" aria-label="Close details" title="Close (Esc)" onClick={onClose}>
           <Icon name="close" />
         </button>
