@@ -23,6 +23,7 @@ import type {
   TypeTally,
   Version,
 } from "../../ui/src/ipc/types";
+import { LONG_CONVERSATION_ID, LONG_MODEL_ID, LONG_NAME, LONG_TITLE } from "./long-names";
 
 export interface FakeOptions {
   empty?: boolean; // start with an empty library
@@ -31,6 +32,7 @@ export interface FakeOptions {
   tokenDelayMs?: number;
   chunkDelayMs?: number;
   availableMemory?: number;
+  longNames?: boolean; // add a runnable model with a 120-character name and a saved conversation with a long title
 }
 
 interface Call {
@@ -53,6 +55,7 @@ const opts: Required<FakeOptions> = {
   tokenDelayMs: 25,
   chunkDelayMs: 60,
   availableMemory: 9.3 * 2 ** 30,
+  longNames: false,
   ...(window.__FAKE_OPTIONS__ ?? {}),
 };
 
@@ -104,6 +107,18 @@ let entries: ModelEntry[] = opts.empty
         error: "/home/user/Downloads/broken.gguf: tensor 'blk.0.attn_q.weight' ends at byte 1,204,224 but the file has 1,000,000 bytes",
       }),
     ];
+if (opts.longNames) {
+  entries.push(
+    entry({
+      id: LONG_MODEL_ID,
+      name: LONG_NAME,
+      type: "Q4_K_M",
+      sizeBytes: 105_454_016,
+      parameters: 134_515_008,
+      family: LONG_NAME,
+    }),
+  );
+}
 entries.sort((a, b) => a.name.localeCompare(b.name));
 
 const PRESETS: [string, number, string][] = [
@@ -214,6 +229,23 @@ const perplexities = new Map<string, NonNullable<Version["perplexity"]>>();
 const running = new Map<string, { cancelled: boolean }>();
 const cancelled: string[] = [];
 const conversations = new Map<string, Conversation>();
+if (opts.longNames) {
+  const id = LONG_CONVERSATION_ID;
+  conversations.set(id, {
+    id,
+    title: LONG_TITLE,
+    modelId: LONG_MODEL_ID,
+    modelName: LONG_NAME,
+    system: "",
+    settings: { temperature: 0.7, topK: 40, topP: 0.95, minP: 0.05, repeatPenalty: 1, maxTokens: 512, seed: null },
+    messages: [
+      { role: "user", content: `${LONG_TITLE}: ${"https://example.com/reports/".padEnd(140, "x")}` },
+      { role: "assistant", content: "Sales rose in every region but the north; two supplier contracts need renewing by March.", stats: null },
+    ],
+    createdAt: "2025-01-02T10:00:00.000Z",
+    updatedAt: "2025-01-02T10:05:00.000Z",
+  });
+}
 let loadedId: string | null = null;
 
 /** Delivers `message` on a Channel as Tauri does: `{index, message}` through the callback the Channel registered. */
