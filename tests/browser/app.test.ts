@@ -83,7 +83,7 @@ describe("library", () => {
     await row.getByTestId("model-remove").click();
     await page.getByTestId("confirm-dialog").waitFor();
     await page.keyboard.press("Escape"); // Escape keeps it
-    expect(await page.getByTestId("confirm-dialog").count()).toBe(0);
+    await page.getByTestId("confirm-dialog").waitFor({ state: "detached" }); // the key event lands after press() returns
     expect(await row.count()).toBe(1);
     await row.getByTestId("model-remove").click();
     await page.getByTestId("confirm-ok").click();
@@ -285,6 +285,12 @@ describe("chat", () => {
     await warning.waitFor({ state: "detached" });
     await page.getByTestId("chat-status").getByText("Llama-3.2-3B-Instruct-Q4_K_M").waitFor();
     expect((await calls(page, "chat_load")).map((c) => c.force)).toEqual([true]);
+
+    await page.getByTestId("chat-unload").click();
+    await page.getByTestId("chat-status").getByText("No model loaded").waitFor();
+    expect(await page.getByTestId("chat-input").isDisabled()).toBe(true);
+    expect(await calls(page, "chat_unload")).toHaveLength(1);
+    expect(await page.getByTestId("chat-unload").count()).toBe(0);
     expect(errors).toEqual([]);
   });
 });

@@ -167,3 +167,29 @@ test("editing a user message drops what followed and answers the edit", async ()
     ]),
   );
 });
+
+test("Unload frees the model: chat_unload is called, the input is disabled and the status says no model", async () => {
+  ipc.unload.mockResolvedValue(undefined);
+  await loadModel();
+  expect(screen.getByTestId("chat-status").textContent).toBe("smol-q4 · 2,048 ctx");
+  expect(screen.getByTestId("chat-status").getAttribute("title")).toBe("smol-q4 · 2,048 ctx");
+  expect(screen.getByTestId("chat-load").textContent).toBe("Loaded");
+  fireEvent.click(screen.getByTestId("chat-unload"));
+  await waitFor(() => expect((screen.getByTestId("chat-input") as HTMLTextAreaElement).disabled).toBe(true));
+  expect(ipc.unload).toHaveBeenCalledTimes(1);
+  expect(screen.getByTestId("chat-status").textContent).toBe("No model loaded");
+  expect(screen.getByTestId("chat-status").classList.contains("status-on")).toBe(false);
+  expect(screen.queryByTestId("chat-unload")).toBeNull();
+  expect(screen.getByTestId("chat-load").textContent).toBe("Load");
+  expect((screen.getByTestId("chat-send") as HTMLButtonElement).disabled).toBe(true);
+});
+
+test("a failed unload keeps the model and shows the error", async () => {
+  ipc.unload.mockRejectedValue({ code: "internal", message: "the engine is busy" });
+  await loadModel();
+  fireEvent.click(screen.getByTestId("chat-unload"));
+  await screen.findByTestId("error-banner");
+  expect(screen.getByTestId("error-banner").textContent).toContain("the engine is busy");
+  expect((screen.getByTestId("chat-input") as HTMLTextAreaElement).disabled).toBe(false);
+  expect(screen.getByTestId("chat-status").textContent).toBe("smol-q4 · 2,048 ctx");
+});

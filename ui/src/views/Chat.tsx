@@ -173,6 +173,18 @@ export function Chat() {
           >
             {session.loading.value ? "Loading…" : upToDate ? "Loaded" : isLoadedSelection ? "Reload" : "Load"}
           </button>
+          {loaded && (
+            <button
+              type="button"
+              class="button"
+              disabled={session.loading.value || streaming !== null}
+              onClick={() => void session.unloadModel()}
+              title="Unload the model and free its memory"
+              data-testid="chat-unload"
+            >
+              Unload
+            </button>
+          )}
           <span class={loaded ? "status status-on" : "status"} title={statusText} data-testid="chat-status">
             <span class="ellipsis">{statusText}</span>
           </span>

@@ -123,10 +123,14 @@ export function dismissMemoryWarning(): void {
   memoryWarning.value = null;
 }
 
+/** Frees the loaded model; the input stays disabled until another is loaded. Not while a reply streams. */
 export async function unloadModel(): Promise<void> {
+  if (!loaded.peek() || streaming.peek() || loading.peek()) return;
+  error.value = null;
   try {
     await chat.unload();
     loaded.value = null;
+    memoryWarning.value = null;
   } catch (e) {
     error.value = toAppError(e);
   }
