@@ -171,6 +171,11 @@ impl HParams {
     }
 
     /// Width of all query heads together.
+    /// Bytes of a KV cache of `n_ctx` positions with elements of `elem_bytes` (keys and values, every layer).
+    pub fn kv_bytes(&self, n_ctx: usize, elem_bytes: usize) -> u64 {
+        2 * (self.n_layer * self.n_head_kv * self.head_dim) as u64 * n_ctx as u64 * elem_bytes as u64
+    }
+
     pub fn n_q(&self) -> usize {
         self.n_head * self.head_dim
     }
