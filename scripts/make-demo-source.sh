@@ -22,7 +22,12 @@ if complete; then
   echo "demo source present: $out"; exit 0
 fi
 scripts/fetch-demo-model.sh
-cargo build -q --release -p pocketlm-cli
+# POCKETLM_BIN: an already built pocketlm (the tests use theirs); else a release build.
+bin=${POCKETLM_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build -q --release -p pocketlm-cli
+  bin=target/release/pocketlm
+fi
 # --force replaces only a model folder (one with a config.json), e.g. one left at another dtype.
-target/release/pocketlm export-hf "$gguf" "$out" --dtype bf16 --force --quiet
+"$bin" export-hf "$gguf" "$out" --dtype bf16 --force --quiet
 complete || { echo "export finished but $out is incomplete" >&2; exit 1; }

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: lint, every Rust test (unit, golden, conformance on the real demo model), a short fuzz run
-# of the GGUF reader, and the engine's tests on aarch64 under qemu when the shared cross script is present.
+# The whole test suite: lint, every Rust test (unit, golden, conformance on the real demo model), the UI's component
+# tests and its tests in a real Chromium, the real app end to end under Xvfb, a short fuzz run of the GGUF reader,
+# and the engine's tests on aarch64 under qemu when the shared cross script is present.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -10,10 +11,17 @@ scripts/fetch-llamacpp-vocabs.sh
 export POCKETLM_DEMO_MODEL="$PWD/models/SmolLM2-135M-Instruct.Q4_1.gguf"
 export POCKETLM_TOKENIZERS="$PWD/models/tokenizers"
 export POCKETLM_LLAMACPP_VOCABS="$PWD/models/llamacpp-vocabs"
+echo "== npm packages and the UI build (the app embeds ui/dist)"
+npm ci --no-audit --no-fund --loglevel=error
+npm run build --silent
 echo "== clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "== tests"
 cargo test --workspace
+echo "== UI: component tests and Chromium with mocked IPC"
+scripts/test-ui.sh
+echo "== the real app end to end (tauri-driver, WebKitWebDriver, Xvfb)"
+scripts/test-app.sh
 echo "== fuzz (GGUF reader)"
 scripts/fuzz.sh "${POCKETLM_FUZZ_SECONDS:-30}"
 cross=../shared/scripts/arm64-cross.sh
