@@ -3,6 +3,7 @@ use std::sync::Arc;
 
 use pocketlm::eval::{self, EvalParams};
 use pocketlm::model::Model;
+use pocketlm::quantize::{Job, Preset, QuantizeOptions};
 use tauri::ipc::Channel;
 use tauri::State;
 
@@ -65,14 +66,34 @@ pub async fn perplexity_run(
     let state = state.inner().clone();
     blocking(move || {
         let entry = library::find(&state, &id)?;
-        if !entry.runnable {
+        let runs = |arch: &Option<String>| {
+            pocketlm::library::RUNNABLE_ARCHITECTURES.iter().any(|a| Some(a.name()) == arch.as_deref())
+        };
+        if !entry.runnable && !(entry.format == "hf" && entry.error.is_none() && runs(&entry.architecture)) {
             return Err(AppError::new(
                 Code::Unsupported,
-                format!("{}: perplexity runs on GGUF files; quantize this model (F16 or Q8_0 keep its quality) and measure that", entry.name),
+                format!(
+                    "{}: a {} model of architecture {} cannot be run here (PocketLM runs llama and qwen2)",
+                    entry.name,
+                    entry.format,
+                    entry.architecture.as_deref().unwrap_or("unknown")
+                ),
             ));
         }
         let guard = state.jobs.start(&job_id)?;
-        let model = Arc::new(Model::load(&id)?);
+        // A Hugging Face folder is measured through a temporary BF16 GGUF of it: the same weights, as the engine
+        // reads them. It is deleted when the measurement ends, whatever the outcome.
+        let temp = if entry.format == "hf" {
+            let dir = state.paths.data_dir.join("tmp");
+            std::fs::create_dir_all(&dir).map_err(|e| AppError::io(dir.display(), e))?;
+            let file = TempFile(dir.join(format!("perplexity-{}.gguf", std::process::id())));
+            let opts = QuantizeOptions { preset: Preset::BF16, ..Default::default() };
+            Job::plan(Path::new(&id), &opts)?.run(&file.0, &mut |_| {}, &guard.token)?;
+            Some(file)
+        } else {
+            None
+        };
+        let model = Arc::new(Model::load(temp.as_ref().map_or(Path::new(&id), |t| t.0.as_path()))?);
         let r = eval::perplexity(
             &model,
             eval::TEXT,
@@ -101,4 +122,13 @@ pub async fn perplexity_run(
         Ok(result)
     })
     .await
+}
+
+/// A file removed when dropped.
+struct TempFile(std::path::PathBuf);
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }

@@ -15,11 +15,15 @@ const STOP_REASONS: Record<GenerationStats["stopReason"], string | null> = {
 };
 
 export function statsText(s: GenerationStats): string {
-  const parts = [
-    formatTokensPerSecond(s.tokensPerSecond),
-    `first token ${formatMs(s.timeToFirstTokenMs)}`,
-    `context ${formatCount(s.contextUsed)} / ${formatCount(s.contextSize)}`,
-  ];
+  // A reply stopped before its first token has no speed or first-token time to show.
+  const parts =
+    s.generatedTokens === 0
+      ? ["no tokens", `context ${formatCount(s.contextUsed)} / ${formatCount(s.contextSize)}`]
+      : [
+          formatTokensPerSecond(s.tokensPerSecond),
+          `first token ${formatMs(s.timeToFirstTokenMs)}`,
+          `context ${formatCount(s.contextUsed)} / ${formatCount(s.contextSize)}`,
+        ];
   const reason = STOP_REASONS[s.stopReason];
   if (reason) parts.push(reason);
   if (s.shifted) parts.push("oldest part forgotten");

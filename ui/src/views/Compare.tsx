@@ -299,7 +299,7 @@ export function Compare() {
                               ) : (
                                 <span class="muted">not measured</span>
                               )}
-                              {v.entry.runnable && (
+                              {(v.entry.runnable || (v.entry.format === "hf" && !v.entry.error)) && (
                                 <button
                                   type="button"
                                   class="button button-small"
