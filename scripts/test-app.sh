@@ -24,7 +24,7 @@ cleanup() { [ -n "$xvfb_pid" ] && kill "$xvfb_pid" 2>/dev/null; rm -rf "$scratch
 trap cleanup EXIT
 mkdir -p "$scratch/home" "$scratch/data/models"
 display=:$((70 + RANDOM % 20))
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 & xvfb_pid=$!
+Xvfb "$display" -screen 0 1200x800x24 -nolisten tcp >/dev/null 2>&1 & xvfb_pid=$!
 sleep 1
 
 export DISPLAY=$display WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1

@@ -2,7 +2,7 @@
 // button, then go on to compare or chat. The job's state lives at module level, so leaving the view while a job
 // runs and coming back shows the same job.
 import { signal } from "@preact/signals";
-import { useEffect } from "preact/hooks";
+import { useEffect, useRef } from "preact/hooks";
 import * as quantize from "../ipc/quantize";
 import * as jobs from "../ipc/jobs";
 import { toAppError } from "../ipc/errors";
@@ -92,6 +92,12 @@ export function Quantize() {
     const initial = handed ?? sourceId.peek() ?? sources[0]?.id ?? null;
     if (initial && (initial !== sourceId.peek() || !plan.peek())) void loadPlan(initial);
   }, [sources.length > 0]);
+
+  // The outcome appears below a long preset table: bring it into view when it arrives.
+  const outcomeRef = useRef<HTMLDivElement>(null);
+  useEffect(() => {
+    if (outcome.value) outcomeRef.current?.scrollIntoView?.({ block: "nearest", behavior: "smooth" });
+  }, [outcome.value]);
 
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => e.key === "Escape" && running.peek() && void cancel();
@@ -283,6 +289,7 @@ export function Quantize() {
         </div>
       )}
 
+      <div ref={outcomeRef} class="outcome">
       {done?.kind === "done" && (
         <div class="result" data-testid="quantize-result" data-bytes={done.result.sizeBytes}>
           <div class="result-head">
@@ -328,6 +335,7 @@ export function Quantize() {
         </div>
       )}
       {done?.kind === "error" && <ErrorBanner error={done.error} onDismiss={() => (outcome.value = null)} />}
+      </div>
     </section>
   );
 }
