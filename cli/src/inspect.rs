@@ -21,12 +21,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> Result<()> {
     let f = GgufFile::open(&args.file)?;
-    let entries: Vec<TensorEntry> = f
-        .tensors()
-        .iter()
-        .map(|t| TensorEntry { name: t.name.clone(), dims: t.dims.clone(), ty: t.ty, bytes: t.n_bytes })
-        .collect();
-    let summary = Summary::new(&entries);
+    let summary = Summary::new(&TensorEntry::all_of(&f));
     let out = if args.json { to_json(&f, &summary, args.array_items) } else { to_text(&f, &summary, args.array_items) };
     use std::io::Write;
     let mut stdout = std::io::stdout().lock();

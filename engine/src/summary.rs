@@ -1,6 +1,7 @@
 //! What a model's bytes are made of: totals by ggml type and by tensor group (embeddings, attention, feed-forward,
 //! output, norms), parameter count and bits per weight. `pocketlm inspect` prints it; the app draws it.
 
+use crate::gguf::GgufFile;
 use crate::quant::GgmlType;
 
 /// The part of a transformer a tensor belongs to, by its GGUF name.
@@ -66,6 +67,14 @@ pub struct TensorEntry {
 }
 
 impl TensorEntry {
+    /// Every tensor of a GGUF file, in file order.
+    pub fn all_of(f: &GgufFile) -> Vec<TensorEntry> {
+        f.tensors()
+            .iter()
+            .map(|t| TensorEntry { name: t.name.clone(), dims: t.dims.clone(), ty: t.ty, bytes: t.n_bytes })
+            .collect()
+    }
+
     pub fn n_elements(&self) -> u64 {
         self.dims.iter().product()
     }

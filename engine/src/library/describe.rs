@@ -86,11 +86,7 @@ pub fn render_metadata(metadata: &[(String, Value)]) -> Vec<(String, String)> {
 }
 
 fn describe_gguf(f: &GgufFile, path: &Path) -> ModelInfo {
-    let entries: Vec<TensorEntry> = f
-        .tensors()
-        .iter()
-        .map(|t| TensorEntry { name: t.name.clone(), dims: t.dims.clone(), ty: t.ty, bytes: t.n_bytes })
-        .collect();
+    let entries = TensorEntry::all_of(f);
     let summary = Summary::new(&entries);
     let architecture = f.architecture().map(str::to_string);
     let stem = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
