@@ -157,14 +157,12 @@ pub fn find(state: &AppState, id: &str) -> AppResult<ModelEntry> {
 /// Adds a file or folder the user picked; refuses what is not a readable model, naming the fault.
 pub fn add(state: &AppState, path: &Path) -> AppResult<ModelEntry> {
     let id = canonical(path)?;
-    let info = describe(state, &id).map_err(|m| AppError::new(Code::InvalidModel, m))?;
-    let key = id.display().to_string();
+    describe(state, &id).map_err(|m| AppError::new(Code::InvalidModel, m))?;
     {
         let mut s = state.store();
-        s.add(&key);
+        s.add(&id.display().to_string());
         s.save()?;
     }
-    let _ = info;
     Ok(entry(state, &id, "added", None))
 }
 

@@ -79,9 +79,15 @@ pub async fn chat_load(state: State<'_, AppState>, id: String, context_size: usi
     .await
 }
 
+/// Frees the loaded model and its KV cache (after any reply in progress ends: the UI stops it first).
 #[tauri::command]
-pub fn chat_unload(state: State<'_, AppState>) {
-    *state.chat() = None;
+pub async fn chat_unload(state: State<'_, AppState>) -> AppResult<()> {
+    let state = state.inner().clone();
+    blocking(move || {
+        *state.chat() = None;
+        Ok(())
+    })
+    .await
 }
 
 fn sampler(s: &SamplingSettings) -> SamplerParams {

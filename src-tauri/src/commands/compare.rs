@@ -69,7 +69,8 @@ pub async fn perplexity_run(
         let runs = |arch: &Option<String>| {
             pocketlm::library::RUNNABLE_ARCHITECTURES.iter().any(|a| Some(a.name()) == arch.as_deref())
         };
-        if !entry.runnable && !(entry.format == "hf" && entry.error.is_none() && runs(&entry.architecture)) {
+        let measurable_folder = entry.format == "hf" && entry.error.is_none() && runs(&entry.architecture);
+        if !(entry.runnable || measurable_folder) {
             return Err(AppError::new(
                 Code::Unsupported,
                 format!(
