@@ -1,5 +1,5 @@
 // A small modal question ("Remove this model?"). Escape or Cancel closes it; focus starts on Cancel, the safe choice.
-import { useEffect, useRef } from "preact/hooks";
+import { useLayoutEffect, useRef } from "preact/hooks";
 import type { ComponentChildren } from "preact";
 
 export interface ConfirmDialogProps {
@@ -13,7 +13,9 @@ export interface ConfirmDialogProps {
 
 export function ConfirmDialog({ title, children, confirmLabel, danger, onConfirm, onCancel }: ConfirmDialogProps) {
   const cancelRef = useRef<HTMLButtonElement>(null);
-  useEffect(() => {
+  // A layout effect, so Escape works from the moment the dialog is on screen: a plain effect runs after paint, and
+  // a key pressed in between was lost (seen in the browser tests on a loaded machine).
+  useLayoutEffect(() => {
     const before = document.activeElement as HTMLElement | null;
     cancelRef.current?.focus();
     const onKey = (e: KeyboardEvent) => {
