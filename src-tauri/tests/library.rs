@@ -85,3 +85,28 @@ fn the_models_folder_is_listed_without_adding() {
     assert_eq!(e.origin, "app");
     assert_eq!(e.family, "SmolLM2-135M-Instruct");
 }
+
+#[test]
+fn removing_a_file_the_app_made_deletes_it_and_an_added_one_never() {
+    let Some(demo) = demo() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let models = dir.path().join("models");
+    std::fs::create_dir_all(&models).unwrap();
+    let made = models.join("SmolLM2-135M-Instruct-Q4_1.gguf");
+    std::fs::copy(&demo, &made).unwrap();
+    let made_id = std::fs::canonicalize(&made).unwrap().display().to_string();
+    let s = state(&dir);
+    let source = library::add(&s, &demo).unwrap();
+    {
+        let mut store = s.store();
+        store.record_made(&made_id, &source.id);
+        store.save().unwrap();
+    }
+    let e = library::find(&s, &made_id).unwrap();
+    assert_eq!(e.derived_from.as_deref(), Some(source.id.as_str()));
+    library::remove(&s, &made_id).unwrap();
+    assert!(!made.exists(), "the app's own file is deleted with its entry");
+    assert!(library::find(&s, &made_id).is_err());
+    library::remove(&s, &source.id).unwrap();
+    assert!(demo.exists(), "the user's file stays");
+}
