@@ -12,7 +12,7 @@ echo "== npm packages"
 npm ci --no-audit --no-fund --loglevel=error
 echo "== UI build"
 npm run build --silent
-echo "== app and command line (release build: ~20 min on 2 cores the first time)"
+echo "== app and command line (release build: about 7 min on 2 cores the first time)"
 cargo build --release -p pocketlm-app -p pocketlm-cli
 scripts/make-demo-source.sh
 
@@ -42,7 +42,7 @@ fi
 shot=target/setup-screenshot.png
 echo "No display here: opening PocketLM in a virtual screen for 15 s and saving a picture of it to $shot"
 display=:$((90 + RANDOM % 9))
-Xvfb "$display" -screen 0 1280x800x24 -nolisten tcp >/dev/null 2>&1 & xvfb=$!
+Xvfb "$display" -screen 0 1200x800x24 -nolisten tcp >/dev/null 2>&1 & xvfb=$!
 sleep 1
 DISPLAY=$display WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1 dbus-run-session -- "$PWD/$app" >/dev/null 2>&1 & pid=$!
 sleep 15

@@ -61,7 +61,9 @@ fn origin_label(o: Origin) -> &'static str {
         Origin::HfCache => "hf-cache",
         Origin::Ollama => "ollama",
         Origin::LmStudio => "lm-studio",
-        Origin::Folder => "app",
+        // In the app's models folder but not written by the app (the demo placed by setup, a file copied there):
+        // "added". "app" ("made here") is for the app's own quantizations, which `list` takes from the store.
+        Origin::Folder => "added",
     }
 }
 
@@ -130,8 +132,7 @@ pub fn list(state: &AppState) -> Vec<ModelEntry> {
     roots.folders.insert(0, state.paths.models_dir.clone());
     let found: Vec<Found> = lib::scan_all(&roots);
     for f in found {
-        let origin = origin_label(f.origin);
-        candidates.push((f.path, origin, f.name_hint));
+        candidates.push((f.path, origin_label(f.origin), f.name_hint));
     }
     let mut seen = std::collections::HashSet::new();
     let mut out = Vec::new();

@@ -82,7 +82,7 @@ fn the_models_folder_is_listed_without_adding() {
     let s = state(&dir);
     let list = library::list(&s);
     let e = list.iter().find(|e| e.path.ends_with(".Q4_1.gguf")).expect("found in the models folder");
-    assert_eq!(e.origin, "app");
+    assert_eq!(e.origin, "added", "in the models folder, but not made by the app");
     assert_eq!(e.family, "SmolLM2-135M-Instruct");
 }
 
@@ -104,6 +104,7 @@ fn removing_a_file_the_app_made_deletes_it_and_an_added_one_never() {
     }
     let e = library::find(&s, &made_id).unwrap();
     assert_eq!(e.derived_from.as_deref(), Some(source.id.as_str()));
+    assert_eq!(e.origin, "app", "made here");
     library::remove(&s, &made_id).unwrap();
     assert!(!made.exists(), "the app's own file is deleted with its entry");
     assert!(library::find(&s, &made_id).is_err());
