@@ -11,7 +11,7 @@ use pocketlm::summary::Summary;
 
 use crate::dto::{GroupTally, MetadataItem, ModelDetails, ModelEntry, Tally, TypeTally};
 use crate::error::{AppError, AppResult, Code};
-use crate::state::AppState;
+use crate::state::{file_stamp, AppState};
 
 /// A model's description, or why it could not be read.
 pub type Described = Result<Arc<ModelInfo>, String>;
@@ -34,18 +34,9 @@ pub fn canonical(path: &Path) -> AppResult<PathBuf> {
         .map_err(|e| AppError::new(Code::InvalidModel, format!("{}: {e}", path.display())))
 }
 
-fn stamp(path: &Path) -> (u64, u64) {
-    std::fs::metadata(path)
-        .map(|m| {
-            let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            (m.len(), t.map_or(0, |d| d.as_nanos() as u64))
-        })
-        .unwrap_or((0, 0))
-}
-
 /// Describes `path`, from the cache when the file has not changed.
 pub fn describe(state: &AppState, path: &Path) -> Described {
-    let key = stamp(path);
+    let key = file_stamp(path);
     if let Some((k, d)) = state.described.lock().unwrap_or_else(|p| p.into_inner()).get(path) {
         if *k == key {
             return d.clone();

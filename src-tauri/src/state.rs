@@ -12,8 +12,18 @@ use crate::dto::ModelEntry;
 use crate::jobs::Jobs;
 use crate::store::Store;
 
-/// A file's size and modification time: when either changes, a cached description is stale.
+/// A file's size and modification time (ns since the epoch): when either changes, what was learnt of it is stale.
 pub type FileStamp = (u64, u64);
+
+/// The stamp of `path` now; (0, 0) when it cannot be read.
+pub fn file_stamp(path: &std::path::Path) -> FileStamp {
+    std::fs::metadata(path)
+        .map(|m| {
+            let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
+            (m.len(), t.map_or(0, |d| d.as_nanos() as u64))
+        })
+        .unwrap_or((0, 0))
+}
 
 pub struct Paths {
     pub data_dir: PathBuf,

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::conversations::write_atomic;
 use crate::dto::PerplexityResult;
 use crate::error::AppResult;
+use crate::state::file_stamp;
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
@@ -87,24 +88,15 @@ impl Store {
     }
 
     pub fn set_perplexity(&mut self, id: &str, result: PerplexityResult) {
-        let (file_bytes, modified) = stamp(Path::new(id));
+        let (file_bytes, modified) = file_stamp(Path::new(id));
         self.data.perplexity.insert(id.to_string(), Measured { result, file_bytes, modified });
     }
 
     /// The stored measurement, if the file has not changed since.
     pub fn perplexity(&self, id: &str) -> Option<PerplexityResult> {
         let m = self.data.perplexity.get(id)?;
-        (stamp(Path::new(id)) == (m.file_bytes, m.modified)).then(|| m.result.clone())
+        (file_stamp(Path::new(id)) == (m.file_bytes, m.modified)).then(|| m.result.clone())
     }
-}
-
-fn stamp(path: &Path) -> (u64, u64) {
-    fs::metadata(path)
-        .map(|m| {
-            let t = m.modified().ok().and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok());
-            (m.len(), t.map_or(0, |d| d.as_secs()))
-        })
-        .unwrap_or((0, 0))
 }
 
 #[cfg(test)]

@@ -7,7 +7,7 @@ use pocketlm::quantize::{Job, Preset, QuantizeOptions};
 use tauri::ipc::Channel;
 use tauri::State;
 
-use super::blocking;
+use super::{blocking, reduction_percent};
 use crate::dto::{Comparison, PerplexityProgress, PerplexityResult, Version};
 use crate::error::{AppError, AppResult, Code};
 use crate::library;
@@ -44,8 +44,7 @@ pub async fn compare(state: State<'_, AppState>, id: String) -> AppResult<Compar
                     Err(_) => (Vec::new(), Vec::new(), crate::dto::Tally { tensors: 0, parameters: 0, bytes: 0 }),
                 };
                 let perplexity = state.store().perplexity(&entry.id);
-                let reduction_percent =
-                    if base == 0 { 0.0 } else { (entry.size_bytes as f64 / base as f64 - 1.0) * 100.0 };
+                let reduction_percent = reduction_percent(base, entry.size_bytes);
                 Version { entry, reduction_percent, by_group, by_type, perplexity }
             })
             .collect();

@@ -11,6 +11,15 @@ pub mod system;
 
 use crate::error::{AppError, AppResult, Code};
 
+/// How much smaller (negative) or larger `to` bytes are than `from`, in percent; 0 when `from` is 0.
+pub fn reduction_percent(from: u64, to: u64) -> f64 {
+    if from == 0 {
+        0.0
+    } else {
+        (to as f64 / from as f64 - 1.0) * 100.0
+    }
+}
+
 /// Runs `f` on the blocking pool and returns its result; a panic inside becomes an `internal` error.
 pub async fn blocking<T: Send + 'static>(f: impl FnOnce() -> AppResult<T> + Send + 'static) -> AppResult<T> {
     tauri::async_runtime::spawn_blocking(f)

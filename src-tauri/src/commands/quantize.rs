@@ -5,7 +5,7 @@ use pocketlm::quantize::{Job, Preset, QuantizeOptions};
 use tauri::ipc::Channel;
 use tauri::State;
 
-use super::blocking;
+use super::{blocking, reduction_percent};
 use crate::dto::{PresetOption, QuantizePlan, QuantizeProgress, QuantizeResult};
 use crate::error::{AppError, AppResult, Code};
 use crate::library;
@@ -13,14 +13,6 @@ use crate::state::AppState;
 
 /// Room a quantized model needs beyond its file to run: KV cache, activations and the app (a rough margin).
 const RUN_MARGIN: u64 = 512 << 20;
-
-fn reduction(from: u64, to: u64) -> f64 {
-    if from == 0 {
-        0.0
-    } else {
-        (to as f64 / from as f64 - 1.0) * 100.0
-    }
-}
 
 /// Every preset with its exact output size, before anything is written.
 #[tauri::command]
@@ -47,7 +39,7 @@ pub async fn quantize_plan(state: State<'_, AppState>, id: String) -> AppResult<
                         description: p.description().to_string(),
                         size_bytes: size,
                         bits_per_weight: job.predicted_data_bytes() as f64 * 8.0 / params.max(1) as f64,
-                        reduction_percent: reduction(source.size_bytes, size),
+                        reduction_percent: reduction_percent(source.size_bytes, size),
                         fits_memory: size + RUN_MARGIN <= available,
                         recommended: p == Preset::Q4_K_M,
                         error: None,
@@ -148,7 +140,7 @@ pub async fn quantize_run(
             size_bytes: report.output_bytes,
             predicted_bytes: predicted,
             seconds: start.elapsed().as_secs_f64(),
-            reduction_percent: reduction(source.size_bytes, report.output_bytes),
+            reduction_percent: reduction_percent(source.size_bytes, report.output_bytes),
         })
     })
     .await
@@ -166,6 +158,6 @@ mod tests {
         std::fs::write(&p, b"x").unwrap();
         assert_eq!(output_path(dir.path(), "SmolLM2 135M/Instruct", Preset::Q4_K_M).file_name().unwrap(), "SmolLM2-135M-Instruct-Q4_K_M-2.gguf");
         assert_eq!(output_path(dir.path(), "../..", Preset::Q8_0).file_name().unwrap(), "model-Q8_0.gguf");
-        assert!((reduction(1000, 313) + 68.7).abs() < 1e-9);
+        assert!((reduction_percent(1000, 313) + 68.7).abs() < 1e-9);
     }
 }
