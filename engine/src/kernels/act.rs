@@ -2,7 +2,9 @@
 //! [`vec_dot_type`](super::vec_dot_type) of the weight, as llama.cpp pairs them.
 //!
 //! The quantizers are the engine's own byte-exact ports of ggml's `quantize_row_q8_K_ref`, `quantize_row_q8_0_ref`
-//! and `quantize_row_q8_1_ref` (`crate::quant`), so our activations are the bytes llama.cpp's CPU backend makes.
+//! and `quantize_row_q8_1_ref` (`crate::quant`), except that with AVX2 Q8_0 and Q8_1 go through
+//! [`x86::act_quantizer`](super::x86::act_quantizer), which rounds as llama.cpp's x86 build does: our activations
+//! are the bytes llama.cpp's CPU backend makes on x86-64.
 //! F32 activations (for F32/F16/BF16 weights) are the f32 values, little-endian.
 //!
 //! One token's row is those blocks, followed for Q8_0 by each block's scale `d` and for Q8_1 by each block's
@@ -61,17 +63,19 @@ fn quantize_row(ty: GgmlType, quantize: RowQuantizer, src: &[f32], dst: &mut [u8
 
 /// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(ty, cols).total`. `ty` is one
 /// of the activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul` checks
-/// both. With `isa` AVX2, Q8_0 goes through a SIMD quantizer that gives the reference's bytes.
+/// both. With `isa` AVX2, Q8_0 and Q8_1 go through llama.cpp's x86 rounding.
 pub fn quantize_activations(isa: super::Isa, ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
     let l = row_layout(ty, cols);
     let n_tokens = x.len() / cols;
     out.resize(n_tokens * l.total, 0);
-    let mut quantize = ty.codec().expect("activation types all have a codec").quantize;
+    let reference = ty.codec().expect("activation types all have a codec").quantize;
     #[cfg(target_arch = "x86_64")]
-    if isa == super::Isa::Avx2 {
-        quantize = super::x86::act_quantizer(ty).unwrap_or(quantize);
-    }
-    let _ = isa;
+    let quantize = if isa == super::Isa::Avx2 { super::x86::act_quantizer(ty).unwrap_or(reference) } else { reference };
+    #[cfg(not(target_arch = "x86_64"))]
+    let quantize = {
+        let _ = isa;
+        reference
+    };
     if x.len() < PARALLEL_MIN_VALUES {
         for (src, dst) in x.chunks_exact(cols).zip(out.chunks_exact_mut(l.total)) {
             quantize_row(ty, quantize, src, dst, l);

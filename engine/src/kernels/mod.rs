@@ -182,11 +182,13 @@ fn scalar_kernel(ty: GgmlType) -> Option<RowKernel> {
     })
 }
 
-/// The kernel of set `isa` for weights of type `ty`, its SIMD one where it has one. `isa` must be available.
-fn kernel(isa: Isa, ty: GgmlType) -> Option<RowKernel> {
+/// The kernel of set `isa` for weights of type `ty` in a product of `rows` rows with `n_tokens` tokens, its SIMD one
+/// where it has one. `isa` must be available.
+fn kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<RowKernel> {
+    let _ = (rows, n_tokens);
     let simd = match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => x86::kernel(ty),
+        Isa::Avx2 => x86::kernel(ty, rows, n_tokens),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => arm::kernel(ty, false),
         #[cfg(target_arch = "aarch64")]
@@ -234,7 +236,7 @@ pub fn matmul_with(
     if n_tokens == 0 || w.rows == 0 {
         return Ok(());
     }
-    let k = kernel(isa, w.ty).ok_or(KernelError::Unsupported(w.ty))?;
+    let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
     act::quantize_activations(isa, act_ty, x, w.cols, scratch);
     let job = Job { k, w, acts: scratch, act_row: act::row_layout(act_ty, w.cols).total, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
@@ -284,7 +286,7 @@ pub fn matmul_group(
     let act_row = act::row_layout(act_ty, ws[0].cols).total;
     let mut jobs = Vec::with_capacity(ws.len());
     for (w, y) in ws.iter().zip(ys.iter_mut()) {
-        let k = kernel(isa, w.ty).ok_or(KernelError::Unsupported(w.ty))?;
+        let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
         jobs.push(Job { k, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
     }
 

@@ -122,6 +122,23 @@ fn order_bound(wd: &[f32], x: &[f32], rows: usize, cols: usize, n_tokens: usize)
     b
 }
 
+/// How many copies of token `t` of an `n_tokens` batch make a batch whose arithmetic for it is the same. On x86-64
+/// the k-quant kernels follow llama.cpp, whose sums depend on the batch's shape (`x86::VEC_DOT`): 8 tokens or more
+/// take the tiled arithmetic; Q4_K with a multiple of 8 rows takes the interleaved one, whose groups of 4 tokens
+/// sum differently from the tokens left over.
+fn same_arithmetic_batch(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize, t: usize) -> usize {
+    use GgmlType as T;
+    if isa != Isa::Avx2 || !matches!(ty, T::Q2_K | T::Q3_K | T::Q4_K | T::Q5_K | T::Q6_K) {
+        1
+    } else if ty == T::Q4_K && rows % 8 == 0 {
+        if t < n_tokens - n_tokens % 4 { 4 } else { 1 }
+    } else if n_tokens >= 8 {
+        8
+    } else {
+        1
+    }
+}
+
 /// Every available SIMD set equals the scalar reference, for every type, length and token count (1 to 13: full and
 /// partial token tiles), and a batch gives what the tokens give one at a time.
 #[test]
@@ -129,8 +146,8 @@ fn simd_kernels_equal_the_scalar_references() {
     let sets: Vec<Isa> = Isa::available().into_iter().filter(|&i| i != Isa::Scalar).collect();
     eprintln!("kernel sets under test: {:?} (detected {})", sets, detected().name());
     for ty in TYPES {
-        for cols in lengths(ty) {
-            let rows = 37;
+        // 40 rows: Q4_K takes ggml's interleaved-by-8 arithmetic (see `x86::REPACK`).
+        for (cols, rows) in lengths(ty).into_iter().flat_map(|c| [(c, 37), (c, 40)]) {
             let (wb, wd) = weights(ty, rows, cols, 100 + cols as u64);
             let w = Weight { ty, data: &wb, rows, cols };
             for n_tokens in [1, 3, 4, 9, 13] {
@@ -143,11 +160,14 @@ fn simd_kernels_equal_the_scalar_references() {
                     let mut got = vec![0f32; rows * n_tokens];
                     matmul_with(isa, &w, &x, n_tokens, &mut got, &mut Vec::new()).unwrap();
                     assert_close(&got, &want, &bound, &what);
-                    // Token by token: the same numbers, bit for bit (a tile must not change a token's result).
+                    // Token by token: the same numbers, bit for bit (a tile must not change a token's result),
+                    // in a batch that takes the same arithmetic (see `same_arithmetic_batch`).
                     for t in 0..n_tokens {
-                        let mut one = vec![0f32; rows];
-                        matmul_with(isa, &w, &x[t * cols..(t + 1) * cols], 1, &mut one, &mut Vec::new()).unwrap();
-                        assert_eq!(&one[..], &got[t * rows..(t + 1) * rows], "{what}: token {t} alone");
+                        let copies = same_arithmetic_batch(isa, ty, rows, n_tokens, t);
+                        let xt = x[t * cols..(t + 1) * cols].repeat(copies);
+                        let mut alone = vec![0f32; rows * copies];
+                        matmul_with(isa, &w, &xt, copies, &mut alone, &mut Vec::new()).unwrap();
+                        assert_eq!(&alone[..rows], &got[t * rows..(t + 1) * rows], "{what}: token {t} alone");
                     }
                 }
             }

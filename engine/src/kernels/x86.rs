@@ -34,7 +34,7 @@ pub fn available() -> bool {
 /// [`TOKEN_TILE`]), then the remainder. The legacy types take 8 tokens at once, which shares each block's unpacking
 /// among more tokens; the k-quants keep more accumulators per token and would spill registers beyond 4.
 macro_rules! tiled {
-    ($body:ident, $max:expr) => {{
+    ($body:ident, $max:expr $(, $mode:expr)?) => {{
         // SAFETY (for callers): `RowKernel`'s contract — AVX2/FMA/F16C available, `w` one whole row, `a` holding
         // `out.len()` activation rows of `ar` bytes.
         unsafe fn k(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
@@ -42,14 +42,14 @@ macro_rules! tiled {
             for (i, o) in out.chunks_mut($max).enumerate() {
                 let a = &a[i * $max * ar..];
                 match o.len() {
-                    1 => $body::<1>(w, a, ar, o),
-                    2 => $body::<2>(w, a, ar, o),
-                    3 => $body::<3>(w, a, ar, o),
-                    4 => $body::<4>(w, a, ar, o),
-                    5 if $max > 4 => $body::<5>(w, a, ar, o),
-                    6 if $max > 4 => $body::<6>(w, a, ar, o),
-                    7 if $max > 4 => $body::<7>(w, a, ar, o),
-                    8 if $max > 4 => $body::<8>(w, a, ar, o),
+                    1 => $body::<1 $(, $mode)?>(w, a, ar, o),
+                    2 => $body::<2 $(, $mode)?>(w, a, ar, o),
+                    3 => $body::<3 $(, $mode)?>(w, a, ar, o),
+                    4 => $body::<4 $(, $mode)?>(w, a, ar, o),
+                    5 if $max > 4 => $body::<5 $(, $mode)?>(w, a, ar, o),
+                    6 if $max > 4 => $body::<6 $(, $mode)?>(w, a, ar, o),
+                    7 if $max > 4 => $body::<7 $(, $mode)?>(w, a, ar, o),
+                    8 if $max > 4 => $body::<8 $(, $mode)?>(w, a, ar, o),
                     n => unreachable!("tile of {n} tokens"),
                 }
             }
@@ -58,20 +58,47 @@ macro_rules! tiled {
     }};
 }
 
-/// The AVX2 kernel for weights of type `ty`. Every supported type has one.
-pub fn kernel(ty: GgmlType) -> Option<RowKernel> {
+/// Whose sums a k-quant kernel reproduces. llama.cpp's CPU backend (x86-64) multiplies a k-quant matrix three
+/// ways, which round differently; ours picks the same way by shape, so that a product is llama.cpp's to the bit
+/// (see `model::ops` for why that matters):
+/// - `VEC_DOT`: `ggml_vec_dot_*_q8_K`, eight lanes of partial sums over the row (fewer than 8 tokens);
+const VEC_DOT: u8 = 0;
+/// - `REPACK`: Q4_K with a multiple of 8 rows, which ggml interleaves by 8 rows at load: its gemm for each group of
+///   4 tokens (a multiply-add per 64 weights) and its gemv for the last tokens (one per block);
+const REPACK: u8 = 1;
+/// - `TILED`: ggml's tiled k-quant matmul for 8 tokens or more: each block's exact integer sum times the weight's
+///   d (less dmin times the mins' sum, fused), then multiply-added by the token's d (GCC fuses that product into
+///   the sum) block by block.
+const TILED: u8 = 2;
+
+/// A k-quant kernel in the arithmetic `mode` (`TILED` or `VEC_DOT`).
+macro_rules! k_quant {
+    ($body:ident, $mode:expr) => {
+        if $mode == TILED {
+            tiled!($body, 4, TILED)
+        } else {
+            tiled!($body, 4, VEC_DOT)
+        }
+    };
+}
+
+/// The AVX2 kernel for weights of type `ty` in a product of `rows` rows with `n_tokens` tokens (the shape picks the
+/// k-quants' arithmetic, see [`VEC_DOT`]). Every supported type has one.
+pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<RowKernel> {
     use GgmlType as T;
+    let kq = if n_tokens >= 8 { TILED } else { VEC_DOT };
     Some(match ty {
         T::Q4_0 => tiled!(q4_0_q8_0, 8),
         T::Q4_1 => tiled!(q4_1_q8_1, 8),
         T::Q5_0 => tiled!(q5_0_q8_0, 8),
         T::Q5_1 => tiled!(q5_1_q8_1, 8),
         T::Q8_0 => tiled!(q8_0_q8_0, 8),
-        T::Q2_K => tiled!(q2_k_q8_k, 4),
-        T::Q3_K => tiled!(q3_k_q8_k, 4),
-        T::Q4_K => tiled!(q4_k_q8_k, 4),
-        T::Q5_K => tiled!(q5_k_q8_k, 4),
-        T::Q6_K => tiled!(q6_k_q8_k, 4),
+        T::Q2_K => k_quant!(q2_k_q8_k, kq),
+        T::Q3_K => k_quant!(q3_k_q8_k, kq),
+        T::Q4_K if rows % 8 == 0 => tiled!(q4_k_q8_k, 4, REPACK),
+        T::Q4_K => k_quant!(q4_k_q8_k, kq),
+        T::Q5_K => k_quant!(q5_k_q8_k, kq),
+        T::Q6_K => k_quant!(q6_k_q8_k, kq),
         T::F32 => tiled!(f32_f32, 4),
         T::F16 => tiled!(f16_f32, 4),
         T::BF16 => tiled!(bf16_f32, 4),
@@ -81,29 +108,44 @@ pub fn kernel(ty: GgmlType) -> Option<RowKernel> {
 
 // ---- activation quantizer ----------------------------------------------------------------------------------
 
-/// The AVX2 Q8_0 activation quantizer, or None without AVX2. Its bytes equal the reference
-/// (`quant::q8_0::quantize_row_ref`, ggml's `quantize_row_q8_0_ref`) for every input; it is only faster (the
-/// reference's `roundf` is a libm call per value on x86-64's baseline).
+/// The AVX2 Q8_0 and Q8_1 activation quantizers, or None without AVX2 (or for other types). They give the bytes of
+/// llama.cpp's x86 `quantize_row_q8_0` / `quantize_row_q8_1`, which its CPU backend applies to activations there;
+/// these differ from the reference quantizers (`quant::q8_0`, ggml's `quantize_row_q8_0_ref`) in two roundings:
+/// the codes are `v · (127/amax)` rather than `v · (1/d)`, and they round half to even rather than away from zero.
+/// Both are as accurate; matching llama.cpp's is what keeps our products its to the bit (see `model::ops`).
 pub fn act_quantizer(ty: GgmlType) -> Option<super::act::RowQuantizer> {
-    (ty == GgmlType::Q8_0 && available()).then_some(quantize_row_q8_0 as super::act::RowQuantizer)
+    if !available() {
+        return None;
+    }
+    match ty {
+        GgmlType::Q8_0 => Some(quantize_row_q8_0 as super::act::RowQuantizer),
+        GgmlType::Q8_1 => Some(quantize_row_q8_1 as super::act::RowQuantizer),
+        _ => None,
+    }
 }
 
 fn quantize_row_q8_0(x: &[f32], y: &mut [u8]) {
     // SAFETY: only handed out by `act_quantizer` after `available()` (AVX2, FMA, F16C) said yes.
-    unsafe { quantize_row_q8_0_avx2(x, y) }
+    unsafe { quantize_row_q8_avx2::<false>(x, y) }
 }
 
-/// Blocks of 32: `d = amax / 127`, codes `roundf(v · (1/d))` — the reference's operations in the same order, so
-/// the same f32 roundings. `roundf` (half away from zero) is `trunc(t + copysign(0.5 − 2⁻²⁵, t))`: adding just below
-/// one half carries exactly the values at or above .5 over the next integer (0.5 + 0.49999997 rounds to 1 in
-/// f32). A block holding a NaN or an infinity, or so small that 1/d overflows, goes to the reference, whose C
-/// conversions of NaN and ±inf the saturating packs would not keep.
+fn quantize_row_q8_1(x: &[f32], y: &mut [u8]) {
+    // SAFETY: as above.
+    unsafe { quantize_row_q8_avx2::<true>(x, y) }
+}
+
+/// Blocks of 32: `d = amax / 127` (stored as f16), codes `round_half_even(v · (127 / amax))`; for Q8_1
+/// (`WITH_SUM`) also `s = d · Σ codes` as f16, after `d`. A block holding a NaN or an infinity, or so small that
+/// 127/amax overflows, goes to the reference quantizer, whose C conversions of NaN and ±inf the saturating packs
+/// would not keep (llama.cpp's output for such a block is garbage either way).
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn quantize_row_q8_0_avx2(x: &[f32], y: &mut [u8]) {
+unsafe fn quantize_row_q8_avx2<const WITH_SUM: bool>(x: &[f32], y: &mut [u8]) {
     use crate::quant::block::fp32_to_fp16;
-    let reference = GgmlType::Q8_0.codec().expect("Q8_0 has a codec").quantize;
+    let ty = if WITH_SUM { GgmlType::Q8_1 } else { GgmlType::Q8_0 };
+    let reference = ty.codec().expect("Q8_0 and Q8_1 have codecs").quantize;
+    let (bs, qs) = if WITH_SUM { (36, 4) } else { (34, 2) };
     let abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fff_ffff));
-    for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(34)) {
+    for (xb, yb) in x.chunks_exact(32).zip(y.chunks_exact_mut(bs)) {
         let v: [__m256; 4] = std::array::from_fn(|i| _mm256_loadu_ps(xb[8 * i..8 * i + 8].as_ptr()));
         let m = _mm256_max_ps(
             _mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
@@ -119,23 +161,33 @@ unsafe fn quantize_row_q8_0_avx2(x: &[f32], y: &mut [u8]) {
             continue;
         }
         let d = amax / 127.0;
-        let id = if d != 0.0 { 1.0 / d } else { 0.0 };
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
         if !id.is_finite() {
-            // A subnormal amax: 1/d overflows, and the reference's conversions of ±inf and NaN apply.
             reference(xb, yb);
             continue;
         }
         yb[..2].copy_from_slice(&fp32_to_fp16(d).to_le_bytes());
-        let (idv, half, sign) = (_mm256_set1_ps(id), _mm256_set1_ps(0.499_999_97), _mm256_set1_ps(-0.0));
+        let idv = _mm256_set1_ps(id);
         let q: [__m256i; 4] = std::array::from_fn(|i| {
-            let t = _mm256_mul_ps(v[i], idv);
-            _mm256_cvttps_epi32(_mm256_add_ps(t, _mm256_or_ps(half, _mm256_and_ps(t, sign))))
+            _mm256_cvtps_epi32(_mm256_round_ps(_mm256_mul_ps(v[i], idv), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC))
         });
+        if WITH_SUM {
+            let sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+            yb[2..4].copy_from_slice(&fp32_to_fp16(d * sum as f32).to_le_bytes());
+        }
         // |codes| ≤ 127, so the saturating packs are exact; they interleave 128-bit lanes, which the permute undoes.
         let packed = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         let ordered = _mm256_permutevar8x32_epi32(packed, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-        _mm256_storeu_si256(yb[2..34].as_mut_ptr().cast(), ordered);
+        _mm256_storeu_si256(yb[qs..qs + 32].as_mut_ptr().cast(), ordered);
     }
+}
+
+/// llama.cpp's x86 Q8_0/Q8_1 activation rounding in scalar code, for the tests: `round_half_even(v · 127/amax)`.
+#[cfg(test)]
+fn quantize_block_like_llamacpp(x: &[f32]) -> (f32, Vec<i8>) {
+    let amax = x.iter().fold(0f32, |m, v| m.max(v.abs()));
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    (amax / 127.0, x.iter().map(|v| (v * id).round_ties_even() as i8).collect())
 }
 
 // ---- helpers -------------------------------------------------------------------------------------------------
@@ -235,6 +287,39 @@ unsafe fn hsum128(v: __m128) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
+/// Sum of the 8 i32 lanes (exact: the callers' sums fit in i32).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum_i32(v: __m256i) -> i32 {
+    hsum128_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)))
+}
+
+/// The sums of the 8 i32 lanes of each of `v[0..4]`, in lanes 0..4 (exact in i32).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum4_i32(v: &[__m256i]) -> __m128i {
+    let (a, b) = (_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    let c = _mm256_hadd_epi32(a, b);
+    _mm_add_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1))
+}
+
+/// The 4×4 transpose of the i32 lanes of `v[0..4]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn transpose4_i32(v: &[__m128i]) -> [__m128i; 4] {
+    let (t0, t1) = (_mm_unpacklo_epi32(v[0], v[1]), _mm_unpackhi_epi32(v[0], v[1]));
+    let (t2, t3) = (_mm_unpacklo_epi32(v[2], v[3]), _mm_unpackhi_epi32(v[2], v[3]));
+    [_mm_unpacklo_epi64(t0, t2), _mm_unpackhi_epi64(t0, t2), _mm_unpacklo_epi64(t1, t3), _mm_unpackhi_epi64(t1, t3)]
+}
+
+/// Sum of the 4 i32 lanes.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn hsum128_i32(v: __m128i) -> i32 {
+    let s = _mm_add_epi32(v, _mm_shuffle_epi32(v, 0b01_00_11_10));
+    _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01)))
+}
+
 /// Σ of pairs of i16 into i32 lanes: `madd` with ones.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -321,7 +406,8 @@ macro_rules! unsigned_q8_1_body {
                     let ys = nb * 36 + ib * 8;
                     let dy = _mm256_set1_ps(tile.f32(t, ys));
                     acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(p), acc[t]);
-                    mins[t] += mx * tile.f32(t, ys + 4);
+                    // m · s, fused into the sum as GCC contracts ggml's `summs += m * s`.
+                    mins[t] = mx.mul_add(tile.f32(t, ys + 4), mins[t]);
                 }
             }
             for t in 0..NT {
@@ -399,43 +485,94 @@ unsafe fn scale_k4(scales: __m256i, j: usize) -> __m256i {
 }
 
 /// Q4_K and Q5_K (8 sub-blocks of 32 with 6-bit scale and min): `$codes(qs_bytes, j)` gives the 32 codes of
-/// sub-blocks 2j (low result) and 2j+1 (high result) for j < 4.
+/// sub-blocks 2j (low result) and 2j+1 (high result) for j < 4. `MODE` picks whose arithmetic (see [`VEC_DOT`]).
 macro_rules! q4_5_k_body {
     ($name:ident, $wb:expr, $qs:expr, |$x:ident, $q:ident, $j:ident| $codes:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+        unsafe fn $name<const NT: usize, const MODE: u8>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             let tile = Tile::new(a, ar, NT, w.len() / $wb * 292);
+            // REPACK with a whole group of 4 tokens is ggml's gemm (a multiply-add per 64 weights); with fewer,
+            // its gemv (one per block).
+            let per_64 = MODE == REPACK && NT == 4;
             let mut acc = [_mm256_setzero_ps(); NT];
             let mut acc_m = [_mm_setzero_ps(); NT];
+            let (mut sacc, mut sacc_m) = ([0f32; NT], [0f32; NT]);
+            // The 4 tokens' gemm sums side by side, one lane each (per_64 only).
+            let (mut acc4, mut acc4_m) = (_mm_setzero_ps(), _mm_setzero_ps());
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let (d, dmin) = (h($x, 0), h($x, 2));
                 let sm = scales_mins_k4(&$x[4..16]);
                 let mins = _mm256_extracti128_si256(sm, 1);
                 let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
                 let mut sumi = [_mm256_setzero_si256(); NT];
+                // d · d_a and dmin · d_a of each token, in lanes (per_64 only).
+                let (mut dd4, mut dm4) = (_mm_setzero_ps(), _mm_setzero_ps());
+                if per_64 {
+                    let yd: [f32; 4] = std::array::from_fn(|t| tile.f32(t, ib * 292));
+                    dd4 = _mm_setr_ps(d * yd[0], d * yd[1], d * yd[2], d * yd[3]);
+                    dm4 = _mm_setr_ps(dmin * yd[0], dmin * yd[1], dmin * yd[2], dmin * yd[3]);
+                }
                 for $j in 0..4 {
                     let $q = ld(&$x[$qs + 32 * $j..]);
                     let (lo, hi) = $codes;
                     let (s_lo, s_hi) = (scale_k4(scales, 2 * $j), scale_k4(scales, 2 * $j + 1));
+                    let mut p64 = [_mm256_setzero_si256(); NT];
                     for t in 0..NT {
                         let yq = ib * 292 + Q8K_QS + 64 * $j;
                         let p_lo = _mm256_madd_epi16(s_lo, _mm256_maddubs_epi16(lo, tile.ld(t, yq)));
                         let p_hi = _mm256_madd_epi16(s_hi, _mm256_maddubs_epi16(hi, tile.ld(t, yq + 32)));
-                        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+                        if per_64 {
+                            p64[t] = _mm256_add_epi32(p_lo, p_hi);
+                        } else {
+                            sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+                        }
+                    }
+                    if per_64 {
+                        // ggml's gemm: one multiply-add per 64 weights.
+                        acc4 = _mm_fmadd_ps(_mm_cvtepi32_ps(hsum4_i32(&p64)), dd4, acc4);
                     }
                 }
+                let mut im = [_mm_setzero_si128(); NT];
                 for t in 0..NT {
                     let yd = tile.f32(t, ib * 292);
-                    acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
                     // Pairs of bsums make the sums of the 8 sub-blocks of 32.
                     let bs = tile.ld(t, ib * 292 + Q8K_BSUMS);
                     let bs32 = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
-                    let pm = _mm_cvtepi32_ps(_mm_madd_epi16(mins, bs32));
-                    acc_m[t] = _mm_fnmadd_ps(_mm_set1_ps(dmin * yd), pm, acc_m[t]);
+                    // Σ min_j · bsum_j over sub-blocks (2k, 2k + 1) in lane k.
+                    im[t] = _mm_madd_epi16(mins, bs32);
+                    if per_64 {
+                        continue;
+                    } else if MODE == REPACK {
+                        sacc[t] = (hsum_i32(sumi[t]) as f32).mul_add(d * yd, sacc[t]);
+                        sacc_m[t] = (hsum128_i32(im[t]) as f32).mul_add(dmin * yd, sacc_m[t]);
+                    } else if MODE == TILED {
+                        let r = (-dmin).mul_add(hsum128_i32(im[t]) as f32, hsum_i32(sumi[t]) as f32 * d);
+                        sacc[t] = r.mul_add(yd, sacc[t]);
+                    } else {
+                        acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(sumi[t]), acc[t]);
+                        acc_m[t] = _mm_fnmadd_ps(_mm_set1_ps(dmin * yd), _mm_cvtepi32_ps(im[t]), acc_m[t]);
+                    }
+                }
+                if per_64 {
+                    // Token t's sub-block sums are lanes of im[t]; turned so that sub-block k's are lanes of m[k].
+                    let m = transpose4_i32(&im);
+                    for mk in m {
+                        acc4_m = _mm_fmadd_ps(_mm_cvtepi32_ps(mk), dm4, acc4_m);
+                    }
                 }
             }
+            if per_64 {
+                let mut r = [0f32; 4];
+                _mm_storeu_ps(r.as_mut_ptr(), _mm_sub_ps(acc4, acc4_m));
+                out.copy_from_slice(&r[..NT]);
+                return;
+            }
             for t in 0..NT {
-                out[t] = hsum(acc[t]) + hsum128(acc_m[t]);
+                out[t] = match MODE {
+                    REPACK => sacc[t] - sacc_m[t],
+                    TILED => sacc[t],
+                    _ => hsum(acc[t]) + hsum128(acc_m[t]),
+                };
             }
         }
     };
@@ -467,9 +604,10 @@ macro_rules! k16_body {
      codes = |$x:ident, $hf:ident, $k:ident| $codes:expr, scales = |$xs:ident| $scales:expr,
      mins = |$xm:ident| $mins:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
-        unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+        unsafe fn $name<const NT: usize, const MODE: u8>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             let tile = Tile::new(a, ar, NT, w.len() / $wb * 292);
             let mut acc = [_mm256_setzero_ps(); NT];
+            let mut sacc = [0f32; NT];
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let $xs = $x;
                 let scales16: __m256i = $scales;
@@ -499,6 +637,15 @@ macro_rules! k16_body {
                     // Σ_j scale_j · offset · bsum_j: the offset taken off every code.
                     let off = _mm256_mullo_epi32(scaled_bsums(scales16, tile, t, ib * 292), _mm256_set1_epi32($offset));
                     let s = _mm256_sub_epi32(sumi[t], off);
+                    if MODE == TILED {
+                        // The block's integer sums, scaled by the weight's d (and dmin), then by the token's.
+                        let mut r = hsum_i32(s) as f32 * d;
+                        if let Some((dmin, m16)) = mins {
+                            r = (-dmin).mul_add(hsum_i32(scaled_bsums(m16, tile, t, ib * 292)) as f32, r);
+                        }
+                        sacc[t] = r.mul_add(yd, sacc[t]);
+                        continue;
+                    }
                     acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(s), acc[t]);
                     if let Some((dmin, m16)) = mins {
                         let pm = _mm256_cvtepi32_ps(scaled_bsums(m16, tile, t, ib * 292));
@@ -507,7 +654,7 @@ macro_rules! k16_body {
                 }
             }
             for t in 0..NT {
-                out[t] = hsum(acc[t]);
+                out[t] = if MODE == TILED { sacc[t] } else { hsum(acc[t]) };
             }
         }
     };
@@ -599,25 +746,43 @@ float_body!(
 #[cfg(test)]
 mod tests {
     #[test]
-    fn q8_0_activation_quantizer_equals_the_reference() {
-        let Some(fast) = super::act_quantizer(crate::quant::GgmlType::Q8_0) else { return };
-        let reference = crate::quant::GgmlType::Q8_0.codec().unwrap().quantize;
-        let mut x = crate::quant::block::testing::normal(32 * 64, 11);
-        // Exact ties after scaling (amax 127 makes id 1: codes are roundf of the values), zeros, tiny values,
-        // and blocks with NaN or infinities.
-        for (j, v) in x[..32].iter_mut().enumerate() {
-            *v = [127.0, -2.5, 2.5, 0.5, -0.5, 1.5, -126.5, 3.4999998][j % 8];
-        }
-        x[32..64].fill(0.0);
-        x[64..96].iter_mut().enumerate().for_each(|(j, v)| *v = j as f32 * 1e-40);
-        x[100] = f32::NAN;
-        x[140] = f32::INFINITY;
-        x[170] = f32::NEG_INFINITY;
-        let (mut want, mut got) = (vec![0u8; 64 * 34], vec![0u8; 64 * 34]);
-        reference(&x, &mut want);
-        fast(&x, &mut got);
-        for (b, (g, w)) in got.chunks(34).zip(want.chunks(34)).enumerate() {
-            assert_eq!(g, w, "block {b}");
+    fn activation_quantizers_round_as_llama_cpp_does_on_x86() {
+        use crate::quant::block::fp32_to_fp16;
+        use crate::quant::GgmlType;
+        for (ty, bs, qs) in [(GgmlType::Q8_0, 34, 2), (GgmlType::Q8_1, 36, 4)] {
+            let Some(fast) = super::act_quantizer(ty) else { return };
+            let reference = ty.codec().unwrap().quantize;
+            let mut x = crate::quant::block::testing::normal(32 * 64, 11);
+            // Exact ties after scaling (amax 127 makes the scale 1), zeros, subnormals (127/amax overflows), and
+            // blocks with NaN or infinities (those two kinds go to the reference).
+            for (j, v) in x[..32].iter_mut().enumerate() {
+                *v = [127.0, -2.5, 2.5, 0.5, -0.5, 1.5, -126.5, 3.4999998][j % 8];
+            }
+            x[32..64].fill(0.0);
+            x[64..96].iter_mut().enumerate().for_each(|(j, v)| *v = j as f32 * 1e-40);
+            x[100] = f32::NAN;
+            x[140] = f32::INFINITY;
+            x[170] = f32::NEG_INFINITY;
+            let (mut want_ref, mut got) = (vec![0u8; 64 * bs], vec![0u8; 64 * bs]);
+            reference(&x, &mut want_ref);
+            fast(&x, &mut got);
+            for (b, ((g, r), xb)) in got.chunks(bs).zip(want_ref.chunks(bs)).zip(x.chunks(32)).enumerate() {
+                let (d, codes) = super::quantize_block_like_llamacpp(xb);
+                if !xb.iter().all(|v| v.is_finite()) || (d != 0.0 && !(1.0 / d).is_finite()) {
+                    assert_eq!(g, r, "{ty:?} block {b}: the reference's bytes");
+                    continue;
+                }
+                assert_eq!(g[..2], fp32_to_fp16(d).to_le_bytes(), "{ty:?} block {b}: d");
+                let want: Vec<u8> = codes.iter().map(|&c| c as u8).collect();
+                assert_eq!(g[qs..qs + 32], want[..], "{ty:?} block {b}: codes");
+                if qs == 4 {
+                    let sum: i32 = codes.iter().map(|&c| i32::from(c)).sum();
+                    assert_eq!(g[2..4], fp32_to_fp16(d * sum as f32).to_le_bytes(), "{ty:?} block {b}: s");
+                }
+            }
+            // The ties of the first block round to even (2.5 → 2), where the reference rounds away (→ 3).
+            assert_eq!(got[qs + 1..qs + 3], [(-2i8) as u8, 2]);
+            assert_eq!(want_ref[qs + 1..qs + 3], [(-3i8) as u8, 3]);
         }
     }
 
