@@ -169,7 +169,7 @@ impl Context {
         }
         let rope = &self.model.rope;
         let mut cs = vec![0f32; 2 * rope.half()];
-        rope.angles(-(n_discard as f64), &mut cs);
+        rope.angles(-(n_discard as i64), &mut cs);
         let n_move = n_past - n_keep - n_discard;
         let n_layer = self.model.hparams().n_layer;
         self.kv.move_positions(n_layer, n_keep + n_discard, n_keep, n_move, |keys| rope.apply(keys, &cs));

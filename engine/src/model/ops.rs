@@ -1,33 +1,145 @@
-//! The small f32 operations between the matmuls: dot products for attention, RMSNorm, softmax, SwiGLU.
+//! The small f32 operations between the matmuls: dot products and sums for attention, RMSNorm, softmax, SwiGLU.
 //!
-//! Written as plain loops over fixed-width chunks, which the compiler turns into SIMD on every target without
-//! run-time dispatch; these are a few percent of the time next to the weight matmuls.
+//! Each follows the arithmetic of llama.cpp's CPU backend as built for x86-64 with AVX-512 (`-march=native` on a
+//! current x86 machine, which is how PyPI's llama-cpp-python builds it), operation for operation: the same
+//! products fused into multiply-adds, the same sums in the same order, and ggml's own `expf` (a polynomial, not
+//! libm's) where ggml uses it. A quantized model amplifies a last-bit difference: the activations are rounded to
+//! 8 bits before every matmul, and one code that rounds the other way moves the next-token distribution as much
+//! as storing the KV cache in f16 does. With the same arithmetic our distributions are llama.cpp's, bit for bit,
+//! on every machine (see `tests/agreement_llamacpp.rs`).
+//!
+//! The multiply-adds are `f32::mul_add`, one instruction wherever FMA is compiled in: aarch64 always, x86-64 in
+//! the callers' `avx2,fma` builds (elsewhere, a correct but slow libm call).
 
-/// Σ a[i]·b[i], in eight independent partial sums (so the loop vectorises; the order differs from a serial sum
-/// by rounding only). Inlined so that it takes the target features of its caller (see `forward::attend_avx2`).
+/// Lanes of an AVX-512 register of f32: ggml's sums run in this many partial sums.
+const LANES: usize = 16;
+
+/// `_mm512_reduce_add_ps` as GCC expands it: the two 256-bit halves added, then the 128-bit halves, then lanes
+/// (0 + 2) and (1 + 3), then those two.
+#[inline(always)]
+pub fn reduce16(x: &[f32; LANES]) -> f32 {
+    let mut h8 = [0f32; 8];
+    for i in 0..8 {
+        h8[i] = x[8 + i] + x[i];
+    }
+    let mut h4 = [0f32; 4];
+    for i in 0..4 {
+        h4[i] = h8[4 + i] + h8[i];
+    }
+    (h4[0] + h4[2]) + (h4[1] + h4[3])
+}
+
+/// Σ a[i]·b[i] as ggml's `ggml_vec_dot_f32` (AVX-512) sums it: steps of 64 into four 16-lane multiply-add chains,
+/// the chains added pairwise (0 + 2, 1 + 3, then those), the lanes by [`reduce16`], and the tail past the last
+/// whole step multiply-added one by one.
 #[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
-    let mut acc = [0f32; 8];
-    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (x, y) in ca.zip(cb) {
-        for k in 0..8 {
-            acc[k] += x[k] * y[k];
+    const STEP: usize = 4 * LANES;
+    let whole = a.len() / STEP * STEP;
+    let mut acc = [[0f32; LANES]; 4];
+    for (x, y) in a[..whole].chunks_exact(STEP).zip(b[..whole].chunks_exact(STEP)) {
+        // Fixed-size views: no bounds checks, so the four chains become a few vector multiply-adds.
+        let (x, y): (&[f32; STEP], &[f32; STEP]) = (x.try_into().expect("STEP"), y.try_into().expect("STEP"));
+        for (j, acc) in acc.iter_mut().enumerate() {
+            for (l, s) in acc.iter_mut().enumerate() {
+                *s = x[j * LANES + l].mul_add(y[j * LANES + l], *s);
+            }
         }
     }
-    let mut tail = 0f32;
-    for (x, y) in ra.iter().zip(rb) {
-        tail += x * y;
+    // The chains added pairwise: 0 + 2 and 1 + 3, then those two.
+    let mut s = [0f32; LANES];
+    for l in 0..LANES {
+        s[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
     }
-    ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
+    let mut sum = reduce16(&s);
+    for (x, y) in a[whole..].iter().zip(&b[whole..]) {
+        sum = x.mul_add(*y, sum);
+    }
+    sum
 }
 
-/// y += a·x
-#[inline(always)]
-pub fn axpy(a: f32, x: &[f32], y: &mut [f32]) {
-    for (yi, xi) in y.iter_mut().zip(x) {
-        *yi += a * xi;
+/// [`dot`] in AVX2 registers: the same operations in the same order (so the same result, bit for bit), written out
+/// because the compiler's version of the 16-lane chains spills them. `acc[k]` holds floats 8k..8k + 8 of a step of
+/// 64: lanes (k mod 2)·8.. of chain k / 2.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    const STEP: usize = 4 * LANES;
+    let n = a.len().min(b.len());
+    let whole = n / STEP * STEP;
+    let mut acc = [_mm256_setzero_ps(); 8];
+    for (x, y) in a[..whole].chunks_exact(STEP).zip(b[..whole].chunks_exact(STEP)) {
+        for (k, acc) in acc.iter_mut().enumerate() {
+            let (xv, yv) = (_mm256_loadu_ps(x[8 * k..].as_ptr()), _mm256_loadu_ps(y[8 * k..].as_ptr()));
+            *acc = _mm256_fmadd_ps(xv, yv, *acc);
+        }
+    }
+    // Chains (0 + 2) + (1 + 3), lanes 0..8 and 8..16; then `reduce16`: 8 + 8, 4 + 4, (0 + 2) + (1 + 3).
+    let lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+    let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+    let h8 = _mm256_add_ps(hi, lo);
+    let h4 = _mm_add_ps(_mm256_extractf128_ps(h8, 1), _mm256_castps256_ps128(h8));
+    let h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    let mut sum = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+    for (x, y) in a[whole..n].iter().zip(&b[whole..n]) {
+        sum = x.mul_add(*y, sum);
+    }
+    sum
+}
+
+/// Probability-weighted sums of value rows the way llama.cpp's batch attention computes `V·softmax(KQ)` (a
+/// tinyBLAS f32 matmul over the positions): position i goes to partial sum i mod 16 of each output, multiply-added
+/// in position order, and the 16 are added by [`reduce16`]. Callers feed positions in order with [`Self::add`].
+pub struct WeightedSum {
+    dim: usize,
+    /// `LANES` rows of `dim` partial sums.
+    acc: Vec<f32>,
+    next: usize,
+}
+
+impl WeightedSum {
+    pub fn new(dim: usize) -> WeightedSum {
+        WeightedSum { dim, acc: vec![0.0; LANES * dim], next: 0 }
+    }
+
+    /// Starts over.
+    pub fn clear(&mut self) {
+        self.acc.fill(0.0);
+        self.next = 0;
+    }
+
+    /// Adds `p · row` for the next position.
+    #[inline(always)]
+    pub fn add(&mut self, p: f32, row: &[f32]) {
+        let lane = self.next % LANES;
+        self.next += 1;
+        for (s, &v) in self.acc[lane * self.dim..(lane + 1) * self.dim].iter_mut().zip(row) {
+            *s = v.mul_add(p, *s);
+        }
+    }
+
+    /// The sums, into `out` (`dim` long): [`reduce16`]'s additions, done for every output at once.
+    #[inline(always)]
+    pub fn finish(&mut self, out: &mut [f32]) {
+        let (dim, acc) = (self.dim, &mut self.acc);
+        let (lo, hi) = acc.split_at_mut(8 * dim);
+        for (l, h) in lo.iter_mut().zip(hi.iter()) {
+            *l += *h; // rows i and 8 + i, into row i (i < 8); addition commutes
+        }
+        let (lo, hi) = lo.split_at_mut(4 * dim);
+        for (l, h) in lo.iter_mut().zip(hi.iter()) {
+            *l += *h; // rows i and 4 + i (i < 4)
+        }
+        let (r01, r23) = lo.split_at(2 * dim);
+        for (d, o) in out.iter_mut().enumerate() {
+            *o = (r01[d] + r23[d]) + (r01[dim + d] + r23[dim + d]);
+        }
     }
 }
 
@@ -40,13 +152,44 @@ pub fn rms_norm(x: &[f32], w: &[f32], eps: f32, out: &mut [f32]) {
     }
 }
 
-/// In-place softmax of one row of scores.
+/// eˣ as ggml's AVX-512 `ggml_v_expf` computes it (after Arm's optimized-routines `expf`): x = n·ln2 + b with n
+/// rounded to an integer by the 1.5·2²³ trick, a degree-5 polynomial in b, scaled by 2ⁿ (`vscalefps`, one
+/// rounding); beyond |n| > 192, 0 or +∞. Within 1.5 ulp of eˣ, and what llama.cpp's softmax and SiLU use.
+#[inline(always)]
+pub fn expf(x: f32) -> f32 {
+    let c = f32::from_bits;
+    let r = c(0x4b40_0000); // 1.5 · 2²³
+    let z = x.mul_add(c(0x3fb8_aa3b), r); // x · log2(e) + r
+    let n = z - r;
+    // b = x − n·ln2, with ln2 in two parts.
+    let b = (-n).mul_add(c(0x35bf_be8e), (-n).mul_add(c(0x3f31_7200), x));
+    let u = b * b;
+    let hi = c(0x3c07_2010).mul_add(b, c(0x3d2b_9f17));
+    let mid = c(0x3e2a_af33).mul_add(b, c(0x3eff_fedb));
+    let lo = c(0x3f7f_fff6).mul_add(b, 1.0);
+    let j = hi.mul_add(u, mid).mul_add(u, lo);
+    // vscalefps: j · 2ⁿ rounded once (the f64 product is exact; 2ⁿ is built from its bits, n being a whole number
+    // within ±192 wherever the result is used). No branch, so that callers' loops vectorise.
+    let two_n = f64::from_bits(((n as i64).wrapping_add(1023) as u64) << 52);
+    let scaled = (f64::from(j) * two_n) as f32;
+    let out_of_range = if n <= 0.0 { 0.0 } else { f32::INFINITY };
+    if n.abs() > 192.0 { out_of_range } else { scaled }
+}
+
+/// In-place softmax of one row of scores, as ggml's `soft_max` (AVX-512): the maximum subtracted, [`expf`] in
+/// blocks of 16 whose sums ([`reduce16`], the missing lanes of a last short block being masked positions, 0) add
+/// up in f64, then every value times the reciprocal of the sum.
+#[inline(always)]
 pub fn softmax(s: &mut [f32]) {
     let max = s.iter().copied().fold(f32::NEG_INFINITY, f32::max);
-    let mut sum = 0f64;
     for v in s.iter_mut() {
-        *v = (*v - max).exp();
-        sum += f64::from(*v);
+        *v = expf(*v - max);
+    }
+    let mut sum = 0f64;
+    for block in s.chunks(LANES) {
+        let mut e = [0f32; LANES];
+        e[..block.len()].copy_from_slice(block);
+        sum += f64::from(reduce16(&e));
     }
     let inv = (1.0 / sum) as f32;
     for v in s.iter_mut() {
@@ -54,10 +197,34 @@ pub fn softmax(s: &mut [f32]) {
     }
 }
 
-/// gate = silu(gate) · up, SwiGLU's elementwise part.
-pub fn swiglu(gate: &mut [f32], up: &[f32]) {
-    for (g, &u) in gate.iter_mut().zip(up) {
-        *g = *g / (1.0 + (-*g).exp()) * u;
+/// gate = silu(gate) · up for each row of `row` values, SwiGLU's elementwise part, as ggml's `swiglu`: silu(x) =
+/// x / (1 + [`expf`](−x)) in blocks of 16, and with libm's `expf` for the tail of a row past its last whole block.
+pub fn swiglu(gate: &mut [f32], up: &[f32], row: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::kernels::active() == crate::kernels::Isa::Avx2 {
+        // SAFETY: the AVX2 kernel set is only active on a CPU with AVX2 and FMA.
+        return unsafe { swiglu_fma(gate, up, row) };
+    }
+    swiglu_any(gate, up, row)
+}
+
+/// [`swiglu`] with FMA compiled in.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn swiglu_fma(gate: &mut [f32], up: &[f32], row: usize) {
+    swiglu_any(gate, up, row)
+}
+
+#[inline(always)]
+fn swiglu_any(gate: &mut [f32], up: &[f32], row: usize) {
+    for (g, u) in gate.chunks_exact_mut(row).zip(up.chunks_exact(row)) {
+        let whole = row / LANES * LANES;
+        for (x, &u) in g[..whole].iter_mut().zip(&u[..whole]) {
+            *x = *x / (1.0 + expf(0.0 - *x)) * u;
+        }
+        for (x, &u) in g[whole..].iter_mut().zip(&u[whole..]) {
+            *x = *x / (1.0 + (-*x).exp()) * u;
+        }
     }
 }
 
@@ -74,11 +241,81 @@ mod tests {
 
     #[test]
     fn dot_matches_a_serial_sum_on_every_tail_length() {
-        for n in 0..40 {
+        for n in 0..200 {
             let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos()).collect();
             let serial: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
             assert!((f64::from(dot(&a, &b)) - serial).abs() < 1e-5, "n = {n}");
+        }
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn the_avx2_dot_is_the_portable_one_bit_for_bit() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            return;
+        }
+        for n in [0, 1, 63, 64, 65, 127, 128, 200, 256] {
+            let a: Vec<f32> = (0..n).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| (i as f32 * 0.11).cos() / 7.0).collect();
+            // SAFETY: checked above.
+            let fast = unsafe { dot_avx2(&a, &b) };
+            assert_eq!(fast.to_bits(), dot(&a, &b).to_bits(), "n = {n}");
+        }
+    }
+
+    #[test]
+    fn reduce16_adds_in_gccs_order() {
+        // 2²⁴ + 1 rounds back to 2²⁴ unless the ones meet first: the grouping shows in the result.
+        let mut x = [0f32; 16];
+        x[0] = 16_777_216.0;
+        x[8] = 1.0;
+        x[4] = 1.0;
+        // (x0 + x8) = 2²⁴ (the 1 is lost), then + (x4 + x12) = 2²⁴ + 1 → 2²⁴ again.
+        assert_eq!(reduce16(&x), 16_777_216.0);
+        x[12] = 1.0;
+        // (x4 + x12) = 2 survives.
+        assert_eq!(reduce16(&x), 16_777_218.0);
+    }
+
+    #[test]
+    fn expf_is_within_two_ulps_of_libm_and_saturates() {
+        for i in -10_000..10_000 {
+            let x = i as f32 * 0.0087;
+            let (ours, libm) = (expf(x), x.exp());
+            assert!(((ours - libm) / libm).abs() < 2.5 * f32::EPSILON, "x = {x}: {ours} vs {libm}");
+        }
+        assert_eq!(expf(f32::NEG_INFINITY), 0.0);
+        assert_eq!(expf(-200.0), 0.0);
+        assert_eq!(expf(200.0), f32::INFINITY);
+        assert_eq!(expf(0.0), 1.0);
+    }
+
+    #[test]
+    fn weighted_sum_equals_the_serial_sum() {
+        let rows: Vec<Vec<f32>> = (0..37).map(|i| (0..5).map(|d| ((i * 5 + d) as f32 * 0.3).sin()).collect()).collect();
+        let p: Vec<f32> = (0..37).map(|i| (i as f32 * 0.7).cos().abs()).collect();
+        let mut ws = WeightedSum::new(5);
+        for (p, r) in p.iter().zip(&rows) {
+            ws.add(*p, r);
+        }
+        let mut out = [0f32; 5];
+        ws.finish(&mut out);
+        for d in 0..5 {
+            let serial: f64 = p.iter().zip(&rows).map(|(p, r)| f64::from(*p) * f64::from(r[d])).sum();
+            assert!((f64::from(out[d]) - serial).abs() < 1e-5);
+        }
+    }
+
+    #[test]
+    fn swiglu_matches_silu_times_up_on_blocks_and_tails() {
+        let row = 37;
+        let mut g: Vec<f32> = (0..2 * row).map(|i| (i as f32 * 0.41).sin() * 6.0).collect();
+        let u: Vec<f32> = (0..2 * row).map(|i| (i as f32 * 0.13).cos()).collect();
+        let want: Vec<f64> = g.iter().zip(&u).map(|(&x, &u)| f64::from(x) / (1.0 + (-f64::from(x)).exp()) * f64::from(u)).collect();
+        swiglu(&mut g, &u, row);
+        for (o, w) in g.iter().zip(&want) {
+            assert!((f64::from(*o) - w).abs() < 1e-6, "{o} vs {w}");
         }
     }
 
