@@ -3,7 +3,10 @@
 model requantized by llama.cpp's quantizer to Q8_0 and Q4_K_M.
 
 Reference: llama.cpp as built by PyPI llama-cpp-python 0.3.36 (`llama_model_quantize` makes the files from the
-demo GGUF, `Llama(logits_all=True).eval` gives the logits; 2 threads, n_ctx 512, n_batch 512).
+demo GGUF, `Llama(logits_all=True).eval` gives the logits; 2 threads, n_ctx 512, n_batch 512, one batch of 330
+tokens). `pip install llama-cpp-python==0.3.36` compiles it from the sdist with GCC and `-march=native`; the golden
+in the repository comes from an x86-64 machine with AVX-512 (F, DQ, BW, VL, VNNI), whose code paths the engine
+reproduces. A build for another CPU (AVX2 only, or Arm) rounds differently and would give a different golden.
 
 For each scored position the golden keeps llama.cpp's 128 most likely tokens with their log-probabilities; the
 test computes KL divergence over those plus one bucket for the rest (the coarse-grained KL), and top-1 agreement.

@@ -7,15 +7,16 @@
 //! plus one bucket holding the rest of the probability on each side — the KL of the coarse-grained distributions,
 //! which can only be smaller than the full one, so we also require the top-128 to carry most of the mass.
 //!
-//! What is asserted, and why not the "top-1 ≥ 99%, KL < 0.001" on the quantized files:
-//! - F32: the same distributions as llama.cpp (KL < 1e-6, top-1 ≥ 99.5%). The model math is llama.cpp's.
-//! - Q8_0 and Q4_K_M: activations are rounded to 8 bits before every product (llama.cpp's pairing, which we follow).
-//!   This 135M model amplifies the last bit of those roundings: llama.cpp's own Q8_0 (of weights that Q8_0 stores
-//!   almost exactly) is KL 3.2e-3 from its F32, and its F16 KV cache alone moves it by KL 3.4e-3 with 95% top-1.
-//!   Any implementation that is not bit-identical to llama.cpp's x86 code lands that far from it, so the issue's
-//!   thresholds cannot hold here; they stay recorded in the report. What we hold instead is what matters to a
-//!   user: our quantized inference is as faithful to the unquantized model as llama.cpp's (mean KL from llama.cpp's
-//!   F32 distributions at most 10% above llama.cpp's own), and top-1 agreement with llama.cpp stays ≥ 93%.
+//! What is asserted: the bar on every file — top-1 agreement ≥ 99% and mean KL < 0.001 — and for F32 a
+//! far tighter one (KL < 1e-6). Our engine reproduces the arithmetic of llama.cpp's x86-64 CPU backend (the
+//! activation rounding, the order and fusing of every sum, ggml's `expf`, the three ways it multiplies k-quants; see
+//! `model::ops` and `kernels::x86`), so on the quantized files the distributions are llama.cpp's to the bit: top-1
+//! 100% and KL at the level of the golden's f32 storage. That holds on any x86-64 CPU with AVX2 and FMA, whatever
+//! this machine's own extensions: the arithmetic is emulated, not inherited. A 135M model amplifies a last-bit
+//! difference (activations are rounded to 8 bits before every product, and one code rounding the other way moves
+//! a distribution as much as an f16 KV cache does), which is why anything short of that lands near KL 3e-3.
+//! Each file is also held to be as faithful to the unquantized model as llama.cpp's own (KL from llama.cpp's F32
+//! distributions within 10% of llama.cpp's).
 
 #[path = "support/demo.rs"]
 mod demo;
@@ -159,7 +160,8 @@ fn next_token_distributions_agree_with_llama_cpp() {
             assert!(top1 >= 0.995, "F32: top-1 agreement {:.2}% < 99.5%", 100.0 * top1);
             assert!(kl_mean < 1e-6, "F32: mean KL {kl_mean:.2e} ≥ 1e-6");
         } else {
-            assert!(top1 >= 0.93, "{}: top-1 agreement {:.2}% < 93%", reference.name, 100.0 * top1);
+            assert!(top1 >= 0.99, "{}: top-1 agreement {:.2}% < 99%", reference.name, 100.0 * top1);
+            assert!(kl_mean < 1e-3, "{}: mean KL {kl_mean:.2e} ≥ 0.001", reference.name);
             assert!(
                 kl_f32 <= 1.1 * reference.kl_from_f32,
                 "{}: KL from F32 {kl_f32:.3e} is more than 10% above llama.cpp's {:.3e}",
