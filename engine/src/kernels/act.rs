@@ -70,7 +70,7 @@ pub fn quantize_activations(isa: super::Isa, ty: GgmlType, x: &[f32], cols: usiz
     out.resize(n_tokens * l.total, 0);
     let reference = ty.codec().expect("activation types all have a codec").quantize;
     #[cfg(target_arch = "x86_64")]
-    let quantize = if isa == super::Isa::Avx2 { super::x86::act_quantizer(ty).unwrap_or(reference) } else { reference };
+    let quantize = if isa.is_avx2() { super::x86::act_quantizer(ty).unwrap_or(reference) } else { reference };
     #[cfg(not(target_arch = "x86_64"))]
     let quantize = {
         let _ = isa;

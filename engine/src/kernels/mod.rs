@@ -75,6 +75,9 @@ pub enum Isa {
     Scalar,
     /// x86-64 with AVX2, FMA and F16C (every x86 CPU since 2013 that has AVX2 also has the other two).
     Avx2,
+    /// [`Isa::Avx2`] with AVX-VNNI (`vpdpbusd`, Intel since Alder Lake, AMD since Zen 4): the legacy types' byte
+    /// products in one instruction instead of two, with the same integer results.
+    Avx2Vnni,
     /// aarch64 NEON (part of the baseline: every aarch64 CPU has it).
     Neon,
     /// aarch64 NEON with the dot-product extension (`sdot`, Armv8.2+; most phones since 2018).
@@ -86,6 +89,7 @@ impl Isa {
         match self {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
+            Isa::Avx2Vnni => "avx2+vnni",
             Isa::Neon => "neon",
             Isa::NeonDotprod => "neon+dotprod",
         }
@@ -97,6 +101,8 @@ impl Isa {
             Isa::Scalar => true,
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => x86::available(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Vnni => x86::available() && x86::vnni_available(),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => true,
             #[cfg(target_arch = "aarch64")]
@@ -108,7 +114,12 @@ impl Isa {
 
     /// Every set this CPU can run, best last.
     pub fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::NeonDotprod].into_iter().filter(|i| i.is_available()).collect()
+        [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx2Vnni, Isa::NeonDotprod].into_iter().filter(|i| i.is_available()).collect()
+    }
+
+    /// Whether the set is one of the x86-64 AVX2 ones (which also have FMA).
+    pub fn is_avx2(self) -> bool {
+        matches!(self, Isa::Avx2 | Isa::Avx2Vnni)
     }
 }
 
@@ -125,15 +136,18 @@ pub fn set_force_scalar(on: bool) {
     FORCE_SCALAR.store(on, Ordering::Relaxed);
 }
 
-/// The set [`matmul`] uses: [`detected`], unless `POCKETLM_KERNELS=scalar` was set when first asked or
-/// [`set_force_scalar`] is on.
+/// The set [`matmul`] uses: [`detected`], unless `POCKETLM_KERNELS` named another set this CPU has (`scalar`,
+/// `avx2`, `avx2+vnni`, `neon`, `neon+dotprod`; read when first asked) or [`set_force_scalar`] is on.
 pub fn active() -> Isa {
-    static ENV_SCALAR: OnceLock<bool> = OnceLock::new();
-    let env = *ENV_SCALAR.get_or_init(|| std::env::var("POCKETLM_KERNELS").is_ok_and(|v| v == "scalar"));
-    if env || FORCE_SCALAR.load(Ordering::Relaxed) {
+    static ENV: OnceLock<Option<Isa>> = OnceLock::new();
+    let env = *ENV.get_or_init(|| {
+        let name = std::env::var("POCKETLM_KERNELS").ok()?;
+        Isa::available().into_iter().find(|i| i.name() == name)
+    });
+    if FORCE_SCALAR.load(Ordering::Relaxed) {
         Isa::Scalar
     } else {
-        detected()
+        env.unwrap_or_else(detected)
     }
 }
 
@@ -188,7 +202,9 @@ fn kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<RowKer
     let _ = (rows, n_tokens);
     let simd = match isa {
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2 => x86::kernel(ty, rows, n_tokens),
+        Isa::Avx2 => x86::kernel(ty, rows, n_tokens, false),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Vnni => x86::kernel(ty, rows, n_tokens, true),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => arm::kernel(ty, false),
         #[cfg(target_arch = "aarch64")]

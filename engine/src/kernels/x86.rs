@@ -30,12 +30,18 @@ pub fn available() -> bool {
     is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
 }
 
+/// AVX-VNNI (`vpdpbusd` on 256-bit registers), detected at run time.
+pub fn vnni_available() -> bool {
+    is_x86_feature_detected!("avxvnni")
+}
+
 /// Turns a body generic over the token count into a [`RowKernel`]: tiles of `$max` tokens (at most
 /// [`TOKEN_TILE`]), then the remainder. The legacy types take 8 tokens at once, which shares each block's unpacking
 /// among more tokens; the k-quants keep more accumulators per token and would spill registers beyond 4.
 macro_rules! tiled {
     ($body:ident, $max:expr $(, $mode:expr)?) => {{
-        // SAFETY (for callers): `RowKernel`'s contract — AVX2/FMA/F16C available, `w` one whole row, `a` holding
+        // SAFETY (for callers): `RowKernel`'s contract — AVX2/FMA/F16C (and AVX-VNNI for the `_vnni` bodies)
+        // available, `w` one whole row, `a` holding
         // `out.len()` activation rows of `ar` bytes.
         unsafe fn k(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             const { assert!($max <= TOKEN_TILE) };
@@ -84,14 +90,18 @@ macro_rules! k_quant {
 
 /// The AVX2 kernel for weights of type `ty` in a product of `rows` rows with `n_tokens` tokens (the shape picks the
 /// k-quants' arithmetic, see [`VEC_DOT`]). Every supported type has one.
-pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<RowKernel> {
+/// With `vnni` (the CPU has AVX-VNNI, see [`vnni_available`]) the legacy types' byte products use `vpdpbusd`.
+pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<RowKernel> {
     use GgmlType as T;
     let kq = if n_tokens >= 8 { TILED } else { VEC_DOT };
     Some(match ty {
+        T::Q4_0 if vnni => tiled!(q4_0_q8_0_vnni, 8),
         T::Q4_0 => tiled!(q4_0_q8_0, 8),
         T::Q4_1 => tiled!(q4_1_q8_1, 8),
+        T::Q5_0 if vnni => tiled!(q5_0_q8_0_vnni, 8),
         T::Q5_0 => tiled!(q5_0_q8_0, 8),
         T::Q5_1 => tiled!(q5_1_q8_1, 8),
+        T::Q8_0 if vnni => tiled!(q8_0_q8_0_vnni, 8),
         T::Q8_0 => tiled!(q8_0_q8_0, 8),
         T::Q2_K => k_quant!(q2_k_q8_k, kq),
         T::Q3_K => k_quant!(q3_k_q8_k, kq),
@@ -320,6 +330,25 @@ unsafe fn hsum128_i32(v: __m128i) -> i32 {
     _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01)))
 }
 
+/// Σ of each 4 products of unsigned bytes of `u` and signed bytes of `s`, into i32 lanes: AVX-VNNI's `vpdpbusd`,
+/// written as assembly because its intrinsic needs a newer compiler than the engine's minimum (1.85).
+///
+/// # Safety
+/// The CPU must have AVX-VNNI ([`vnni_available`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dpbusd(u: __m256i, s: __m256i) -> __m256i {
+    let mut acc = _mm256_setzero_si256();
+    std::arch::asm!(
+        "{{vex}} vpdpbusd {acc}, {u}, {s}",
+        acc = inout(ymm_reg) acc,
+        u = in(ymm_reg) u,
+        s = in(ymm_reg) s,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    acc
+}
+
 /// Σ of pairs of i16 into i32 lanes: `madd` with ones.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -354,7 +383,11 @@ unsafe fn bits_to_bytes(qh: &[u8]) -> __m256i {
 /// Signed codes (from `codes(x)`, x one weight block of `$wb` bytes) against Q8_0 (34-byte blocks: f16 d, i8 qs;
 /// the row's f32 copies of the `d`s follow its blocks, see `act::row_layout`).
 macro_rules! signed_q8_0_body {
-    ($name:ident, $wb:expr, |$x:ident| $codes:expr) => {
+    ($name:ident, $vnni:ident, $wb:expr, |$x:ident| $codes:expr) => {
+        signed_q8_0_body!(@fn $name, $wb, |$x| $codes, |a, b| sum_pairs(_mm256_maddubs_epi16(a, b)));
+        signed_q8_0_body!(@fn $vnni, $wb, |$x| $codes, |a, b| dpbusd(a, b));
+    };
+    (@fn $name:ident, $wb:expr, |$x:ident| $codes:expr, |$u:ident, $s:ident| $dot:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             let nb = w.len() / $wb;
@@ -366,7 +399,9 @@ macro_rules! signed_q8_0_body {
                 let dx = _mm256_set1_ps(h($x, 0));
                 for t in 0..NT {
                     let yq = tile.ld(t, ib * 34 + 2);
-                    let p = sum_pairs(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(yq, q)));
+                    // Σ of each 4 byte products, exact either way (|a·b| pairs stay within i16).
+                    let ($u, $s) = (aq, _mm256_sign_epi8(yq, q));
+                    let p = $dot;
                     let dy = _mm256_set1_ps(tile.f32(t, nb * 34 + ib * 4));
                     acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(p), acc[t]);
                 }
@@ -378,11 +413,11 @@ macro_rules! signed_q8_0_body {
     };
 }
 
-signed_q8_0_body!(q8_0_q8_0, 34, |x| ld(&x[2..]));
+signed_q8_0_body!(q8_0_q8_0, q8_0_q8_0_vnni, 34, |x| ld(&x[2..]));
 // Q4_0: nibble − 8.
-signed_q8_0_body!(q4_0_q8_0, 18, |x| _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)));
+signed_q8_0_body!(q4_0_q8_0, q4_0_q8_0_vnni, 18, |x| _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)));
 // Q5_0: the 5-bit code − 16 is the nibble with 0xF0 ORed in where the fifth bit is clear (two's complement).
-signed_q8_0_body!(q5_0_q8_0, 22, |x| _mm256_or_si256(
+signed_q8_0_body!(q5_0_q8_0, q5_0_q8_0_vnni, 22, |x| _mm256_or_si256(
     nibbles(&x[6..]),
     _mm256_andnot_si256(bits_to_bytes(&x[2..]), _mm256_set1_epi8(0xF0u8 as i8))
 ));

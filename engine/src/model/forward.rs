@@ -169,7 +169,7 @@ struct Head<'a> {
 fn avx2_available() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        crate::kernels::active() == crate::kernels::Isa::Avx2
+        crate::kernels::active().is_avx2()
     }
     #[cfg(not(target_arch = "x86_64"))]
     false

@@ -201,7 +201,7 @@ pub fn softmax(s: &mut [f32]) {
 /// x / (1 + [`expf`](−x)) in blocks of 16, and with libm's `expf` for the tail of a row past its last whole block.
 pub fn swiglu(gate: &mut [f32], up: &[f32], row: usize) {
     #[cfg(target_arch = "x86_64")]
-    if crate::kernels::active() == crate::kernels::Isa::Avx2 {
+    if crate::kernels::active().is_avx2() {
         // SAFETY: the AVX2 kernel set is only active on a CPU with AVX2 and FMA.
         return unsafe { swiglu_fma(gate, up, row) };
     }
