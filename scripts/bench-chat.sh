@@ -8,7 +8,7 @@
 # byte-identical to llama-quantize) and a Llama-3.2-1B-shaped Q4_K_M (random weights, made as in
 # scripts/bench-quantize-model.sh). Reference: llama.cpp from PyPI llama-cpp-python 0.3.36, driven by
 # scripts/bench_chat_llamacpp.py; without it only our figures are printed.
-# Environment: PP (512), TG (128), THREADS (2), REPS (3).
+# Environment: PP (512), TG (128), THREADS (2), REPS (3: repetitions, ours and llama.cpp's in turn; the means).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 pp=${PP:-512} tg=${TG:-128} threads=${THREADS:-2} reps=${REPS:-3}
@@ -37,19 +37,32 @@ have_ref=0
 python3 -c "import llama_cpp" 2>/dev/null && have_ref=1
 printf '%-44s %-6s %12s %12s %8s\n' model test pocketlm llama.cpp ratio
 for m in "${models[@]}"; do
-  ours=$(target/release/pocketlm bench "$m" -p "$pp" -n "$tg" -t "$threads" -r "$reps" --json)
-  ref='{"results": []}'
-  [ $have_ref = 1 ] && ref=$(python3 scripts/bench_chat_llamacpp.py "$m" -p "$pp" -n "$tg" -t "$threads" -r "$reps" 2>/dev/null)
-  python3 - "$m" "$ours" "$ref" <<'PY'
-import json, os, sys
-name, ours, ref = os.path.basename(sys.argv[1]), json.loads(sys.argv[2]), json.loads(sys.argv[3])
-theirs = {r["test"]: r["avg_ts"] for r in ref["results"]}
-for r in ours["results"]:
-    t = theirs.get(r["test"])
+  # One repetition of each side in turn, so that a slow spell of this shared machine falls on both.
+  ours=() refs=()
+  for _ in $(seq "$reps"); do
+    ours+=("$(target/release/pocketlm bench "$m" -p "$pp" -n "$tg" -t "$threads" -r 1 --json)")
+    [ $have_ref = 1 ] && refs+=("$(python3 scripts/bench_chat_llamacpp.py "$m" -p "$pp" -n "$tg" -t "$threads" -r 1 2>/dev/null)")
+  done
+  ours_json="[$(IFS=,; echo "${ours[*]}")]" refs_json="[$(IFS=,; echo "${refs[*]-}")]"
+  python3 - "$m" "$ours_json" "$refs_json" <<'PY'
+import json, os, statistics, sys
+name = os.path.basename(sys.argv[1])
+runs, refs = json.loads(sys.argv[2]), json.loads(sys.argv[3])
+def means(runs):
+    by_test = {}
+    for run in runs:
+        for r in run["results"]:
+            by_test.setdefault(r["test"], []).append(r["avg_ts"])
+    return {t: statistics.mean(v) for t, v in by_test.items()}
+mine, theirs = means(runs), means(refs)
+ours = runs[-1]
+for test, v in mine.items():
+    t = theirs.get(test)
     ref_s = "-" if t is None else f"{t:.1f} t/s"
-    ratio = "" if t is None else f"{r['avg_ts'] / t:.2f}x"
-    print(f"{name:44} {r['test']:6} {r['avg_ts']:8.1f} t/s {ref_s:>12} {ratio:>8}")
-tg = ours.get("tg_fraction_of_bound")
+    ratio = "" if t is None else f"{v / t:.2f}x"
+    print(f"{name:44} {test:6} {v:8.1f} t/s {ref_s:>12} {ratio:>8}")
+tg_test = next((t for t in mine if t.startswith("tg")), None)
+tg = mine[tg_test] / ours["tg_bound_ts"] if tg_test and ours.get("tg_bound_ts") else None
 print(f'{"":44} bound  {ours["tg_bound_ts"]:8.1f} t/s  ({ours["bytes_per_token"] / 2**20:.1f} MiB per token at '
       f'{ours["read_bandwidth_bytes_per_s"] / 1e9:.1f} GB/s); tg at {100 * tg:.0f}% of it' if tg else "")
 print(f'{"":44} memory: file {ours["file_size"] / 2**20:.1f} MiB, KV {ours["kv_cache_bytes"] / 2**20:.1f} MiB, '
