@@ -4,13 +4,16 @@
 //! 1. the f32 activations are converted once to the type llama.cpp pairs with the weight ([`vec_dot_type`]: Q8_K
 //!    for the k-quants, Q8_0 or Q8_1 for the legacy types, f32 for float weights) — [`act`];
 //! 2. each weight row is dotted with each token's activation row by a kernel of the form `vec_dot_<w>_<a>`: integer
-//!    products of the codes per block, scaled by the block scales. [`scalar`] holds the references; `x86` (AVX2+FMA)
-//!    and `arm` (NEON, and dotprod where the CPU has it) hold SIMD versions held equal to them by tests;
+//!    products of the codes per block, scaled by the block scales. [`scalar`] holds the references; `x86` (AVX2+FMA,
+//!    and AVX-VNNI where the CPU has it) and `arm` (NEON, and dotprod where the CPU has it) hold SIMD versions held
+//!    equal to them by tests. The x86 kernels also add up in llama.cpp's x86 order, which for the k-quants depends
+//!    on the product's shape (see `x86::VEC_DOT`): their results are llama.cpp's, bit for bit;
 //! 3. rows are split across the rayon pool in contiguous ranges, and inside a range the tokens are taken a few at a
 //!    time per weight row, so that a batch (a prompt) reads each weight block once per tile rather than once per token.
 //!
-//! The instruction set is chosen at run time ([`detected`]), never by `target-cpu`; `POCKETLM_KERNELS=scalar` (read
-//! once) or [`set_force_scalar`] makes [`matmul`] use the references, and [`matmul_with`] runs a given set.
+//! The instruction set is chosen at run time ([`detected`]), never by `target-cpu`; `POCKETLM_KERNELS` (read once)
+//! names another available set, [`set_force_scalar`] makes [`matmul`] use the references, and [`matmul_with`] runs a
+//! given set.
 
 pub mod act;
 #[cfg(target_arch = "aarch64")]
