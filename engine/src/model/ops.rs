@@ -5,8 +5,9 @@
 //! products fused into multiply-adds, the same sums in the same order, and ggml's own `expf` (a polynomial, not
 //! libm's) where ggml uses it. A quantized model amplifies a last-bit difference: the activations are rounded to
 //! 8 bits before every matmul, and one code that rounds the other way moves the next-token distribution as much
-//! as storing the KV cache in f16 does. With the same arithmetic our distributions are llama.cpp's, bit for bit,
-//! on every machine (see `tests/agreement_llamacpp.rs`).
+//! as storing the KV cache in f16 does. With the same arithmetic here and in the x86 kernels, our distributions are
+//! llama.cpp's, bit for bit, on any x86-64 CPU with AVX2 and FMA (see `tests/agreement_llamacpp.rs`); on aarch64
+//! these operations are the same but the NEON kernels keep sums of their own.
 //!
 //! The multiply-adds are `f32::mul_add`, one instruction wherever FMA is compiled in: aarch64 always, x86-64 in
 //! the callers' `avx2,fma` builds (elsewhere, a correct but slow libm call).
