@@ -129,7 +129,7 @@ fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, p
     // Short contexts are less work than waking the pool: then all heads run on this thread.
     let work = hp.n_head * n * (pos0 + n) * hd;
     let heads_per_task = if work < SERIAL_MAX_MACS { hp.n_head } else { 1 };
-    let avx2 = avx2_available();
+    let avx2 = ops::avx2_fma();
     b.att[..hp.n_head * n * hd]
         .par_chunks_mut(n * hd)
         .zip(b.scores.par_chunks_mut(kv.n_ctx))
@@ -140,7 +140,7 @@ fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, p
             let head = Head { kv, base: kv.offset(l, h / group, 0), q, q_at: h * hd, nq, hd, n, pos0 };
             #[cfg(target_arch = "x86_64")]
             if avx2 {
-                // SAFETY: `avx2_available` checked that this CPU has AVX2.
+                // SAFETY: `ops::avx2_fma` checked that this CPU has AVX2 and FMA.
                 return unsafe { attend_avx2(&head, out, scores, rows) };
             }
             let _ = avx2;
@@ -163,16 +163,6 @@ struct Head<'a> {
     hd: usize,
     n: usize,
     pos0: usize,
-}
-
-/// Whether the attention loop may run its AVX2 build (x86-64 with AVX2, unless the kernels are forced scalar).
-fn avx2_available() -> bool {
-    #[cfg(target_arch = "x86_64")]
-    {
-        crate::kernels::active().is_avx2()
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    false
 }
 
 /// [`attend`] compiled for AVX2 and FMA: the same operations (so the same results, bit for bit) in 256-bit

@@ -12,6 +12,17 @@
 //! The multiply-adds are `f32::mul_add`, one instruction wherever FMA is compiled in: aarch64 always, x86-64 in
 //! the callers' `avx2,fma` builds (elsewhere, a correct but slow libm call).
 
+/// Whether the operations may run their x86-64 AVX2+FMA builds (`swiglu_fma`, `Rope::apply_fma`, the attention's
+/// `attend_avx2`): the active kernel set is an AVX2 one, so the CPU has both (not when the kernels are forced scalar).
+pub fn avx2_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        crate::kernels::active().is_avx2()
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    false
+}
+
 /// Lanes of an AVX-512 register of f32: ggml's sums run in this many partial sums.
 const LANES: usize = 16;
 
@@ -202,7 +213,7 @@ pub fn softmax(s: &mut [f32]) {
 /// x / (1 + [`expf`](−x)) in blocks of 16, and with libm's `expf` for the tail of a row past its last whole block.
 pub fn swiglu(gate: &mut [f32], up: &[f32], row: usize) {
     #[cfg(target_arch = "x86_64")]
-    if crate::kernels::active().is_avx2() {
+    if avx2_fma() {
         // SAFETY: the AVX2 kernel set is only active on a CPU with AVX2 and FMA.
         return unsafe { swiglu_fma(gate, up, row) };
     }

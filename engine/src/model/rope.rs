@@ -58,7 +58,7 @@ impl Rope {
     /// Rotates each of the heads in `v` (n_heads × head_dim) by the angles `cs` from [`Rope::angles`].
     pub fn apply(&self, v: &mut [f32], cs: &[f32]) {
         #[cfg(target_arch = "x86_64")]
-        if crate::kernels::active().is_avx2() {
+        if super::ops::avx2_fma() {
             // SAFETY: the AVX2 kernel set is only active on a CPU with AVX2 and FMA.
             return unsafe { self.apply_fma(v, cs) };
         }
