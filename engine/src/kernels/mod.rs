@@ -21,6 +21,8 @@ mod arm;
 pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
+#[cfg(target_arch = "x86_64")]
+mod x86_rows8;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -164,6 +166,18 @@ pub fn active() -> Isa {
 /// [`matmul_with`]). SIMD kernels may assume `out.len() <= TOKEN_TILE`.
 pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &mut [f32]);
 
+/// Eight weight rows (`w` holds them, `row_bytes` apart) against `n` activation rows (`act_row` bytes apart in `a`,
+/// `n` a multiple of [`ROWS8_GROUP`]): `out[t·8 + r] = Σ_c w_r[c] · a_t[c]`. Used where a kernel set has one for the
+/// product ([`rows8_kernel`]); the tokens left over go to the [`RowKernel`].
+///
+/// # Safety
+/// As for [`RowKernel`]: the set must be available, and the slices as described (the kernel checks their lengths).
+pub(crate) type Rows8Kernel =
+    unsafe fn(w: &[u8], row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]);
+
+/// Tokens per call of a [`Rows8Kernel`] come in groups of this many.
+pub(crate) const ROWS8_GROUP: usize = 4;
+
 /// Tokens taken together against one weight row: the weight row is decoded once per tile.
 pub(crate) const TOKEN_TILE: usize = 8;
 
@@ -217,6 +231,18 @@ fn kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<RowKer
     simd.or_else(|| scalar_kernel(ty))
 }
 
+/// The 8-row kernel of set `isa` for the product, if it has one.
+fn rows8_kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<Rows8Kernel> {
+    let _ = (ty, rows, n_tokens);
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => x86::rows8_kernel(ty, rows, n_tokens, false),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Vnni => x86::rows8_kernel(ty, rows, n_tokens, true),
+        _ => None,
+    }
+}
+
 /// Checks a product's shapes; returns the activation type.
 fn check(w: &Weight<'_>, x_len: usize, n_tokens: usize, y_len: usize) -> Result<GgmlType, KernelError> {
     let act_ty = vec_dot_type(w.ty).ok_or(KernelError::Unsupported(w.ty))?;
@@ -257,10 +283,12 @@ pub fn matmul_with(
     }
     let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
     act::quantize_activations(isa, act_ty, x, w.cols, scratch);
-    let job = Job { k, w, acts: scratch, act_row: act::row_layout(act_ty, w.cols).total, n_tokens, y: OutPtr(y.as_mut_ptr()) };
+    let k8 = rows8_kernel(isa, w.ty, w.rows, n_tokens);
+    let act_row = act::row_layout(act_ty, w.cols).total;
+    let job = Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
     let serial = runs_serially(w.rows.saturating_mul(w.cols).saturating_mul(n_tokens));
-    let per = rows_per_piece(w.rows, n_tokens, serial);
+    let per = rows_per_piece(w.rows, n_tokens, serial, k8.is_some());
     if per >= w.rows {
         job.run(0, w.rows);
     } else {
@@ -306,14 +334,15 @@ pub fn matmul_group(
     let mut jobs = Vec::with_capacity(ws.len());
     for (w, y) in ws.iter().zip(ys.iter_mut()) {
         let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
-        jobs.push(Job { k, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
+        let k8 = rows8_kernel(isa, w.ty, w.rows, n_tokens);
+        jobs.push(Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
     }
 
     // Each product cut into row ranges as `matmul_with` cuts it, all in one parallel region.
     let serial = runs_serially(ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
-        let per = rows_per_piece(w.rows, n_tokens, serial);
+        let per = rows_per_piece(w.rows, n_tokens, serial, jobs[j].k8.is_some());
         pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
     }
     if serial {
@@ -332,10 +361,12 @@ fn runs_serially(work: usize) -> bool {
 /// Rows per contiguous range of a product of `rows` (> 0) rows: all of them when serial; else one range per thread
 /// for a single token (equal work, fewest hand-offs), and more for a batch, so that a thread slowed by something
 /// else does not hold the rest up.
-fn rows_per_piece(rows: usize, n_tokens: usize, serial: bool) -> usize {
+/// With `by_8` (an 8-row kernel runs), a multiple of 8.
+fn rows_per_piece(rows: usize, n_tokens: usize, serial: bool, by_8: bool) -> usize {
     let threads = rayon::current_num_threads();
     let ranges = if serial { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
-    rows.div_ceil(ranges.min(rows))
+    let per = rows.div_ceil(ranges.min(rows));
+    if by_8 { per.next_multiple_of(8) } else { per }
 }
 
 /// Products with fewer multiply-adds than this run on the calling thread (≈ 20 µs of work).
@@ -349,6 +380,10 @@ const ROW_BLOCK: usize = 16;
 /// The weights are then read once per chunk instead of once in all, which costs far less (they stream in order).
 const ACT_CHUNK_BYTES: usize = 128 * 1024;
 
+/// The same for the 8-row kernels, which interleave 8 rows once per chunk: the activations then stream from L3 as
+/// each 8 rows go by, which the prefetchers keep up with, and the interleaving is shared by hundreds of tokens.
+const ROWS8_ACT_CHUNK_BYTES: usize = 4 << 20;
+
 /// The output pointer, shared by the threads of one product. Each writes only its own rows' elements.
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
@@ -360,6 +395,8 @@ unsafe impl Sync for OutPtr {}
 
 struct Job<'a> {
     k: RowKernel,
+    /// The 8-row kernel, if the product has one: then `w.rows` is a multiple of 8 and so is every range's start.
+    k8: Option<Rows8Kernel>,
     w: &'a Weight<'a>,
     acts: &'a [u8],
     act_row: usize,
@@ -373,11 +410,54 @@ impl Job<'_> {
         let row_bytes = self.w.data.len() / self.w.rows;
         let mut out = [0.0f32; TOKEN_TILE];
         // A whole number of tiles per chunk, so that tiles start at the same tokens however the chunks fall.
-        let chunk = (ACT_CHUNK_BYTES / self.act_row).max(TOKEN_TILE) / TOKEN_TILE * TOKEN_TILE;
+        // With the 8-row kernel, much larger: each chunk interleaves the rows anew.
+        let chunk_bytes = if self.k8.is_some() { ROWS8_ACT_CHUNK_BYTES } else { ACT_CHUNK_BYTES };
+        let chunk = (chunk_bytes / self.act_row).max(TOKEN_TILE) / TOKEN_TILE * TOKEN_TILE;
+        let mut out8 = Vec::new();
         for c0 in (0..self.n_tokens).step_by(chunk) {
             let c1 = (c0 + chunk).min(self.n_tokens);
+            if let Some(k8) = self.k8 {
+                self.run_rows8(k8, r0, r1, c0, c1, row_bytes, &mut out8, &mut out);
+                continue;
+            }
             for b0 in (r0..r1).step_by(ROW_BLOCK) {
                 self.run_block(b0, (b0 + ROW_BLOCK).min(r1), c0, c1, row_bytes, &mut out);
+            }
+        }
+    }
+
+    /// Rows `r0..r1` (a multiple of 8 of them) for tokens `c0..c1` with the 8-row kernel, 8 rows at a time; the
+    /// tokens after the last whole group (only in the last chunk, as chunks hold whole tiles) with the row kernel.
+    #[allow(clippy::too_many_arguments)]
+    fn run_rows8(
+        &self,
+        k8: Rows8Kernel,
+        r0: usize,
+        r1: usize,
+        c0: usize,
+        c1: usize,
+        row_bytes: usize,
+        out8: &mut Vec<f32>,
+        out: &mut [f32; TOKEN_TILE],
+    ) {
+        let grouped = (c1 - c0) / ROWS8_GROUP * ROWS8_GROUP;
+        let a = &self.acts[c0 * self.act_row..(c0 + grouped) * self.act_row];
+        out8.resize(8 * grouped, 0.0);
+        for g in (r0..r1).step_by(8) {
+            if grouped > 0 {
+                let w = &self.w.data[g * row_bytes..(g + 8) * row_bytes];
+                // SAFETY: `rows8_kernel` handed out `k8` for an available set; `w` is 8 whole rows, `a` holds
+                // `grouped` (a multiple of the group) activation rows of the paired type, `out8` 8 per token.
+                unsafe { k8(w, row_bytes, a, self.act_row, grouped, out8) };
+                for (t, o) in out8.chunks_exact(8).enumerate() {
+                    for (i, &v) in o.iter().enumerate() {
+                        // SAFETY: as in `run_block`: inside `y`, and row g + i is in this range.
+                        unsafe { *self.y.0.add((c0 + t) * self.w.rows + g + i) = v };
+                    }
+                }
+            }
+            if c0 + grouped < c1 {
+                self.run_block(g, g + 8, c0 + grouped, c1, row_bytes, out);
             }
         }
     }

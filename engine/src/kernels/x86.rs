@@ -115,6 +115,14 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
     })
 }
 
+/// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where one applies: Q4_K with a multiple of
+/// 8 rows (whose `REPACK` arithmetic it reproduces for groups of 4 tokens) and at least one such group.
+pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8Kernel> {
+    use super::x86_rows8::q4_k_q8_k;
+    let k: super::Rows8Kernel = if vnni { q4_k_q8_k::<true> } else { q4_k_q8_k::<false> };
+    (ty == GgmlType::Q4_K && rows % 8 == 0 && n_tokens >= super::ROWS8_GROUP).then_some(k)
+}
+
 // ---- activation quantizer ----------------------------------------------------------------------------------
 
 /// The AVX2 Q8_0 and Q8_1 activation quantizers, or None without AVX2 (or for other types). They give the bytes of
@@ -222,7 +230,7 @@ unsafe fn ld128(b: &[u8]) -> __m128i {
 
 /// The f16 at `b[i..i + 2]` as f32.
 #[inline]
-fn h(b: &[u8], i: usize) -> f32 {
+pub(super) fn h(b: &[u8], i: usize) -> f32 {
     f16_to_f32(u16::from_le_bytes(b[i..i + 2].try_into().expect("2 bytes")))
 }
 

@@ -1,0 +1,271 @@
+//! Q4_K against Q8_K eight weight rows at a time, for groups of 4 tokens: the product llama.cpp computes with its
+//! rows interleaved by 8 (`ggml_gemm_q4_K_8x8_q8_K`), with the same sums, faster.
+//!
+//! The row kernels of `x86` dot one row with a few tokens, and every 64 weights end in a horizontal sum per token.
+//! Here the 8 rows lie side by side in the lanes of a register: a `vpdpbusd` (or `maddubs` + `madd` without VNNI) of
+//! 8 rows × 4 codes against 4 bytes of one token, broadcast, adds 4 products to each row's lane, so the sums of a
+//! sub-block build up in place, with no horizontal sums at all. llama.cpp interleaves the rows once, when it loads
+//! the file; we leave the mapped file as it is and interleave 8 rows at a time into a small per-thread buffer
+//! ([`pack`]), used for every token of a chunk, so its cost is shared by dozens of tokens.
+//!
+//! The integer sums are exact in any order, and the float steps are those of the row kernel's `REPACK` arithmetic
+//! for a group of 4 tokens, in the same order: a multiply-add per 64 weights by `d·d_a`, then per block the mins'
+//! four multiply-adds by `dmin·d_a`, and the difference at the end. The results are that kernel's to the bit (a
+//! test holds them so), and so llama.cpp's.
+
+// The loops index several per-token arrays (accumulators, scales, outputs) with the same `t`.
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+use std::cell::RefCell;
+
+use super::scalar::{scale_min_k4, Q8K_BSUMS, Q8K_QS};
+use super::ROWS8_GROUP;
+
+/// Bytes of a Q4_K block: f16 d, f16 dmin, 12 bytes of scales and mins, 128 bytes of nibbles.
+const QK_BYTES: usize = 144;
+/// Bytes of a Q8_K block: f32 d, 256 i8 codes, 16 i16 sums of 16 codes.
+const Q8K_BYTES: usize = 292;
+
+/// One block column of 8 rows, interleaved: every field holds the 8 rows in the 8 lanes of a 256-bit register.
+#[repr(C, align(32))]
+#[derive(Clone, Copy)]
+struct Packed {
+    /// `codes[s][e]`: codes 4e..4e+4 of sub-block s (of 32 weights), 4 bytes per row, one byte per code.
+    codes: [[[u8; 32]; 8]; 8],
+    /// `scales[s]`: sub-block s's 6-bit scale.
+    scales: [[i32; 8]; 8],
+    /// `min_pairs[k]`: the 6-bit mins of sub-blocks 2k and 2k + 1, as two i16 (for `madd`).
+    min_pairs: [[i32; 8]; 4],
+    d: [f32; 8],
+    dmin: [f32; 8],
+}
+
+const ZERO: Packed =
+    Packed { codes: [[[0; 32]; 8]; 8], scales: [[0; 8]; 8], min_pairs: [[0; 8]; 4], d: [0.0; 8], dmin: [0.0; 8] };
+
+thread_local! {
+    /// The interleaved rows, kept per thread between calls (a row of 8192 weights takes 78 KiB).
+    static PACKED: RefCell<Vec<Packed>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Rows `0..8` of `w` (`row_bytes` apart, whole Q4_K rows) against the `n` activation rows of `a` (`act_row` bytes
+/// apart; `n` a multiple of [`ROWS8_GROUP`], 4: the row kernel's `REPACK` gemm groups): `out[t·8 + r]`, in
+/// llama.cpp's gemm arithmetic.
+///
+/// # Safety
+/// AVX2, FMA and F16C must be available, and AVX-VNNI too when `VNNI`.
+pub unsafe fn q4_k_q8_k<const VNNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+    let nb = row_bytes / QK_BYTES;
+    assert!(row_bytes % QK_BYTES == 0 && w.len() >= 8 * row_bytes && n % ROWS8_GROUP == 0 && out.len() >= 8 * n);
+    assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
+    PACKED.with_borrow_mut(|packed| {
+        // `pack` writes every field of the first `nb`, so the buffer only ever grows.
+        if packed.len() < nb {
+            packed.resize(nb, ZERO);
+        }
+        let packed = &mut packed[..nb];
+        pack(w, row_bytes, packed);
+        for g in (0..n).step_by(TOKENS) {
+            let a = a[g * act_row..].as_ptr();
+            let out = &mut out[8 * g..8 * (g + TOKENS)];
+            gemm::<VNNI>(packed, a, act_row, out);
+        }
+    });
+}
+
+/// Interleaves 8 rows of Q4_K blocks into `packed` (one entry per block column).
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack(w: &[u8], row_bytes: usize, packed: &mut [Packed]) {
+    let low4 = _mm256_set1_epi8(0xF);
+    for (ib, p) in packed.iter_mut().enumerate() {
+        let blocks: [&[u8]; 8] = std::array::from_fn(|r| &w[r * row_bytes + ib * QK_BYTES..][..QK_BYTES]);
+        for j in 0..4 {
+            // 32 bytes of nibbles per row: sub-block 2j in the low nibbles, 2j + 1 in the high ones. (A loop, not
+            // `from_fn`: a closure would not inherit this function's target features and would not inline.)
+            let mut rows = [_mm256_setzero_si256(); 8];
+            for r in 0..8 {
+                rows[r] = _mm256_loadu_si256(blocks[r][16 + 32 * j..][..32].as_ptr().cast());
+            }
+            let t = transpose8_u32(rows);
+            for e in 0..8 {
+                let lo = _mm256_and_si256(t[e], low4);
+                let hi = _mm256_and_si256(_mm256_srli_epi16(t[e], 4), low4);
+                _mm256_store_si256(p.codes[2 * j][e].as_mut_ptr().cast(), lo);
+                _mm256_store_si256(p.codes[2 * j + 1][e].as_mut_ptr().cast(), hi);
+            }
+        }
+        for r in 0..8 {
+            let b = blocks[r];
+            let sm: [(u8, u8); 8] = std::array::from_fn(|s| scale_min_k4(s, &b[4..16]));
+            for s in 0..8 {
+                p.scales[s][r] = sm[s].0 as i32;
+            }
+            for k in 0..4 {
+                p.min_pairs[k][r] = sm[2 * k].1 as i32 | (sm[2 * k + 1].1 as i32) << 16;
+            }
+            p.d[r] = super::x86::h(b, 0);
+            p.dmin[r] = super::x86::h(b, 2);
+        }
+    }
+}
+
+/// The 8×8 transpose of 32-bit elements: lane r of result e is element e of `v[r]`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn transpose8_u32(v: [__m256i; 8]) -> [__m256i; 8] {
+    // Rows (0,1), (2,3), (4,5), (6,7) pairwise: [r0e0 r1e0 r0e1 r1e1 | r0e4 r1e4 r0e5 r1e5] and the like.
+    let p01l = _mm256_unpacklo_epi32(v[0], v[1]);
+    let p01h = _mm256_unpackhi_epi32(v[0], v[1]);
+    let p23l = _mm256_unpacklo_epi32(v[2], v[3]);
+    let p23h = _mm256_unpackhi_epi32(v[2], v[3]);
+    let p45l = _mm256_unpacklo_epi32(v[4], v[5]);
+    let p45h = _mm256_unpackhi_epi32(v[4], v[5]);
+    let p67l = _mm256_unpacklo_epi32(v[6], v[7]);
+    let p67h = _mm256_unpackhi_epi32(v[6], v[7]);
+    // Rows 0..4 of elements (0 | 4), (1 | 5), (2 | 6), (3 | 7), then rows 4..8 of the same.
+    let q0 = _mm256_unpacklo_epi64(p01l, p23l);
+    let q1 = _mm256_unpackhi_epi64(p01l, p23l);
+    let q2 = _mm256_unpacklo_epi64(p01h, p23h);
+    let q3 = _mm256_unpackhi_epi64(p01h, p23h);
+    let q4 = _mm256_unpacklo_epi64(p45l, p67l);
+    let q5 = _mm256_unpackhi_epi64(p45l, p67l);
+    let q6 = _mm256_unpacklo_epi64(p45h, p67h);
+    let q7 = _mm256_unpackhi_epi64(p45h, p67h);
+    [
+        _mm256_permute2x128_si256(q0, q4, 0x20),
+        _mm256_permute2x128_si256(q1, q5, 0x20),
+        _mm256_permute2x128_si256(q2, q6, 0x20),
+        _mm256_permute2x128_si256(q3, q7, 0x20),
+        _mm256_permute2x128_si256(q0, q4, 0x31),
+        _mm256_permute2x128_si256(q1, q5, 0x31),
+        _mm256_permute2x128_si256(q2, q6, 0x31),
+        _mm256_permute2x128_si256(q3, q7, 0x31),
+    ]
+}
+
+/// `acc + Σ` of each 4 products of unsigned bytes of `u` and signed bytes of `s`, per i32 lane: `vpdpbusd` with
+/// VNNI (as assembly: its intrinsic needs a newer compiler than the engine's minimum), else `maddubs` + `madd`
+/// (exact here: a pair of products is at most 2·15·128).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn dot4<const VNNI: bool>(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    if VNNI {
+        let mut acc = acc;
+        std::arch::asm!(
+            "{{vex}} vpdpbusd {acc}, {u}, {s}",
+            acc = inout(ymm_reg) acc,
+            u = in(ymm_reg) u,
+            s = in(ymm_reg) s,
+            options(pure, nomem, nostack, preserves_flags),
+        );
+        acc
+    } else {
+        _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
+    }
+}
+
+/// Tokens per pass over the packed rows (a divisor of the group).
+const TOKENS: usize = 4;
+
+/// [`TOKENS`] tokens (activation rows `act_row` apart from `a`) against the packed rows: `out[t·8 + r]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn gemm<const VNNI: bool>(packed: &[Packed], a: *const u8, act_row: usize, out: &mut [f32]) {
+    const T: usize = TOKENS;
+    let mut acc = [_mm256_setzero_ps(); T];
+    let mut acc_m = [_mm256_setzero_ps(); T];
+    for (ib, p) in packed.iter().enumerate() {
+        // SAFETY (for the reads through `y`): the caller checked that both rows hold the row's Q8_K blocks.
+        let y: [*const u8; T] = std::array::from_fn(|t| a.add(t * act_row + ib * Q8K_BYTES));
+        let yd: [__m256; T] = std::array::from_fn(|t| _mm256_set1_ps(y[t].cast::<f32>().read_unaligned()));
+        let d = _mm256_load_ps(p.d.as_ptr());
+        for j in 0..4 {
+            let mut v0 = [_mm256_setzero_si256(); T];
+            let mut v1 = [_mm256_setzero_si256(); T];
+            for e in 0..8 {
+                let w0 = _mm256_load_si256(p.codes[2 * j][e].as_ptr().cast());
+                let w1 = _mm256_load_si256(p.codes[2 * j + 1][e].as_ptr().cast());
+                for t in 0..T {
+                    let q = y[t].add(Q8K_QS + 64 * j + 4 * e);
+                    v0[t] = dot4::<VNNI>(v0[t], w0, _mm256_set1_epi32(q.cast::<i32>().read_unaligned()));
+                    v1[t] = dot4::<VNNI>(v1[t], w1, _mm256_set1_epi32(q.add(32).cast::<i32>().read_unaligned()));
+                }
+            }
+            let s0 = _mm256_load_si256(p.scales[2 * j].as_ptr().cast());
+            let s1 = _mm256_load_si256(p.scales[2 * j + 1].as_ptr().cast());
+            for t in 0..T {
+                let p64 = _mm256_add_epi32(_mm256_mullo_epi32(v0[t], s0), _mm256_mullo_epi32(v1[t], s1));
+                // ggml's gemm: one multiply-add per 64 weights, by d · d_a.
+                acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p64), _mm256_mul_ps(d, yd[t]), acc[t]);
+            }
+        }
+        let dmin = _mm256_load_ps(p.dmin.as_ptr());
+        for t in 0..T {
+            // The sums of the 8 sub-blocks of 32 (pairs of bsums of 16), as i16.
+            let bs = _mm256_loadu_si256(y[t].add(Q8K_BSUMS).cast());
+            let b = _mm_hadd_epi16(_mm256_castsi256_si128(bs), _mm256_extracti128_si256(bs, 1));
+            let b = _mm256_broadcastsi128_si256(b);
+            let dm = _mm256_mul_ps(dmin, yd[t]);
+            let pairs = [
+                _mm256_shuffle_epi32(b, 0x00),
+                _mm256_shuffle_epi32(b, 0x55),
+                _mm256_shuffle_epi32(b, 0xAA),
+                _mm256_shuffle_epi32(b, 0xFF),
+            ];
+            for (k, pair) in pairs.into_iter().enumerate() {
+                let mins = _mm256_load_si256(p.min_pairs[k].as_ptr().cast());
+                acc_m[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_madd_epi16(mins, pair)), dm, acc_m[t]);
+            }
+        }
+    }
+    for t in 0..T {
+        _mm256_storeu_ps(out[8 * t..8 * t + 8].as_mut_ptr(), _mm256_sub_ps(acc[t], acc_m[t]));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kernels::{act, Isa};
+    use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
+
+    /// The 8-row kernel equals the row kernel's arithmetic for groups of 4 tokens (`x86::REPACK`), bit for bit, on
+    /// weights with rows of very different scales, with and without VNNI.
+    #[test]
+    fn equals_the_row_kernels_group_arithmetic_bit_for_bit() {
+        let (rows, cols, n) = (16, 1024, 8);
+        let mut src = normal(rows * cols, 5);
+        for (r, row) in src.chunks_exact_mut(cols).enumerate() {
+            row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0][r % 3]);
+        }
+        let row_bytes = bytes_for(GgmlType::Q4_K, cols).unwrap();
+        let mut w = vec![0u8; rows * row_bytes];
+        quantize(GgmlType::Q4_K, &src, cols, &mut w).unwrap();
+        let mut x = normal(n * cols, 6);
+        x[3] = 25.0;
+        for isa in [Isa::Avx2, Isa::Avx2Vnni].into_iter().filter(|i| i.is_available()) {
+            let vnni = isa == Isa::Avx2Vnni;
+            let mut a = Vec::new();
+            act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
+            let act_row = act::row_layout(GgmlType::Q8_K, cols).total;
+            let k8 = super::super::x86::rows8_kernel(GgmlType::Q4_K, rows, n, vnni).expect("an 8-row kernel");
+            let k = super::super::x86::kernel(GgmlType::Q4_K, rows, n, vnni).unwrap();
+            for g in [0, 8] {
+                let mut got = vec![0f32; 8 * n];
+                // SAFETY: the set is available; 8 whole rows, `n` activation rows of `act_row` bytes.
+                unsafe { k8(&w[g * row_bytes..], row_bytes, &a, act_row, n, &mut got) };
+                for r in 0..8 {
+                    for t0 in (0..n).step_by(4) {
+                        let mut want = [0f32; 4];
+                        let wr = &w[(g + r) * row_bytes..(g + r + 1) * row_bytes];
+                        // SAFETY: as above, one whole row and 4 activation rows.
+                        unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want) };
+                        for t in 0..4 {
+                            let v = got[(t0 + t) * 8 + r];
+                            assert_eq!(v.to_bits(), want[t].to_bits(), "{isa:?} row {} token {}", g + r, t0 + t);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
