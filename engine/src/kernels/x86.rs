@@ -115,12 +115,17 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
     })
 }
 
-/// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where one applies: Q4_K with a multiple of
-/// 8 rows (whose `REPACK` arithmetic it reproduces for groups of 4 tokens) and at least one such group.
+/// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where one applies (a multiple of 8 rows):
+/// Q4_K (whose `REPACK` arithmetic it reproduces for groups of 4 tokens) with at least one such group, and Q6_K
+/// with 8 tokens or more (the `TILED` arithmetic).
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8Kernel> {
-    use super::x86_rows8::q4_k_q8_k;
-    let k: super::Rows8Kernel = if vnni { q4_k_q8_k::<true> } else { q4_k_q8_k::<false> };
-    (ty == GgmlType::Q4_K && rows % 8 == 0 && n_tokens >= super::ROWS8_GROUP).then_some(k)
+    use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
+    let k: super::Rows8Kernel = match ty {
+        GgmlType::Q4_K if n_tokens >= super::ROWS8_GROUP => if vnni { q4_k_q8_k::<true> } else { q4_k_q8_k::<false> },
+        GgmlType::Q6_K if n_tokens >= 8 => if vnni { q6_k_q8_k::<true> } else { q6_k_q8_k::<false> },
+        _ => return None,
+    };
+    (rows % 8 == 0).then_some(k)
 }
 
 // ---- activation quantizer ----------------------------------------------------------------------------------

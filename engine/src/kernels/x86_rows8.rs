@@ -1,5 +1,6 @@
-//! Q4_K against Q8_K eight weight rows at a time, for groups of 4 tokens: the product llama.cpp computes with its
-//! rows interleaved by 8 (`ggml_gemm_q4_K_8x8_q8_K`), with the same sums, faster.
+//! k-quants against Q8_K eight weight rows at a time, for prompts: Q4_K in groups of 4 tokens, the product
+//! llama.cpp computes with its rows interleaved by 8 (`ggml_gemm_q4_K_8x8_q8_K`), and Q6_K for 8 tokens or more,
+//! which llama.cpp multiplies with its tiled k-quant matmul; with the same sums, faster.
 //!
 //! The row kernels of `x86` dot one row with a few tokens, and every 64 weights end in a horizontal sum per token.
 //! Here the 8 rows lie side by side in the lanes of a register: a `vpdpbusd` (or `maddubs` + `madd` without VNNI) of
@@ -8,9 +9,10 @@
 //! the file; we leave the mapped file as it is and interleave 8 rows at a time into a small per-thread buffer
 //! ([`pack`]), used for every token of a chunk, so its cost is shared by dozens of tokens.
 //!
-//! The integer sums are exact in any order, and the float steps are those of the row kernel's `REPACK` arithmetic
-//! for a group of 4 tokens, in the same order: a multiply-add per 64 weights by `d·d_a`, then per block the mins'
-//! four multiply-adds by `dmin·d_a`, and the difference at the end. The results are that kernel's to the bit (a
+//! The integer sums are exact in any order, and the float steps are those of the row kernel's arithmetic for the
+//! same product, in the same order: for Q4_K (`REPACK`, a group of 4 tokens) a multiply-add per 64 weights by
+//! `d·d_a`, then per block the mins' four multiply-adds by `dmin·d_a`, and the difference at the end; for Q6_K
+//! (`TILED`) per block the exact sum times `d`, multiply-added by `d_a`. The results are that kernel's to the bit (a
 //! test holds them so), and so llama.cpp's.
 
 // The loops index several per-token arrays (accumulators, scales, outputs) with the same `t`.
@@ -223,45 +225,182 @@ unsafe fn gemm<const VNNI: bool>(packed: &[Packed], a: *const u8, act_row: usize
     }
 }
 
+// ---- Q6_K, in llama.cpp's tiled arithmetic ------------------------------------------------------------------
+
+/// Bytes of a Q6_K block: ql[128], qh[64], i8 scales[16], f16 d.
+const Q6K_BYTES: usize = 210;
+
+/// One Q6_K block column of 8 rows, interleaved as [`Packed`] is.
+#[repr(C, align(32))]
+#[derive(Clone, Copy)]
+struct Packed6 {
+    /// `codes[g][e]`: the 6-bit codes (0..64) 4e..4e+4 of weights 32g..32g+32, one byte per code; elements 0..4
+    /// are sub-block 2g (of 16 weights), 4..8 sub-block 2g + 1.
+    codes: [[[u8; 32]; 8]; 8],
+    /// `scales[s]`: sub-block s's i8 scale.
+    scales: [[i32; 8]; 16],
+    /// `scale_pairs[k]`: the scales of sub-blocks 2k and 2k + 1 as two i16 (for `madd` with the bsums).
+    scale_pairs: [[i32; 8]; 8],
+    d: [f32; 8],
+}
+
+const ZERO6: Packed6 = Packed6 { codes: [[[0; 32]; 8]; 8], scales: [[0; 8]; 16], scale_pairs: [[0; 8]; 8], d: [0.0; 8] };
+
+thread_local! {
+    static PACKED6: RefCell<Vec<Packed6>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Rows `0..8` of `w` (`row_bytes` apart, whole Q6_K rows) against the `n` activation rows of `a` (as for
+/// [`q4_k_q8_k`]): `out[t·8 + r]`, in the row kernel's `TILED` arithmetic (llama.cpp's for 8 tokens or more): per
+/// block, the exact integer sum times `d`, multiply-added by the token's `d`.
+///
+/// # Safety
+/// As for [`q4_k_q8_k`].
+pub unsafe fn q6_k_q8_k<const VNNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+    let nb = row_bytes / Q6K_BYTES;
+    assert!(row_bytes % Q6K_BYTES == 0 && w.len() >= 8 * row_bytes && n % ROWS8_GROUP == 0 && out.len() >= 8 * n);
+    assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
+    PACKED6.with_borrow_mut(|packed| {
+        // `pack6` writes every field of the first `nb`, so the buffer only ever grows.
+        if packed.len() < nb {
+            packed.resize(nb, ZERO6);
+        }
+        let packed = &mut packed[..nb];
+        pack6(w, row_bytes, packed);
+        for g in (0..n).step_by(TOKENS) {
+            let a = a[g * act_row..].as_ptr();
+            let out = &mut out[8 * g..8 * (g + TOKENS)];
+            tiled6::<VNNI>(packed, a, act_row, out);
+        }
+    });
+}
+
+/// Interleaves 8 rows of Q6_K blocks into `packed`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn pack6(w: &[u8], row_bytes: usize, packed: &mut [Packed6]) {
+    let (low4, low2) = (_mm256_set1_epi8(0xF), _mm256_set1_epi8(3));
+    for (ib, p) in packed.iter_mut().enumerate() {
+        let blocks: [&[u8]; 8] = std::array::from_fn(|r| &w[r * row_bytes + ib * Q6K_BYTES..][..Q6K_BYTES]);
+        for g in 0..8 {
+            // Weights 32g..32g+32 of half hf = g / 4, group k = g % 4: the low (k < 2) or high nibbles of
+            // ql[64hf + 32(k % 2)..], and bits 2k, 2k + 1 of qh[32hf..] as bits 4 and 5.
+            let (hf, k) = (g / 4, g % 4);
+            let mut rows = [_mm256_setzero_si256(); 8];
+            for r in 0..8 {
+                let b = blocks[r];
+                let ql = _mm256_loadu_si256(b[64 * hf + 32 * (k % 2)..][..32].as_ptr().cast());
+                let qh = _mm256_loadu_si256(b[128 + 32 * hf..][..32].as_ptr().cast());
+                let low = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (k / 2) as i32)), low4);
+                let high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k as i32)), low2);
+                rows[r] = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+            }
+            let t = transpose8_u32(rows);
+            for e in 0..8 {
+                _mm256_store_si256(p.codes[g][e].as_mut_ptr().cast(), t[e]);
+            }
+        }
+        for r in 0..8 {
+            let b = blocks[r];
+            let sc: [i32; 16] = std::array::from_fn(|s| b[192 + s] as i8 as i32);
+            for s in 0..16 {
+                p.scales[s][r] = sc[s];
+            }
+            for k in 0..8 {
+                p.scale_pairs[k][r] = (sc[2 * k] & 0xFFFF) | sc[2 * k + 1] << 16;
+            }
+            p.d[r] = super::x86::h(b, 208);
+        }
+    }
+}
+
+/// [`TOKENS`] tokens against the packed Q6_K rows: `out[t·8 + r]`.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn tiled6<const VNNI: bool>(packed: &[Packed6], a: *const u8, act_row: usize, out: &mut [f32]) {
+    const T: usize = TOKENS;
+    let mut acc = [_mm256_setzero_ps(); T];
+    for (ib, p) in packed.iter().enumerate() {
+        // SAFETY (for the reads through `y`): the caller checked that the rows hold the row's Q8_K blocks.
+        let y: [*const u8; T] = std::array::from_fn(|t| a.add(t * act_row + ib * Q8K_BYTES));
+        let mut isum = [_mm256_setzero_si256(); T];
+        for g in 0..8 {
+            for half in 0..2 {
+                let mut v = [_mm256_setzero_si256(); T];
+                for e in 4 * half..4 * half + 4 {
+                    let wv = _mm256_load_si256(p.codes[g][e].as_ptr().cast());
+                    for t in 0..T {
+                        let q = y[t].add(Q8K_QS + 32 * g + 4 * e).cast::<i32>().read_unaligned();
+                        v[t] = dot4::<VNNI>(v[t], wv, _mm256_set1_epi32(q));
+                    }
+                }
+                let sc = _mm256_load_si256(p.scales[2 * g + half].as_ptr().cast());
+                for t in 0..T {
+                    isum[t] = _mm256_add_epi32(isum[t], _mm256_mullo_epi32(v[t], sc));
+                }
+            }
+        }
+        let d = _mm256_load_ps(p.d.as_ptr());
+        for t in 0..T {
+            // The codes' offset of 32: Σ_s scale_s · bsum_s, pairs of sub-blocks at a time, times 32.
+            let mut off = _mm256_setzero_si256();
+            for k in 0..8 {
+                let pair = _mm256_set1_epi32(y[t].add(Q8K_BSUMS + 4 * k).cast::<i32>().read_unaligned());
+                let scales = _mm256_load_si256(p.scale_pairs[k].as_ptr().cast());
+                off = _mm256_add_epi32(off, _mm256_madd_epi16(scales, pair));
+            }
+            let s = _mm256_sub_epi32(isum[t], _mm256_slli_epi32(off, 5));
+            let yd = _mm256_set1_ps(y[t].cast::<f32>().read_unaligned());
+            // The block's sum times the weight's d, then multiply-added by the token's.
+            acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(s), d), yd, acc[t]);
+        }
+    }
+    for t in 0..T {
+        _mm256_storeu_ps(out[8 * t..8 * t + 8].as_mut_ptr(), acc[t]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::kernels::{act, Isa};
     use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
 
-    /// The 8-row kernel equals the row kernel's arithmetic for groups of 4 tokens (`x86::REPACK`), bit for bit, on
-    /// weights with rows of very different scales, with and without VNNI.
+    /// The 8-row kernels equal the row kernels' arithmetic for the same product (`x86::REPACK` groups of 4 tokens
+    /// for Q4_K, `x86::TILED` for Q6_K), bit for bit, on weights with rows of very different scales, with and
+    /// without VNNI.
     #[test]
-    fn equals_the_row_kernels_group_arithmetic_bit_for_bit() {
+    fn equal_the_row_kernels_arithmetic_bit_for_bit() {
         let (rows, cols, n) = (16, 1024, 8);
         let mut src = normal(rows * cols, 5);
         for (r, row) in src.chunks_exact_mut(cols).enumerate() {
             row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0][r % 3]);
         }
-        let row_bytes = bytes_for(GgmlType::Q4_K, cols).unwrap();
-        let mut w = vec![0u8; rows * row_bytes];
-        quantize(GgmlType::Q4_K, &src, cols, &mut w).unwrap();
         let mut x = normal(n * cols, 6);
         x[3] = 25.0;
-        for isa in [Isa::Avx2, Isa::Avx2Vnni].into_iter().filter(|i| i.is_available()) {
-            let vnni = isa == Isa::Avx2Vnni;
-            let mut a = Vec::new();
-            act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
-            let act_row = act::row_layout(GgmlType::Q8_K, cols).total;
-            let k8 = super::super::x86::rows8_kernel(GgmlType::Q4_K, rows, n, vnni).expect("an 8-row kernel");
-            let k = super::super::x86::kernel(GgmlType::Q4_K, rows, n, vnni).unwrap();
-            for g in [0, 8] {
-                let mut got = vec![0f32; 8 * n];
-                // SAFETY: the set is available; 8 whole rows, `n` activation rows of `act_row` bytes.
-                unsafe { k8(&w[g * row_bytes..], row_bytes, &a, act_row, n, &mut got) };
-                for r in 0..8 {
-                    for t0 in (0..n).step_by(4) {
-                        let mut want = [0f32; 4];
-                        let wr = &w[(g + r) * row_bytes..(g + r + 1) * row_bytes];
-                        // SAFETY: as above, one whole row and 4 activation rows.
-                        unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want) };
-                        for t in 0..4 {
-                            let v = got[(t0 + t) * 8 + r];
-                            assert_eq!(v.to_bits(), want[t].to_bits(), "{isa:?} row {} token {}", g + r, t0 + t);
+        for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+            let row_bytes = bytes_for(ty, cols).unwrap();
+            let mut w = vec![0u8; rows * row_bytes];
+            quantize(ty, &src, cols, &mut w).unwrap();
+            for isa in [Isa::Avx2, Isa::Avx2Vnni].into_iter().filter(|i| i.is_available()) {
+                let vnni = isa == Isa::Avx2Vnni;
+                let mut a = Vec::new();
+                act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
+                let act_row = act::row_layout(GgmlType::Q8_K, cols).total;
+                let k8 = super::super::x86::rows8_kernel(ty, rows, n, vnni).expect("an 8-row kernel");
+                let k = super::super::x86::kernel(ty, rows, n, vnni).unwrap();
+                for g in [0, 8] {
+                    let mut got = vec![0f32; 8 * n];
+                    // SAFETY: the set is available; 8 whole rows, `n` activation rows of `act_row` bytes.
+                    unsafe { k8(&w[g * row_bytes..], row_bytes, &a, act_row, n, &mut got) };
+                    for r in 0..8 {
+                        for t0 in (0..n).step_by(4) {
+                            let mut want = [0f32; 4];
+                            let wr = &w[(g + r) * row_bytes..(g + r + 1) * row_bytes];
+                            // SAFETY: as above, one whole row and 4 activation rows.
+                            unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want) };
+                            for t in 0..4 {
+                                let v = got[(t0 + t) * 8 + r];
+                                let what = format!("{ty} {isa:?} row {} token {}", g + r, t0 + t);
+                                assert_eq!(v.to_bits(), want[t].to_bits(), "{what}: {v} vs {}", want[t]);
+                            }
                         }
                     }
                 }
