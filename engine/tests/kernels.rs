@@ -45,7 +45,7 @@ fn real_tensors_match_the_dequantized_product() {
         let mut wd = vec![0f32; rows * cols];
         dequantize(t.ty, data, &mut wd).unwrap();
         let act_ty = vec_dot_type(t.ty).unwrap();
-        let layout = act::row_layout(act_ty, cols);
+        let layout = act::row_layout(active(), act_ty, cols);
         for tok in 0..n_tokens {
             let mut xd = vec![0f32; cols];
             let row = &scratch[tok * layout.total..][..layout.blocks];

@@ -11,9 +11,16 @@
 //! `d, s`, as little-endian f32. The f16 scales are converted once here rather than once per weight row in the
 //! kernels' inner loops, where a batch would convert each of them `rows` times. The scalar references read only the
 //! blocks (they zip them with the weight's blocks, which stops there).
+//!
+//! For the AVX-VNNI kernels, Q8_0 rows carry more per block, after the scales ([`RowLayout::vnni_per_block`]): the
+//! 32 codes plus 128, as unsigned bytes, and `d` eight times over. `vpdpbusd` multiplies unsigned bytes by signed
+//! ones, so with the activations made unsigned the weights' signed codes go in as they are (the +128 comes back out
+//! through the weight codes' sums); `d` in every lane lets a kernel multiply it by the weight's `d` straight from
+//! memory.
 
 use rayon::prelude::*;
 
+use super::Isa;
 use crate::quant::GgmlType;
 
 /// A row quantizer: whole blocks of f32 in, their bytes out.
@@ -29,12 +36,15 @@ pub struct RowLayout {
     pub blocks: usize,
     /// f32 scales per block after the blocks: 1 (Q8_0: d), 2 (Q8_1: d, s) or 0.
     pub scales_per_block: usize,
+    /// Bytes per block after the scales for the AVX-VNNI kernels: 64 (Q8_0 under [`Isa::Avx2Vnni`]: 32 codes + 128,
+    /// then `d` as 8 f32) or 0.
+    pub vnni_per_block: usize,
     /// Bytes of the whole row.
     pub total: usize,
 }
 
-/// The row layout of `cols` activations of type `ty` (`cols` a whole number of its blocks).
-pub fn row_layout(ty: GgmlType, cols: usize) -> RowLayout {
+/// The row layout of `cols` activations of type `ty` (`cols` a whole number of its blocks) for the kernel set `isa`.
+pub fn row_layout(isa: Isa, ty: GgmlType, cols: usize) -> RowLayout {
     let n_blocks = cols / ty.block_size();
     let blocks = n_blocks * ty.type_size();
     let scales_per_block = match ty {
@@ -42,7 +52,9 @@ pub fn row_layout(ty: GgmlType, cols: usize) -> RowLayout {
         GgmlType::Q8_1 => 2,
         _ => 0,
     };
-    RowLayout { blocks, scales_per_block, total: blocks + 4 * scales_per_block * n_blocks }
+    let vnni_per_block = if ty == GgmlType::Q8_0 && isa == Isa::Avx2Vnni { 64 } else { 0 };
+    let total = blocks + (4 * scales_per_block + vnni_per_block) * n_blocks;
+    RowLayout { blocks, scales_per_block, vnni_per_block, total }
 }
 
 /// One token: blocks, then their scales as f32.
@@ -52,20 +64,34 @@ fn quantize_row(ty: GgmlType, quantize: RowQuantizer, src: &[f32], dst: &mut [u8
     if l.scales_per_block > 0 {
         let half = |b: &[u8], i: usize| crate::quant::block::fp16_to_fp32(u16::from_le_bytes([b[i], b[i + 1]]));
         let per = 4 * l.scales_per_block;
+        let (scales, vnni) = scales.split_at_mut(per * (l.blocks / ty.type_size()));
         for (blk, s) in q.chunks_exact(ty.type_size()).zip(scales.chunks_exact_mut(per)) {
             s[..4].copy_from_slice(&half(blk, 0).to_le_bytes());
             if l.scales_per_block == 2 {
                 s[4..8].copy_from_slice(&half(blk, 2).to_le_bytes());
             }
         }
+        if l.vnni_per_block > 0 {
+            // Q8_0 (34-byte blocks: f16 d, 32 i8 codes).
+            for (blk, v) in q.chunks_exact(34).zip(vnni.chunks_exact_mut(64)) {
+                let (codes, d) = v.split_at_mut(32);
+                for (u, &c) in codes.iter_mut().zip(&blk[2..34]) {
+                    *u = c ^ 0x80;
+                }
+                let d_bytes = half(blk, 0).to_le_bytes();
+                for lane in d.chunks_exact_mut(4) {
+                    lane.copy_from_slice(&d_bytes);
+                }
+            }
+        }
     }
 }
 
-/// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(ty, cols).total`. `ty` is one
+/// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(isa, ty, cols).total`. `ty` is one
 /// of the activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul` checks
 /// both. With `isa` AVX2, Q8_0 and Q8_1 go through llama.cpp's x86 rounding.
-pub fn quantize_activations(isa: super::Isa, ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
-    let l = row_layout(ty, cols);
+pub fn quantize_activations(isa: Isa, ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
+    let l = row_layout(isa, ty, cols);
     let n_tokens = x.len() / cols;
     out.resize(n_tokens * l.total, 0);
     let reference = ty.codec().expect("activation types all have a codec").quantize;

@@ -284,7 +284,7 @@ pub fn matmul_with(
     let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
     act::quantize_activations(isa, act_ty, x, w.cols, scratch);
     let k8 = rows8_kernel(isa, w.ty, w.rows, n_tokens);
-    let act_row = act::row_layout(act_ty, w.cols).total;
+    let act_row = act::row_layout(isa, act_ty, w.cols).total;
     let job = Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
     let serial = runs_serially(w.rows.saturating_mul(w.cols).saturating_mul(n_tokens));
@@ -330,7 +330,7 @@ pub fn matmul_group(
         return Ok(());
     }
     act::quantize_activations(isa, act_ty, x, ws[0].cols, scratch);
-    let act_row = act::row_layout(act_ty, ws[0].cols).total;
+    let act_row = act::row_layout(isa, act_ty, ws[0].cols).total;
     let mut jobs = Vec::with_capacity(ws.len());
     for (w, y) in ws.iter().zip(ys.iter_mut()) {
         let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;

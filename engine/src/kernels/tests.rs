@@ -88,7 +88,7 @@ fn scalar_references_equal_the_dequantized_dot_product() {
             let mut scratch = Vec::new();
             act::quantize_activations(Isa::Scalar, act_ty, &x, cols, &mut scratch);
             let mut xd = vec![0f32; cols];
-            dequantize(act_ty, &scratch[..act::row_layout(act_ty, cols).blocks], &mut xd).unwrap();
+            dequantize(act_ty, &scratch[..act::row_layout(Isa::Scalar, act_ty, cols).blocks], &mut xd).unwrap();
             let mut y = vec![0f32; rows];
             matmul_with(Isa::Scalar, &Weight { ty, data: &wb, rows, cols }, &x, 1, &mut y, &mut Vec::new()).unwrap();
             let mut want = vec![0f32; rows];

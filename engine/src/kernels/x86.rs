@@ -345,15 +345,25 @@ unsafe fn hsum128_i32(v: __m128i) -> i32 {
     _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 0b10_11_00_01)))
 }
 
-/// Σ of each 4 products of unsigned bytes of `u` and signed bytes of `s`, into i32 lanes: AVX-VNNI's `vpdpbusd`,
-/// written as assembly because its intrinsic needs a newer compiler than the engine's minimum (1.85).
+/// Σ of each 4 products of unsigned bytes of `u` and signed bytes of `s`, into i32 lanes: AVX-VNNI's `vpdpbusd`.
 ///
 /// # Safety
 /// The CPU must have AVX-VNNI ([`vnni_available`]).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dpbusd(u: __m256i, s: __m256i) -> __m256i {
-    let mut acc = _mm256_setzero_si256();
+    dpbusd_acc(_mm256_setzero_si256(), u, s)
+}
+
+/// `acc +` [`dpbusd`]`(u, s)` (wrapping, as the instruction adds), in one instruction, written as assembly because
+/// its intrinsic needs a newer compiler than the engine's minimum (1.85).
+///
+/// # Safety
+/// The CPU must have AVX-VNNI ([`vnni_available`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dpbusd_acc(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
+    let mut acc = acc;
     std::arch::asm!(
         "{{vex}} vpdpbusd {acc}, {u}, {s}",
         acc = inout(ymm_reg) acc,
@@ -396,13 +406,14 @@ unsafe fn bits_to_bytes(qh: &[u8]) -> __m256i {
 // ---- legacy types against Q8_0 / Q8_1 (blocks of 32) --------------------------------------------------------------
 
 /// Signed codes (from `codes(x)`, x one weight block of `$wb` bytes) against Q8_0 (34-byte blocks: f16 d, i8 qs;
-/// the row's f32 copies of the `d`s follow its blocks, see `act::row_layout`).
+/// the row's f32 copies of the `d`s follow its blocks, see `act::row_layout`): per block, 8 lanes of sums of 4
+/// products, times `d·d_a`, multiply-added into 8 lanes.
+/// - `$name`: ggml's sign trick, |w| as u8 times sign(w)·a as i8 (`maddubs`, then pairs summed with `madd`);
+/// - `$vnni`: `vpdpbusd` of the activations made unsigned (a + 128, which `act` stores for this set) by the signed
+///   codes, from a start of −128 · Σ of each 4 codes, which gives the same sums. Both operands then go in as they
+///   are, and `d_a` comes from memory in all 8 lanes, which leaves 4 instructions per block and token.
 macro_rules! signed_q8_0_body {
     ($name:ident, $vnni:ident, $wb:expr, |$x:ident| $codes:expr) => {
-        signed_q8_0_body!(@fn $name, $wb, |$x| $codes, |a, b| sum_pairs(_mm256_maddubs_epi16(a, b)));
-        signed_q8_0_body!(@fn $vnni, $wb, |$x| $codes, |a, b| dpbusd(a, b));
-    };
-    (@fn $name:ident, $wb:expr, |$x:ident| $codes:expr, |$u:ident, $s:ident| $dot:expr) => {
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn $name<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
             let nb = w.len() / $wb;
@@ -414,11 +425,33 @@ macro_rules! signed_q8_0_body {
                 let dx = _mm256_set1_ps(h($x, 0));
                 for t in 0..NT {
                     let yq = tile.ld(t, ib * 34 + 2);
-                    // Σ of each 4 byte products, exact either way (|a·b| pairs stay within i16).
-                    let ($u, $s) = (aq, _mm256_sign_epi8(yq, q));
-                    let p = $dot;
+                    // Σ of each 4 byte products, exact (|a·b| pairs stay within i16).
+                    let p = sum_pairs(_mm256_maddubs_epi16(aq, _mm256_sign_epi8(yq, q)));
                     let dy = _mm256_set1_ps(tile.f32(t, nb * 34 + ib * 4));
                     acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dx, dy), _mm256_cvtepi32_ps(p), acc[t]);
+                }
+            }
+            for t in 0..NT {
+                out[t] = hsum(acc[t]);
+            }
+        }
+
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn $vnni<const NT: usize>(w: &[u8], a: &[u8], ar: usize, out: &mut [f32]) {
+            let nb = w.len() / $wb;
+            // Per block after the blocks and their f32 scales: 32 codes + 128, then d_a in 8 lanes.
+            let extra = nb * (34 + 4);
+            let tile = Tile::new(a, ar, NT, extra + nb * 64);
+            let mut acc = [_mm256_setzero_ps(); NT];
+            for (ib, $x) in w.chunks_exact($wb).enumerate() {
+                let q = $codes;
+                let start = _mm256_sub_epi32(_mm256_setzero_si256(), dpbusd(_mm256_set1_epi8(0x80u8 as i8), q));
+                let dx = _mm256_set1_ps(h($x, 0));
+                for t in 0..NT {
+                    let at = extra + ib * 64;
+                    let p = dpbusd_acc(start, tile.ld(t, at), q);
+                    let dd = _mm256_mul_ps(dx, _mm256_loadu_ps(tile.at(t, at + 32).cast()));
+                    acc[t] = _mm256_fmadd_ps(dd, _mm256_cvtepi32_ps(p), acc[t]);
                 }
             }
             for t in 0..NT {

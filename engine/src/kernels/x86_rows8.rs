@@ -147,21 +147,12 @@ unsafe fn transpose8_u32(v: [__m256i; 8]) -> [__m256i; 8] {
 }
 
 /// `acc + Σ` of each 4 products of unsigned bytes of `u` and signed bytes of `s`, per i32 lane: `vpdpbusd` with
-/// VNNI (as assembly: its intrinsic needs a newer compiler than the engine's minimum), else `maddubs` + `madd`
-/// (exact here: a pair of products is at most 2·15·128).
+/// VNNI, else `maddubs` + `madd` (exact here: a pair of products is at most 2·63·128).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn dot4<const VNNI: bool>(acc: __m256i, u: __m256i, s: __m256i) -> __m256i {
     if VNNI {
-        let mut acc = acc;
-        std::arch::asm!(
-            "{{vex}} vpdpbusd {acc}, {u}, {s}",
-            acc = inout(ymm_reg) acc,
-            u = in(ymm_reg) u,
-            s = in(ymm_reg) s,
-            options(pure, nomem, nostack, preserves_flags),
-        );
-        acc
+        super::x86::dpbusd_acc(acc, u, s)
     } else {
         _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)))
     }
@@ -383,7 +374,7 @@ mod tests {
                 let vnni = isa == Isa::Avx2Vnni;
                 let mut a = Vec::new();
                 act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
-                let act_row = act::row_layout(GgmlType::Q8_K, cols).total;
+                let act_row = act::row_layout(isa, GgmlType::Q8_K, cols).total;
                 let k8 = super::super::x86::rows8_kernel(ty, rows, n, vnni).expect("an 8-row kernel");
                 let k = super::super::x86::kernel(ty, rows, n, vnni).unwrap();
                 for g in [0, 8] {
