@@ -413,7 +413,7 @@ fn build_metadata(
 /// adjacent-pair order: viewing rows as `(n_head, 2, head_dim/2)`, swap the last two axes. Row `t*half + j` of
 /// each head moves to row `2j + t`. Port of `LlamaModel.permute`.
 pub fn permute_rows(data: &mut [f32], rows: usize, cols: usize, n_head: usize) {
-    assert!(n_head > 0 && rows % (2 * n_head) == 0 && data.len() == rows * cols, "shape checked at plan time");
+    assert!(n_head > 0 && rows.is_multiple_of(2 * n_head) && data.len() == rows * cols, "shape checked at plan time");
     let head_dim = rows / n_head;
     let half = head_dim / 2;
     let mut head = vec![0f32; head_dim * cols];

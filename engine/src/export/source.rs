@@ -358,7 +358,7 @@ fn bias_flags(
 /// to row `t*half + j`. `data` is row-major `[rows, cols]` holding whole heads of `head_dim` rows each.
 pub fn unpermute_rows(data: &mut [f32], rows: usize, cols: usize, head_dim: usize, scratch: &mut Vec<f32>) {
     assert!(
-        head_dim % 2 == 0 && head_dim > 0 && rows % head_dim == 0 && data.len() == rows * cols,
+        head_dim.is_multiple_of(2) && head_dim > 0 && rows.is_multiple_of(head_dim) && data.len() == rows * cols,
         "whole heads of an even size, checked when the model was read"
     );
     let half = head_dim / 2;

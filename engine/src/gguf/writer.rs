@@ -132,7 +132,7 @@ impl<W: Write> GgufWriter<W> {
         if !shape_fits_i64(dims) {
             return Err(self.err(Fault::ShapeOverflow { name, dims: dims.to_vec() }));
         }
-        if dims[0] % ty.block_size() as u64 != 0 {
+        if !dims[0].is_multiple_of(ty.block_size() as u64) {
             return Err(self.err(Fault::PartialBlock { name, ne0: dims[0], ty, block: ty.block_size() }));
         }
         let sizes = ty.row_size(dims.iter().product()).and_then(|b| {

@@ -180,7 +180,7 @@ impl HfConfig {
                 "hidden_size {hidden_size}, num_attention_heads {n_head}, num_key_value_heads {n_head_kv}: none may be 0"
             )));
         }
-        if n_head % n_head_kv != 0 {
+        if !n_head.is_multiple_of(n_head_kv) {
             return Err(bad(format!(
                 "num_attention_heads {n_head} is not a multiple of num_key_value_heads {n_head_kv}"
             )));
@@ -210,7 +210,7 @@ impl HfConfig {
         };
         let head_dim = match head_dim_field {
             Some(h) => h,
-            None if hidden_size % n_head == 0 => hidden_size / n_head,
+            None if hidden_size.is_multiple_of(n_head) => hidden_size / n_head,
             None => {
                 return Err(bad(format!("hidden_size {hidden_size} is not a multiple of num_attention_heads {n_head}")))
             }

@@ -130,7 +130,7 @@ fn same_arithmetic_batch(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize, t
     use GgmlType as T;
     if !isa.is_avx2() || !matches!(ty, T::Q2_K | T::Q3_K | T::Q4_K | T::Q5_K | T::Q6_K) {
         1
-    } else if ty == T::Q4_K && rows % 8 == 0 {
+    } else if ty == T::Q4_K && rows.is_multiple_of(8) {
         if t < n_tokens - n_tokens % 4 { 4 } else { 1 }
     } else if n_tokens >= 8 {
         8

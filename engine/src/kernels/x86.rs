@@ -104,7 +104,7 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
         T::Q8_0 => tiled!(q8_0_q8_0, 8),
         T::Q2_K => k_quant!(q2_k_q8_k, kq),
         T::Q3_K => k_quant!(q3_k_q8_k, kq),
-        T::Q4_K if rows % 8 == 0 => tiled!(q4_k_q8_k, 4, REPACK),
+        T::Q4_K if rows.is_multiple_of(8) => tiled!(q4_k_q8_k, 4, REPACK),
         T::Q4_K => k_quant!(q4_k_q8_k, kq),
         T::Q5_K => k_quant!(q5_k_q8_k, kq),
         T::Q6_K => k_quant!(q6_k_q8_k, kq),
@@ -125,7 +125,7 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> O
         GgmlType::Q6_K if n_tokens >= 8 => if vnni { q6_k_q8_k::<true> } else { q6_k_q8_k::<false> },
         _ => return None,
     };
-    (rows % 8 == 0).then_some(k)
+    rows.is_multiple_of(8).then_some(k)
 }
 
 // ---- activation quantizer ----------------------------------------------------------------------------------
@@ -355,8 +355,8 @@ unsafe fn dpbusd(u: __m256i, s: __m256i) -> __m256i {
     dpbusd_acc(_mm256_setzero_si256(), u, s)
 }
 
-/// `acc +` [`dpbusd`]`(u, s)` (wrapping, as the instruction adds), in one instruction, written as assembly because
-/// its intrinsic needs a newer compiler than the engine's minimum (1.85).
+/// `acc +` [`dpbusd`]`(u, s)` (wrapping, as the instruction adds), in one instruction. Written as assembly so that
+/// it inlines into kernels compiled for AVX2 alone (the intrinsic would need them compiled with `avxvnni` too).
 ///
 /// # Safety
 /// The CPU must have AVX-VNNI ([`vnni_available`]).

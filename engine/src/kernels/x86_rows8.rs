@@ -59,7 +59,7 @@ thread_local! {
 /// AVX2, FMA and F16C must be available, and AVX-VNNI too when `VNNI`.
 pub unsafe fn q4_k_q8_k<const VNNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
     let nb = row_bytes / QK_BYTES;
-    assert!(row_bytes % QK_BYTES == 0 && w.len() >= 8 * row_bytes && n % ROWS8_GROUP == 0 && out.len() >= 8 * n);
+    assert!(row_bytes.is_multiple_of(QK_BYTES) && w.len() >= 8 * row_bytes && n.is_multiple_of(ROWS8_GROUP) && out.len() >= 8 * n);
     assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
     PACKED.with_borrow_mut(|packed| {
         // `pack` writes every field of the first `nb`, so the buffer only ever grows.
@@ -249,7 +249,7 @@ thread_local! {
 /// As for [`q4_k_q8_k`].
 pub unsafe fn q6_k_q8_k<const VNNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
     let nb = row_bytes / Q6K_BYTES;
-    assert!(row_bytes % Q6K_BYTES == 0 && w.len() >= 8 * row_bytes && n % ROWS8_GROUP == 0 && out.len() >= 8 * n);
+    assert!(row_bytes.is_multiple_of(Q6K_BYTES) && w.len() >= 8 * row_bytes && n.is_multiple_of(ROWS8_GROUP) && out.len() >= 8 * n);
     assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
     PACKED6.with_borrow_mut(|packed| {
         // `pack6` writes every field of the first `nb`, so the buffer only ever grows.

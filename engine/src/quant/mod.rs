@@ -80,7 +80,7 @@ pub enum QuantError {
 
 fn checked_codec(ty: GgmlType, n_per_row: usize) -> Result<Codec, QuantError> {
     let codec = ty.codec().ok_or(QuantError::Unsupported(ty))?;
-    if n_per_row == 0 || n_per_row % ty.block_size() != 0 {
+    if n_per_row == 0 || !n_per_row.is_multiple_of(ty.block_size()) {
         return Err(QuantError::PartialBlock { ty, n_per_row, block: ty.block_size() });
     }
     Ok(codec)
@@ -103,7 +103,7 @@ const MIN_WEIGHTS_PER_TASK: usize = 16 * 1024;
 pub fn quantize(ty: GgmlType, src: &[f32], n_per_row: usize, dst: &mut [u8]) -> Result<(), QuantError> {
     let codec = checked_codec(ty, n_per_row)?;
     let row_bytes = n_per_row / ty.block_size() * ty.type_size();
-    if src.len() % n_per_row != 0 {
+    if !src.len().is_multiple_of(n_per_row) {
         return Err(QuantError::Length { what: "source (whole rows)", expected: src.len() / n_per_row * n_per_row, got: src.len() });
     }
     check_len("destination bytes", src.len() / n_per_row * row_bytes, dst.len())?;
@@ -122,7 +122,7 @@ pub fn quantize(ty: GgmlType, src: &[f32], n_per_row: usize, dst: &mut [u8]) -> 
 pub fn dequantize(ty: GgmlType, src: &[u8], dst: &mut [f32]) -> Result<(), QuantError> {
     let codec = checked_codec(ty, ty.block_size())?;
     let (bs, ts) = (ty.block_size(), ty.type_size());
-    if src.len() % ts != 0 {
+    if !src.len().is_multiple_of(ts) {
         return Err(QuantError::Length { what: "source bytes (whole blocks)", expected: src.len() / ts * ts, got: src.len() });
     }
     check_len("destination", src.len() / ts * bs, dst.len())?;

@@ -96,7 +96,7 @@ impl GgmlType {
     /// Bytes of a row of `n` weights, or None when `n` is not a whole number of blocks or the size overflows.
     pub fn row_size(self, n: u64) -> Option<u64> {
         let block = self.block_size() as u64;
-        if n % block != 0 {
+        if !n.is_multiple_of(block) {
             return None;
         }
         (n / block).checked_mul(self.type_size() as u64)
