@@ -36,7 +36,7 @@ pub struct RowLayout {
     pub blocks: usize,
     /// f32 scales per block after the blocks: 1 (Q8_0: d), 2 (Q8_1: d, s) or 0.
     pub scales_per_block: usize,
-    /// Bytes per block after the scales for the AVX-VNNI kernels: 64 (Q8_0 under [`Isa::Avx2Vnni`]: 32 codes + 128,
+    /// Bytes per block after the scales for the AVX-VNNI kernels: 64 (Q8_0 under [`Isa::Avx2Vnni`] and [`Isa::Avx512Vnni`]: 32 codes + 128,
     /// then `d` as 8 f32) or 0.
     pub vnni_per_block: usize,
     /// Bytes of the whole row.
@@ -52,7 +52,7 @@ pub fn row_layout(isa: Isa, ty: GgmlType, cols: usize) -> RowLayout {
         GgmlType::Q8_1 => 2,
         _ => 0,
     };
-    let vnni_per_block = if ty == GgmlType::Q8_0 && isa == Isa::Avx2Vnni { 64 } else { 0 };
+    let vnni_per_block = if ty == GgmlType::Q8_0 && matches!(isa, Isa::Avx2Vnni | Isa::Avx512Vnni) { 64 } else { 0 };
     let total = blocks + (4 * scales_per_block + vnni_per_block) * n_blocks;
     RowLayout { blocks, scales_per_block, vnni_per_block, total }
 }

@@ -22,6 +22,8 @@ pub mod scalar;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 #[cfg(target_arch = "x86_64")]
+mod x86_512;
+#[cfg(target_arch = "x86_64")]
 mod x86_rows8;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,6 +85,10 @@ pub enum Isa {
     /// [`Isa::Avx2`] with AVX-VNNI (`vpdpbusd`, Intel since Alder Lake, AMD since Zen 4): the legacy types' byte
     /// products in one instruction instead of two, with the same integer results.
     Avx2Vnni,
+    /// [`Isa::Avx2`] with AVX-512 (F, BW, DQ, VL) and its VNNI (Intel since Ice Lake, AMD since Zen 4): the legacy
+    /// types' prompts two rows to a 512-bit register; the rest as [`Isa::Avx2Vnni`] (or [`Isa::Avx2`] on a CPU
+    /// without AVX-VNNI).
+    Avx512Vnni,
     /// aarch64 NEON (part of the baseline: every aarch64 CPU has it).
     Neon,
     /// aarch64 NEON with the dot-product extension (`sdot`, Armv8.2+; most phones since 2018).
@@ -95,6 +101,7 @@ impl Isa {
             Isa::Scalar => "scalar",
             Isa::Avx2 => "avx2",
             Isa::Avx2Vnni => "avx2+vnni",
+            Isa::Avx512Vnni => "avx512+vnni",
             Isa::Neon => "neon",
             Isa::NeonDotprod => "neon+dotprod",
         }
@@ -108,6 +115,8 @@ impl Isa {
             Isa::Avx2 => x86::available(),
             #[cfg(target_arch = "x86_64")]
             Isa::Avx2Vnni => x86::available() && x86::vnni_available(),
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512Vnni => x86_512::available(),
             #[cfg(target_arch = "aarch64")]
             Isa::Neon => true,
             #[cfg(target_arch = "aarch64")]
@@ -119,12 +128,13 @@ impl Isa {
 
     /// Every set this CPU can run, best last.
     pub fn available() -> Vec<Isa> {
-        [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx2Vnni, Isa::NeonDotprod].into_iter().filter(|i| i.is_available()).collect()
+        let all = [Isa::Scalar, Isa::Neon, Isa::Avx2, Isa::Avx2Vnni, Isa::Avx512Vnni, Isa::NeonDotprod];
+        all.into_iter().filter(|i| i.is_available()).collect()
     }
 
-    /// Whether the set is one of the x86-64 AVX2 ones (which also have FMA).
+    /// Whether the set is one of the x86-64 AVX2 ones (which also have FMA): all of them.
     pub fn is_avx2(self) -> bool {
-        matches!(self, Isa::Avx2 | Isa::Avx2Vnni)
+        matches!(self, Isa::Avx2 | Isa::Avx2Vnni | Isa::Avx512Vnni)
     }
 }
 
@@ -166,14 +176,15 @@ pub fn active() -> Isa {
 /// [`matmul_with`]). SIMD kernels may assume `out.len() <= TOKEN_TILE`.
 pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &mut [f32]);
 
-/// Eight weight rows (`w` holds them, `row_bytes` apart) against `n` activation rows (`act_row` bytes apart in `a`,
-/// `n` a multiple of [`ROWS8_GROUP`]): `out[t·8 + r] = Σ_c w_r[c] · a_t[c]`. Used where a kernel set has one for the
-/// product ([`rows8_kernel`]); the tokens left over go to the [`RowKernel`].
+/// `rows` weight rows, a multiple of 8 (`w` holds them, `row_bytes` apart), against `n` activation rows (`act_row`
+/// bytes apart in `a`, `n` a multiple of [`ROWS8_GROUP`]): `out[t·rows + r] = Σ_c w_r[c] · a_t[c]`. Such kernels
+/// take 8 rows at a time (side by side in the lanes of a register, or two to a 512-bit one); a set uses one where
+/// it has one for the product ([`rows8_kernel`]), and the tokens left over go to the [`RowKernel`].
 ///
 /// # Safety
 /// As for [`RowKernel`]: the set must be available, and the slices as described (the kernel checks their lengths).
 pub(crate) type Rows8Kernel =
-    unsafe fn(w: &[u8], row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]);
+    unsafe fn(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]);
 
 /// Tokens per call of a [`Rows8Kernel`] come in groups of this many.
 pub(crate) const ROWS8_GROUP: usize = 4;
@@ -222,6 +233,8 @@ fn kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<RowKer
         Isa::Avx2 => x86::kernel(ty, rows, n_tokens, false),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Vnni => x86::kernel(ty, rows, n_tokens, true),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => x86::kernel(ty, rows, n_tokens, x86::vnni_available()),
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => arm::kernel(ty, false),
         #[cfg(target_arch = "aarch64")]
@@ -239,6 +252,9 @@ fn rows8_kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<
         Isa::Avx2 => x86::rows8_kernel(ty, rows, n_tokens, false),
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Vnni => x86::rows8_kernel(ty, rows, n_tokens, true),
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => x86_512::rows8_kernel(ty, rows, n_tokens)
+            .or_else(|| x86::rows8_kernel(ty, rows, n_tokens, x86::vnni_available())),
         _ => None,
     }
 }
@@ -380,6 +396,10 @@ const ROW_BLOCK: usize = 16;
 /// The weights are then read once per chunk instead of once in all, which costs far less (they stream in order).
 const ACT_CHUNK_BYTES: usize = 128 * 1024;
 
+/// Rows per call of an 8-row kernel (a multiple of 8): the legacy types' kernels reuse each tile of tokens for all
+/// of them while it is in L1.
+const ROWS8_BLOCK: usize = 32;
+
 /// The same for the 8-row kernels, which interleave 8 rows once per chunk: the activations then stream from L3 as
 /// each 8 rows go by, which the prefetchers keep up with, and the interleaving is shared by hundreds of tokens.
 const ROWS8_ACT_CHUNK_BYTES: usize = 4 << 20;
@@ -426,8 +446,9 @@ impl Job<'_> {
         }
     }
 
-    /// Rows `r0..r1` (a multiple of 8 of them) for tokens `c0..c1` with the 8-row kernel, 8 rows at a time; the
-    /// tokens after the last whole group (only in the last chunk, as chunks hold whole tiles) with the row kernel.
+    /// Rows `r0..r1` (a multiple of 8 of them) for tokens `c0..c1` with the 8-row kernel, [`ROWS8_BLOCK`] rows per
+    /// call; the tokens after the last whole group (only in the last chunk, as chunks hold whole tiles) with the row
+    /// kernel.
     #[allow(clippy::too_many_arguments)]
     fn run_rows8(
         &self,
@@ -442,14 +463,15 @@ impl Job<'_> {
     ) {
         let grouped = (c1 - c0) / ROWS8_GROUP * ROWS8_GROUP;
         let a = &self.acts[c0 * self.act_row..(c0 + grouped) * self.act_row];
-        out8.resize(8 * grouped, 0.0);
-        for g in (r0..r1).step_by(8) {
+        for g in (r0..r1).step_by(ROWS8_BLOCK) {
+            let nr = ROWS8_BLOCK.min(r1 - g);
             if grouped > 0 {
-                let w = &self.w.data[g * row_bytes..(g + 8) * row_bytes];
-                // SAFETY: `rows8_kernel` handed out `k8` for an available set; `w` is 8 whole rows, `a` holds
-                // `grouped` (a multiple of the group) activation rows of the paired type, `out8` 8 per token.
-                unsafe { k8(w, row_bytes, a, self.act_row, grouped, out8) };
-                for (t, o) in out8.chunks_exact(8).enumerate() {
+                out8.resize(nr * grouped, 0.0);
+                let w = &self.w.data[g * row_bytes..(g + nr) * row_bytes];
+                // SAFETY: `rows8_kernel` handed out `k8` for an available set; `w` is `nr` (a multiple of 8) whole
+                // rows, `a` holds `grouped` (a multiple of the group) activation rows of the paired type.
+                unsafe { k8(w, nr, row_bytes, a, self.act_row, grouped, out8) };
+                for (t, o) in out8.chunks_exact(nr).enumerate() {
                     for (i, &v) in o.iter().enumerate() {
                         // SAFETY: as in `run_block`: inside `y`, and row g + i is in this range.
                         unsafe { *self.y.0.add((c0 + t) * self.w.rows + g + i) = v };
@@ -457,7 +479,7 @@ impl Job<'_> {
                 }
             }
             if c0 + grouped < c1 {
-                self.run_block(g, g + 8, c0 + grouped, c1, row_bytes, out);
+                self.run_block(g, g + nr, c0 + grouped, c1, row_bytes, out);
             }
         }
     }

@@ -301,7 +301,7 @@ impl Tile {
 /// Sum of the 8 lanes.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn hsum(v: __m256) -> f32 {
+pub(super) unsafe fn hsum(v: __m256) -> f32 {
     hsum128(_mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1)))
 }
 
@@ -385,7 +385,7 @@ unsafe fn sum_pairs(v: __m256i) -> __m256i {
 /// nibbles weights 16..32 (ggml `bytes_from_nibbles_32`).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn nibbles(qs: &[u8]) -> __m256i {
+pub(super) unsafe fn nibbles(qs: &[u8]) -> __m256i {
     let t = ld128(qs);
     _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(t, 4), t), _mm256_set1_epi8(0xF))
 }
@@ -394,7 +394,7 @@ unsafe fn nibbles(qs: &[u8]) -> __m256i {
 /// gets a copy of the source byte j / 8, ORed with a mask that has every bit but j % 8 set.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn bits_to_bytes(qh: &[u8]) -> __m256i {
+pub(super) unsafe fn bits_to_bytes(qh: &[u8]) -> __m256i {
     let v = _mm256_set1_epi32(i32::from_le_bytes([qh[0], qh[1], qh[2], qh[3]]));
     let spread = _mm256_set_epi64x(0x0303_0303_0303_0303, 0x0202_0202_0202_0202, 0x0101_0101_0101_0101, 0);
     let all_but_bit = _mm256_set1_epi64x(0x7fbf_dfef_f7fb_fdfe);

@@ -51,15 +51,24 @@ thread_local! {
     static PACKED: RefCell<Vec<Packed>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Rows `0..8` of `w` (`row_bytes` apart, whole Q4_K rows) against the `n` activation rows of `a` (`act_row` bytes
-/// apart; `n` a multiple of [`ROWS8_GROUP`], 4: the row kernel's `REPACK` gemm groups): `out[t·8 + r]`, in
-/// llama.cpp's gemm arithmetic.
+/// The `rows` rows of `w` (a multiple of 8, `row_bytes` apart, whole Q4_K rows) against the `n` activation rows of
+/// `a` (`act_row` bytes apart; `n` a multiple of [`ROWS8_GROUP`], 4: the row kernel's `REPACK` gemm groups):
+/// `out[t·rows + r]`, in llama.cpp's gemm arithmetic. Each 8 rows are interleaved once for all the tokens.
 ///
 /// # Safety
 /// AVX2, FMA and F16C must be available, and AVX-VNNI too when `VNNI`.
-pub unsafe fn q4_k_q8_k<const VNNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+pub unsafe fn q4_k_q8_k<const VNNI: bool>(
+    w: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    a: &[u8],
+    act_row: usize,
+    n: usize,
+    out: &mut [f32],
+) {
     let nb = row_bytes / QK_BYTES;
-    assert!(row_bytes.is_multiple_of(QK_BYTES) && w.len() >= 8 * row_bytes && n.is_multiple_of(ROWS8_GROUP) && out.len() >= 8 * n);
+    assert!(row_bytes.is_multiple_of(QK_BYTES) && rows.is_multiple_of(8) && w.len() >= rows * row_bytes);
+    assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
     assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
     PACKED.with_borrow_mut(|packed| {
         // `pack` writes every field of the first `nb`, so the buffer only ever grows.
@@ -67,11 +76,11 @@ pub unsafe fn q4_k_q8_k<const VNNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], 
             packed.resize(nb, ZERO);
         }
         let packed = &mut packed[..nb];
-        pack(w, row_bytes, packed);
-        for g in (0..n).step_by(TOKENS) {
-            let a = a[g * act_row..].as_ptr();
-            let out = &mut out[8 * g..8 * (g + TOKENS)];
-            gemm::<VNNI>(packed, a, act_row, out);
+        for r8 in (0..rows).step_by(8) {
+            pack(&w[r8 * row_bytes..], row_bytes, packed);
+            for g in (0..n).step_by(TOKENS) {
+                gemm::<VNNI>(packed, a[g * act_row..].as_ptr(), act_row, &mut out[g * rows + r8..], rows);
+            }
         }
     });
 }
@@ -161,9 +170,9 @@ unsafe fn dot4<const VNNI: bool>(acc: __m256i, u: __m256i, s: __m256i) -> __m256
 /// Tokens per pass over the packed rows (a divisor of the group).
 const TOKENS: usize = 4;
 
-/// [`TOKENS`] tokens (activation rows `act_row` apart from `a`) against the packed rows: `out[t·8 + r]`.
+/// [`TOKENS`] tokens (activation rows `act_row` apart from `a`) against the packed rows: `out[t·stride + r]`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn gemm<const VNNI: bool>(packed: &[Packed], a: *const u8, act_row: usize, out: &mut [f32]) {
+unsafe fn gemm<const VNNI: bool>(packed: &[Packed], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
     const T: usize = TOKENS;
     let mut acc = [_mm256_setzero_ps(); T];
     let mut acc_m = [_mm256_setzero_ps(); T];
@@ -212,7 +221,7 @@ unsafe fn gemm<const VNNI: bool>(packed: &[Packed], a: *const u8, act_row: usize
         }
     }
     for t in 0..T {
-        _mm256_storeu_ps(out[8 * t..8 * t + 8].as_mut_ptr(), _mm256_sub_ps(acc[t], acc_m[t]));
+        _mm256_storeu_ps(out[t * stride..][..8].as_mut_ptr(), _mm256_sub_ps(acc[t], acc_m[t]));
     }
 }
 
@@ -241,15 +250,23 @@ thread_local! {
     static PACKED6: RefCell<Vec<Packed6>> = const { RefCell::new(Vec::new()) };
 }
 
-/// Rows `0..8` of `w` (`row_bytes` apart, whole Q6_K rows) against the `n` activation rows of `a` (as for
-/// [`q4_k_q8_k`]): `out[t·8 + r]`, in the row kernel's `TILED` arithmetic (llama.cpp's for 8 tokens or more): per
+/// [`q4_k_q8_k`] for Q6_K rows, in the row kernel's `TILED` arithmetic (llama.cpp's for 8 tokens or more): per
 /// block, the exact integer sum times `d`, multiply-added by the token's `d`.
 ///
 /// # Safety
 /// As for [`q4_k_q8_k`].
-pub unsafe fn q6_k_q8_k<const VNNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+pub unsafe fn q6_k_q8_k<const VNNI: bool>(
+    w: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    a: &[u8],
+    act_row: usize,
+    n: usize,
+    out: &mut [f32],
+) {
     let nb = row_bytes / Q6K_BYTES;
-    assert!(row_bytes.is_multiple_of(Q6K_BYTES) && w.len() >= 8 * row_bytes && n.is_multiple_of(ROWS8_GROUP) && out.len() >= 8 * n);
+    assert!(row_bytes.is_multiple_of(Q6K_BYTES) && rows.is_multiple_of(8) && w.len() >= rows * row_bytes);
+    assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
     assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
     PACKED6.with_borrow_mut(|packed| {
         // `pack6` writes every field of the first `nb`, so the buffer only ever grows.
@@ -257,11 +274,11 @@ pub unsafe fn q6_k_q8_k<const VNNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], 
             packed.resize(nb, ZERO6);
         }
         let packed = &mut packed[..nb];
-        pack6(w, row_bytes, packed);
-        for g in (0..n).step_by(TOKENS) {
-            let a = a[g * act_row..].as_ptr();
-            let out = &mut out[8 * g..8 * (g + TOKENS)];
-            tiled6::<VNNI>(packed, a, act_row, out);
+        for r8 in (0..rows).step_by(8) {
+            pack6(&w[r8 * row_bytes..], row_bytes, packed);
+            for g in (0..n).step_by(TOKENS) {
+                tiled6::<VNNI>(packed, a[g * act_row..].as_ptr(), act_row, &mut out[g * rows + r8..], rows);
+            }
         }
     });
 }
@@ -304,9 +321,9 @@ unsafe fn pack6(w: &[u8], row_bytes: usize, packed: &mut [Packed6]) {
     }
 }
 
-/// [`TOKENS`] tokens against the packed Q6_K rows: `out[t·8 + r]`.
+/// [`TOKENS`] tokens against the packed Q6_K rows: `out[t·stride + r]`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn tiled6<const VNNI: bool>(packed: &[Packed6], a: *const u8, act_row: usize, out: &mut [f32]) {
+unsafe fn tiled6<const VNNI: bool>(packed: &[Packed6], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
     const T: usize = TOKENS;
     let mut acc = [_mm256_setzero_ps(); T];
     for (ib, p) in packed.iter().enumerate() {
@@ -345,7 +362,7 @@ unsafe fn tiled6<const VNNI: bool>(packed: &[Packed6], a: *const u8, act_row: us
         }
     }
     for t in 0..T {
-        _mm256_storeu_ps(out[8 * t..8 * t + 8].as_mut_ptr(), acc[t]);
+        _mm256_storeu_ps(out[t * stride..][..8].as_mut_ptr(), acc[t]);
     }
 }
 
@@ -377,21 +394,19 @@ mod tests {
                 let act_row = act::row_layout(isa, GgmlType::Q8_K, cols).total;
                 let k8 = super::super::x86::rows8_kernel(ty, rows, n, vnni).expect("an 8-row kernel");
                 let k = super::super::x86::kernel(ty, rows, n, vnni).unwrap();
-                for g in [0, 8] {
-                    let mut got = vec![0f32; 8 * n];
-                    // SAFETY: the set is available; 8 whole rows, `n` activation rows of `act_row` bytes.
-                    unsafe { k8(&w[g * row_bytes..], row_bytes, &a, act_row, n, &mut got) };
-                    for r in 0..8 {
-                        for t0 in (0..n).step_by(4) {
-                            let mut want = [0f32; 4];
-                            let wr = &w[(g + r) * row_bytes..(g + r + 1) * row_bytes];
-                            // SAFETY: as above, one whole row and 4 activation rows.
-                            unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want) };
-                            for t in 0..4 {
-                                let v = got[(t0 + t) * 8 + r];
-                                let what = format!("{ty} {isa:?} row {} token {}", g + r, t0 + t);
-                                assert_eq!(v.to_bits(), want[t].to_bits(), "{what}: {v} vs {}", want[t]);
-                            }
+                let mut got = vec![0f32; rows * n];
+                // SAFETY: the set is available; `rows` whole rows, `n` activation rows of `act_row` bytes.
+                unsafe { k8(&w, rows, row_bytes, &a, act_row, n, &mut got) };
+                for r in 0..rows {
+                    for t0 in (0..n).step_by(4) {
+                        let mut want = [0f32; 4];
+                        let wr = &w[r * row_bytes..(r + 1) * row_bytes];
+                        // SAFETY: as above, one whole row and 4 activation rows.
+                        unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want) };
+                        for t in 0..4 {
+                            let v = got[(t0 + t) * rows + r];
+                            let what = format!("{ty} {isa:?} row {r} token {}", t0 + t);
+                            assert_eq!(v.to_bits(), want[t].to_bits(), "{what}: {v} vs {}", want[t]);
                         }
                     }
                 }

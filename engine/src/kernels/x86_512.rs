@@ -1,0 +1,184 @@
+//! AVX-512 kernels (with VNNI) for x86-64: prompts of the legacy types (Q4_0, Q5_0, Q8_0) eight rows at a time, two
+//! rows to a 512-bit register. Everything else runs on the AVX2 kernels of `x86`.
+//!
+//! The sums are those of the AVX-VNNI row kernels (`x86::signed_q8_0_body`), bit for bit: per block and token, the
+//! 8 lanes of sums of 4 byte products, times `d·d_a`, multiply-added into 8 float lanes, which are added at the end
+//! as `x86::hsum` adds them. A 512-bit register holds those 8 lanes for two rows, one in each half, so each
+//! instruction does the work of two. (On CPUs that run 512-bit instructions at full width, Zen 5 and Intel's server
+//! cores, that is twice the work per cycle; on Zen 4, which splits them in two, it still halves the instructions.)
+//!
+//! The activations come as `act` lays them out for these sets: after each row's blocks and scales, per block the 32
+//! codes plus 128 (unsigned) and `d` in 8 lanes; both halves of a register take the same 32 bytes, broadcast from
+//! memory.
+
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+
+use super::x86::{bits_to_bytes, h, hsum, nibbles};
+use super::ROWS8_GROUP;
+use crate::quant::GgmlType;
+
+/// AVX-512 F, BW, DQ, VL and VNNI (with the AVX2, FMA and F16C the AVX2 kernels need), detected at run time.
+pub fn available() -> bool {
+    super::x86::available()
+        && is_x86_feature_detected!("avx512f")
+        && is_x86_feature_detected!("avx512bw")
+        && is_x86_feature_detected!("avx512dq")
+        && is_x86_feature_detected!("avx512vl")
+        && is_x86_feature_detected!("avx512vnni")
+}
+
+/// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where this set has one: the legacy types
+/// with signed codes, a multiple of 8 rows, and at least one group of tokens.
+pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super::Rows8Kernel> {
+    let k: super::Rows8Kernel = match ty {
+        GgmlType::Q4_0 => q4_0_q8_0,
+        GgmlType::Q5_0 => q5_0_q8_0,
+        GgmlType::Q8_0 => q8_0_q8_0,
+        _ => return None,
+    };
+    (rows.is_multiple_of(8) && n_tokens >= ROWS8_GROUP).then_some(k)
+}
+
+/// Tokens per pass over a pair of rows, at most: each block's codes are unpacked once for all of them.
+const TOKENS: usize = 16;
+
+/// Signed codes of one weight block of `$wb` bytes (`$codes(x)`, 32 codes as i8) against Q8_0 with the VNNI extras,
+/// 8 rows at a time: a [`Rows8Kernel`](super::Rows8Kernel).
+macro_rules! signed_rows8 {
+    ($name:ident, $wb:expr, |$x:ident| $codes:expr) => {
+        /// # Safety
+        /// As for a [`Rows8Kernel`](super::Rows8Kernel), on a CPU for which [`available`] holds.
+        unsafe fn $name(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+            let nb = row_bytes / $wb;
+            let extra = nb * (34 + 4);
+            assert!(row_bytes == nb * $wb && rows.is_multiple_of(2) && w.len() >= rows * row_bytes);
+            assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
+            assert!(act_row >= extra + 64 * nb && a.len() >= n * act_row, "activation rows too short");
+            // A tile of tokens against every pair of rows while its activations are in L1.
+            for g in (0..n).step_by(TOKENS) {
+                let a = a[g * act_row..].as_ptr();
+                let out = &mut out[g * rows..];
+                for r in (0..rows).step_by(2) {
+                    let w = &w[r * row_bytes..];
+                    // SAFETY: the features are there (the caller's contract); rows and tokens were checked above.
+                    unsafe {
+                        match (n - g).min(TOKENS) {
+                            16 => body::<16>(w, row_bytes, a, act_row, extra, out, rows, r),
+                            12 => body::<12>(w, row_bytes, a, act_row, extra, out, rows, r),
+                            8 => body::<8>(w, row_bytes, a, act_row, extra, out, rows, r),
+                            _ => body::<4>(w, row_bytes, a, act_row, extra, out, rows, r),
+                        }
+                    }
+                }
+            }
+
+            /// Rows 0 and 1 of `w` against `NT` tokens, into `out[t·stride + r0]` and `out[t·stride + r0 + 1]`.
+            #[allow(clippy::too_many_arguments)]
+            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+            unsafe fn body<const NT: usize>(
+                w: &[u8],
+                row_bytes: usize,
+                a: *const u8,
+                act_row: usize,
+                extra: usize,
+                out: &mut [f32],
+                stride: usize,
+                r0: usize,
+            ) {
+                let nb = row_bytes / $wb;
+                let mut acc = [_mm512_setzero_ps(); NT];
+                for ib in 0..nb {
+                    let (x0, x1) = (&w[ib * $wb..][..$wb], &w[row_bytes + ib * $wb..][..$wb]);
+                    let q = {
+                        let $x = x0;
+                        let lo = $codes;
+                        let $x = x1;
+                        let hi = $codes;
+                        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
+                    };
+                    // −128 · Σ of each 4 codes: with the activations + 128 the sums come out as the sign trick's.
+                    let start = _mm512_sub_epi32(
+                        _mm512_setzero_si512(),
+                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(0x80u8 as i8), q),
+                    );
+                    let dx =
+                        _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(h(x0, 0))), _mm256_set1_ps(h(x1, 0)), 1);
+                    for t in 0..NT {
+                        let at = a.add(t * act_row + extra + ib * 64);
+                        let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(at.cast()));
+                        let dy = _mm512_broadcast_f32x8(_mm256_loadu_ps(at.add(32).cast()));
+                        let s = _mm512_dpbusd_epi32(start, y, q);
+                        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(s), acc[t]);
+                    }
+                }
+                for t in 0..NT {
+                    out[t * stride + r0] = hsum(_mm512_castps512_ps256(acc[t]));
+                    out[t * stride + r0 + 1] = hsum(_mm512_extractf32x8_ps(acc[t], 1));
+                }
+            }
+        }
+    };
+}
+
+signed_rows8!(q8_0_q8_0, 34, |x| _mm256_loadu_si256(x[2..34].as_ptr().cast()));
+// Q4_0: nibble − 8.
+signed_rows8!(q4_0_q8_0, 18, |x| _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)));
+// Q5_0: the 5-bit code − 16 is the nibble with 0xF0 ORed in where the fifth bit is clear (two's complement).
+signed_rows8!(q5_0_q8_0, 22, |x| _mm256_or_si256(
+    nibbles(&x[6..]),
+    _mm256_andnot_si256(bits_to_bytes(&x[2..]), _mm256_set1_epi8(0xF0u8 as i8))
+));
+
+#[cfg(test)]
+mod tests {
+    use crate::kernels::{act, Isa};
+    use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
+
+    /// The 8-row kernels equal the AVX-VNNI row kernels bit for bit (the same integer sums and float steps).
+    #[test]
+    fn equal_the_row_kernels_bit_for_bit() {
+        if !Isa::Avx512Vnni.is_available() {
+            eprintln!("no AVX-512 VNNI here: skipped");
+            return;
+        }
+        // 28 tokens: a pass of 16, then 12.
+        let (rows, cols, n) = (24, 576, 28);
+        let mut src = normal(rows * cols, 7);
+        for (r, row) in src.chunks_exact_mut(cols).enumerate() {
+            row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0][r % 3]);
+        }
+        let mut x = normal(n * cols, 8);
+        x[5] = -30.0;
+        let isa = Isa::Avx512Vnni;
+        let mut a = Vec::new();
+        act::quantize_activations(isa, GgmlType::Q8_0, &x, cols, &mut a);
+        let act_row = act::row_layout(isa, GgmlType::Q8_0, cols).total;
+        for ty in [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0] {
+            let row_bytes = bytes_for(ty, cols).unwrap();
+            let mut w = vec![0u8; rows * row_bytes];
+            quantize(ty, &src, cols, &mut w).unwrap();
+            // The row kernels the other sets use: the biased VNNI ones where the CPU has AVX-VNNI, else the sign
+            // trick (the same sums either way).
+            let k = super::super::x86::kernel(ty, rows, n, super::super::x86::vnni_available()).unwrap();
+            let k8 = super::rows8_kernel(ty, rows, n).expect("an 8-row kernel");
+            let mut got = vec![0f32; rows * n];
+            // SAFETY: the set is available; `rows` whole rows, `n` activation rows of `act_row` bytes.
+            unsafe { k8(&w, rows, row_bytes, &a, act_row, n, &mut got) };
+            for r in 0..rows {
+                let wr = &w[r * row_bytes..(r + 1) * row_bytes];
+                for t0 in (0..n).step_by(8) {
+                    let nt = 8.min(n - t0);
+                    let mut want = [0f32; 8];
+                    // SAFETY: one whole row and `nt` activation rows.
+                    unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want[..nt]) };
+                    for t in t0..t0 + nt {
+                        let v = got[t * rows + r];
+                        assert_eq!(v.to_bits(), want[t - t0].to_bits(), "{ty} row {r} token {t}: {v} vs {}", want[t - t0]);
+                    }
+                }
+            }
+        }
+    }
+}
