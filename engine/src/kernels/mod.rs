@@ -176,7 +176,7 @@ pub fn active() -> Isa {
 /// [`matmul_with`]). SIMD kernels may assume `out.len() <= TOKEN_TILE`.
 pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &mut [f32]);
 
-/// `rows` weight rows, a multiple of 8 (`w` holds them, `row_bytes` apart), against `n` activation rows (`act_row`
+/// `rows` weight rows, a multiple of 8, and of 16 if the product's rows are (`w` holds them, `row_bytes` apart), against `n` activation rows (`act_row`
 /// bytes apart in `a`, `n` a multiple of [`ROWS8_GROUP`]): `out[t·rows + r] = Σ_c w_r[c] · a_t[c]`. Such kernels
 /// take 8 rows at a time (side by side in the lanes of a register, or two to a 512-bit one); a set uses one where
 /// it has one for the product ([`rows8_kernel`]), and the tokens left over go to the [`RowKernel`].
@@ -377,12 +377,16 @@ fn runs_serially(work: usize) -> bool {
 /// Rows per contiguous range of a product of `rows` (> 0) rows: all of them when serial; else one range per thread
 /// for a single token (equal work, fewest hand-offs), and more for a batch, so that a thread slowed by something
 /// else does not hold the rest up.
-/// With `by_8` (an 8-row kernel runs), a multiple of 8.
+/// With `by_8` (an 8-row kernel runs), a multiple of 8, and of 16 when `rows` is (see [`Rows8Kernel`]).
 fn rows_per_piece(rows: usize, n_tokens: usize, serial: bool, by_8: bool) -> usize {
     let threads = rayon::current_num_threads();
     let ranges = if serial { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
     let per = rows.div_ceil(ranges.min(rows));
-    if by_8 { per.next_multiple_of(8) } else { per }
+    match by_8 {
+        true if rows.is_multiple_of(16) => per.next_multiple_of(16),
+        true => per.next_multiple_of(8),
+        false => per,
+    }
 }
 
 /// Products with fewer multiply-adds than this run on the calling thread (≈ 20 µs of work).
@@ -396,7 +400,7 @@ const ROW_BLOCK: usize = 16;
 /// The weights are then read once per chunk instead of once in all, which costs far less (they stream in order).
 const ACT_CHUNK_BYTES: usize = 128 * 1024;
 
-/// Rows per call of an 8-row kernel (a multiple of 8): the legacy types' kernels reuse each tile of tokens for all
+/// Rows per call of an 8-row kernel (a multiple of 16, see [`Rows8Kernel`]): the legacy types' kernels reuse each tile of tokens for all
 /// of them while it is in L1.
 const ROWS8_BLOCK: usize = 32;
 

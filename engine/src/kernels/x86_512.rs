@@ -1,5 +1,6 @@
-//! AVX-512 kernels (with VNNI) for x86-64: prompts of the legacy types (Q4_0, Q5_0, Q8_0) eight rows at a time, two
-//! rows to a 512-bit register. Everything else runs on the AVX2 kernels of `x86`.
+//! AVX-512 kernels (with VNNI) for x86-64, for prompts: the legacy types (Q4_0, Q5_0, Q8_0) eight rows at a time, two
+//! rows to a 512-bit register, and Q4_K and Q6_K as `x86_rows8` computes them with 16 rows side by side instead of
+//! 8. Everything else runs on the AVX2 kernels of `x86`.
 //!
 //! The sums are those of the AVX-VNNI row kernels (`x86::signed_q8_0_body`), bit for bit: per block and token, the
 //! 8 lanes of sums of 4 byte products, times `d·d_a`, multiply-added into 8 float lanes, which are added at the end
@@ -16,6 +17,7 @@
 use std::arch::x86_64::*;
 
 use super::x86::{bits_to_bytes, h, hsum, nibbles};
+use super::x86_rows8::{pack, pack6, with_buffer, Packed, Packed6};
 use super::ROWS8_GROUP;
 use crate::quant::GgmlType;
 
@@ -30,12 +32,16 @@ pub fn available() -> bool {
 }
 
 /// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where this set has one: the legacy types
-/// with signed codes, a multiple of 8 rows, and at least one group of tokens.
+/// with signed codes, a multiple of 8 rows, and at least one group of tokens; Q4_K and Q6_K with a multiple of 16
+/// rows where `x86` has an 8-row kernel for them.
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super::Rows8Kernel> {
     let k: super::Rows8Kernel = match ty {
         GgmlType::Q4_0 => q4_0_q8_0,
         GgmlType::Q5_0 => q5_0_q8_0,
         GgmlType::Q8_0 => q8_0_q8_0,
+        // The arithmetic modes of `x86::rows8_kernel`: Q4_K's gemm for groups of 4, Q6_K's tiled from 8 tokens.
+        GgmlType::Q4_K if rows.is_multiple_of(16) => q4_k_q8_k,
+        GgmlType::Q6_K if rows.is_multiple_of(16) && n_tokens >= 8 => q6_k_q8_k,
         _ => return None,
     };
     (rows.is_multiple_of(8) && n_tokens >= ROWS8_GROUP).then_some(k)
@@ -131,6 +137,148 @@ signed_rows8!(q5_0_q8_0, 22, |x| _mm256_or_si256(
     _mm256_andnot_si256(bits_to_bytes(&x[2..]), _mm256_set1_epi8(0xF0u8 as i8))
 ));
 
+// ---- k-quants: 16 rows side by side --------------------------------------------------------------------------
+
+/// Bytes of a Q8_K block: f32 d, 256 i8 codes, 16 i16 sums of 16 codes.
+const Q8K_BYTES: usize = 292;
+/// Tokens per pass over the packed rows of a k-quant.
+const KQ_TOKENS: usize = 4;
+
+/// Q4_K and Q6_K as `x86_rows8` computes them (the same sums, bit for bit), with 16 rows in the 16 lanes of a
+/// 512-bit register instead of 8 in 256 bits.
+macro_rules! k_quant_rows16 {
+    ($name:ident, $packed:ty, $pack:path, $run:ident) => {
+        /// # Safety
+        /// As for a [`Rows8Kernel`](super::Rows8Kernel) with `rows` a multiple of 16, on a CPU for which
+        /// [`available`] holds.
+        unsafe fn $name(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+            let nb = row_bytes / <$packed>::BLOCK_BYTES;
+            assert!(row_bytes == nb * <$packed>::BLOCK_BYTES && rows.is_multiple_of(16) && w.len() >= rows * row_bytes);
+            assert!(n.is_multiple_of(KQ_TOKENS) && out.len() >= rows * n, "output too short");
+            assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
+            with_buffer::<$packed, _>(nb, |packed| {
+                for r16 in (0..rows).step_by(16) {
+                    // SAFETY: the features are there (the caller's contract); the slices were checked above.
+                    unsafe {
+                        $pack(&w[r16 * row_bytes..], row_bytes, packed);
+                        for g in (0..n).step_by(KQ_TOKENS) {
+                            $run(packed, a[g * act_row..].as_ptr(), act_row, &mut out[g * rows + r16..], rows);
+                        }
+                    }
+                }
+            })
+        }
+    };
+}
+
+/// The block size in bytes of the packed type's weights.
+trait BlockBytes {
+    const BLOCK_BYTES: usize;
+}
+impl BlockBytes for Packed<16> {
+    const BLOCK_BYTES: usize = 144;
+}
+impl BlockBytes for Packed6<16> {
+    const BLOCK_BYTES: usize = 210;
+}
+
+k_quant_rows16!(q4_k_q8_k, Packed<16>, pack::<16>, gemm16);
+k_quant_rows16!(q6_k_q8_k, Packed6<16>, pack6::<16>, tiled16);
+
+/// [`KQ_TOKENS`] tokens against 16 packed Q4_K rows, in llama.cpp's gemm arithmetic (see `x86_rows8::gemm`):
+/// `out[t·stride + r]`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn gemm16(packed: &[Packed<16>], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
+    const T: usize = KQ_TOKENS;
+    let mut acc = [_mm512_setzero_ps(); T];
+    let mut acc_m = [_mm512_setzero_ps(); T];
+    for (ib, p) in packed.iter().enumerate() {
+        // SAFETY (for the reads through `y`): the caller checked that the rows hold the row's Q8_K blocks.
+        let y: [*const u8; T] = std::array::from_fn(|t| a.add(t * act_row + ib * Q8K_BYTES));
+        let yd: [__m512; T] = std::array::from_fn(|t| _mm512_set1_ps(y[t].cast::<f32>().read_unaligned()));
+        let d = _mm512_load_ps(p.d.as_ptr());
+        for j in 0..4 {
+            let mut v0 = [_mm512_setzero_si512(); T];
+            let mut v1 = [_mm512_setzero_si512(); T];
+            for e in 0..8 {
+                let w0 = _mm512_load_si512(p.codes[2 * j][e].as_ptr().cast());
+                let w1 = _mm512_load_si512(p.codes[2 * j + 1][e].as_ptr().cast());
+                for t in 0..T {
+                    let q = y[t].add(4 + 64 * j + 4 * e);
+                    v0[t] = _mm512_dpbusd_epi32(v0[t], w0, _mm512_set1_epi32(q.cast::<i32>().read_unaligned()));
+                    v1[t] = _mm512_dpbusd_epi32(v1[t], w1, _mm512_set1_epi32(q.add(32).cast::<i32>().read_unaligned()));
+                }
+            }
+            let s0 = _mm512_load_si512(p.scales[2 * j].as_ptr().cast());
+            let s1 = _mm512_load_si512(p.scales[2 * j + 1].as_ptr().cast());
+            for t in 0..T {
+                let p64 = _mm512_add_epi32(_mm512_mullo_epi32(v0[t], s0), _mm512_mullo_epi32(v1[t], s1));
+                acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p64), _mm512_mul_ps(d, yd[t]), acc[t]);
+            }
+        }
+        let dmin = _mm512_load_ps(p.dmin.as_ptr());
+        for t in 0..T {
+            let dm = _mm512_mul_ps(dmin, yd[t]);
+            for k in 0..4 {
+                // The sums of sub-blocks 2k and 2k + 1 (pairs of the bsums of 16), as two i16.
+                let b = |i: usize| y[t].add(260 + 2 * i).cast::<i16>().read_unaligned() as i32;
+                let (b0, b1) = (b(4 * k) + b(4 * k + 1), b(4 * k + 2) + b(4 * k + 3));
+                let pair = _mm512_set1_epi32((b0 & 0xFFFF) | (b1 << 16));
+                let mins = _mm512_load_si512(p.min_pairs[k].as_ptr().cast());
+                acc_m[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_madd_epi16(mins, pair)), dm, acc_m[t]);
+            }
+        }
+    }
+    for t in 0..T {
+        _mm512_storeu_ps(out[t * stride..][..16].as_mut_ptr(), _mm512_sub_ps(acc[t], acc_m[t]));
+    }
+}
+
+/// [`KQ_TOKENS`] tokens against 16 packed Q6_K rows, in the tiled arithmetic (see `x86_rows8::tiled6`):
+/// `out[t·stride + r]`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn tiled16(packed: &[Packed6<16>], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
+    const T: usize = KQ_TOKENS;
+    let mut acc = [_mm512_setzero_ps(); T];
+    for (ib, p) in packed.iter().enumerate() {
+        // SAFETY (for the reads through `y`): the caller checked that the rows hold the row's Q8_K blocks.
+        let y: [*const u8; T] = std::array::from_fn(|t| a.add(t * act_row + ib * Q8K_BYTES));
+        let mut isum = [_mm512_setzero_si512(); T];
+        for g in 0..8 {
+            for half in 0..2 {
+                let mut v = [_mm512_setzero_si512(); T];
+                for e in 4 * half..4 * half + 4 {
+                    let wv = _mm512_load_si512(p.codes[g][e].as_ptr().cast());
+                    for t in 0..T {
+                        let q = y[t].add(4 + 32 * g + 4 * e).cast::<i32>().read_unaligned();
+                        v[t] = _mm512_dpbusd_epi32(v[t], wv, _mm512_set1_epi32(q));
+                    }
+                }
+                let sc = _mm512_load_si512(p.scales[2 * g + half].as_ptr().cast());
+                for t in 0..T {
+                    isum[t] = _mm512_add_epi32(isum[t], _mm512_mullo_epi32(v[t], sc));
+                }
+            }
+        }
+        let d = _mm512_load_ps(p.d.as_ptr());
+        for t in 0..T {
+            // The codes' offset of 32: Σ_s scale_s · bsum_s, pairs of sub-blocks at a time, times 32.
+            let mut off = _mm512_setzero_si512();
+            for k in 0..8 {
+                let pair = _mm512_set1_epi32(y[t].add(260 + 4 * k).cast::<i32>().read_unaligned());
+                let scales = _mm512_load_si512(p.scale_pairs[k].as_ptr().cast());
+                off = _mm512_add_epi32(off, _mm512_madd_epi16(scales, pair));
+            }
+            let s = _mm512_sub_epi32(isum[t], _mm512_slli_epi32(off, 5));
+            let yd = _mm512_set1_ps(y[t].cast::<f32>().read_unaligned());
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(s), d), yd, acc[t]);
+        }
+    }
+    for t in 0..T {
+        _mm512_storeu_ps(out[t * stride..][..16].as_mut_ptr(), acc[t]);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::kernels::{act, Isa};
@@ -174,6 +322,49 @@ mod tests {
                     // SAFETY: one whole row and `nt` activation rows.
                     unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want[..nt]) };
                     for t in t0..t0 + nt {
+                        let v = got[t * rows + r];
+                        assert_eq!(v.to_bits(), want[t - t0].to_bits(), "{ty} row {r} token {t}: {v} vs {}", want[t - t0]);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The 16-row k-quant kernels equal the row kernels' arithmetic for the same product bit for bit (`x86::REPACK`
+    /// groups of 4 tokens for Q4_K, `x86::TILED` for Q6_K).
+    #[test]
+    fn k_quants_equal_the_row_kernels_bit_for_bit() {
+        if !Isa::Avx512Vnni.is_available() {
+            eprintln!("no AVX-512 VNNI here: skipped");
+            return;
+        }
+        let (rows, cols, n) = (32, 768, 12);
+        let mut src = normal(rows * cols, 9);
+        for (r, row) in src.chunks_exact_mut(cols).enumerate() {
+            row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0, 3.0][r % 4]);
+        }
+        let mut x = normal(n * cols, 10);
+        x[7] = 40.0;
+        let isa = Isa::Avx512Vnni;
+        let mut a = Vec::new();
+        act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
+        let act_row = act::row_layout(isa, GgmlType::Q8_K, cols).total;
+        for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
+            let row_bytes = bytes_for(ty, cols).unwrap();
+            let mut w = vec![0u8; rows * row_bytes];
+            quantize(ty, &src, cols, &mut w).unwrap();
+            let k = super::super::x86::kernel(ty, rows, n, super::super::x86::vnni_available()).unwrap();
+            let k16 = super::rows8_kernel(ty, rows, n).expect("a 16-row kernel");
+            let mut got = vec![0f32; rows * n];
+            // SAFETY: the set is available; `rows` whole rows, `n` activation rows of `act_row` bytes.
+            unsafe { k16(&w, rows, row_bytes, &a, act_row, n, &mut got) };
+            for r in 0..rows {
+                let wr = &w[r * row_bytes..(r + 1) * row_bytes];
+                for t0 in (0..n).step_by(4) {
+                    let mut want = [0f32; 4];
+                    // SAFETY: one whole row and 4 activation rows.
+                    unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want) };
+                    for t in t0..t0 + 4 {
                         let v = got[t * rows + r];
                         assert_eq!(v.to_bits(), want[t - t0].to_bits(), "{ty} row {r} token {t}: {v} vs {}", want[t - t0]);
                     }

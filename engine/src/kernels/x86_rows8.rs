@@ -29,26 +29,54 @@ const QK_BYTES: usize = 144;
 /// Bytes of a Q8_K block: f32 d, 256 i8 codes, 16 i16 sums of 16 codes.
 const Q8K_BYTES: usize = 292;
 
-/// One block column of 8 rows, interleaved: every field holds the 8 rows in the 8 lanes of a 256-bit register.
-#[repr(C, align(32))]
+/// One block column of `R` rows (8, or 16 for the AVX-512 kernels), interleaved: every field holds the rows in the
+/// lanes of a register.
+#[repr(C, align(64))]
 #[derive(Clone, Copy)]
-struct Packed {
+pub(super) struct Packed<const R: usize> {
     /// `codes[s][e]`: codes 4e..4e+4 of sub-block s (of 32 weights), 4 bytes per row, one byte per code.
-    codes: [[[u8; 32]; 8]; 8],
+    pub codes: [[[u32; R]; 8]; 8],
     /// `scales[s]`: sub-block s's 6-bit scale.
-    scales: [[i32; 8]; 8],
+    pub scales: [[i32; R]; 8],
     /// `min_pairs[k]`: the 6-bit mins of sub-blocks 2k and 2k + 1, as two i16 (for `madd`).
-    min_pairs: [[i32; 8]; 4],
-    d: [f32; 8],
-    dmin: [f32; 8],
+    pub min_pairs: [[i32; R]; 4],
+    pub d: [f32; R],
+    pub dmin: [f32; R],
 }
 
-const ZERO: Packed =
-    Packed { codes: [[[0; 32]; 8]; 8], scales: [[0; 8]; 8], min_pairs: [[0; 8]; 4], d: [0.0; 8], dmin: [0.0; 8] };
+/// Plain data: every byte pattern is a value, the size is a multiple of 64 and the alignment at most 64, so a
+/// buffer of 64-byte chunks can hold them.
+///
+/// # Safety
+/// Implementors must be all of that.
+pub(super) unsafe trait Plain: Copy {}
+// SAFETY: integers and floats in arrays, `repr(C, align(64))` (so the size is a multiple of 64).
+unsafe impl<const R: usize> Plain for Packed<R> {}
+// SAFETY: as above.
+unsafe impl<const R: usize> Plain for Packed6<R> {}
+
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Chunk([u8; 64]);
 
 thread_local! {
-    /// The interleaved rows, kept per thread between calls (a row of 8192 weights takes 78 KiB).
-    static PACKED: RefCell<Vec<Packed>> = const { RefCell::new(Vec::new()) };
+    /// The interleaved rows, kept per thread between calls (8 Q4_K rows of 8192 weights take 80 KiB).
+    static PACKED: RefCell<Vec<Chunk>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Runs `f` on this thread's buffer, as `n` values of `T` (whatever bytes they hold: `f` must write before it reads).
+pub(super) fn with_buffer<T: Plain, O>(n: usize, f: impl FnOnce(&mut [T]) -> O) -> O {
+    const { assert!(std::mem::size_of::<T>().is_multiple_of(64) && std::mem::align_of::<T>() <= 64) };
+    let chunks = n * (std::mem::size_of::<T>() / 64);
+    PACKED.with_borrow_mut(|buf| {
+        if buf.len() < chunks {
+            buf.resize(chunks, Chunk([0; 64]));
+        }
+        // SAFETY: the chunks are 64-aligned and hold at least n · size_of::<T>() initialized bytes; any bytes are a
+        // `T` (`Plain`); the borrow of `buf` outlives the slice.
+        let t = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), n) };
+        f(t)
+    })
 }
 
 /// The `rows` rows of `w` (a multiple of 8, `row_bytes` apart, whole Q4_K rows) against the `n` activation rows of
@@ -70,12 +98,7 @@ pub unsafe fn q4_k_q8_k<const VNNI: bool>(
     assert!(row_bytes.is_multiple_of(QK_BYTES) && rows.is_multiple_of(8) && w.len() >= rows * row_bytes);
     assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
     assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
-    PACKED.with_borrow_mut(|packed| {
-        // `pack` writes every field of the first `nb`, so the buffer only ever grows.
-        if packed.len() < nb {
-            packed.resize(nb, ZERO);
-        }
-        let packed = &mut packed[..nb];
+    with_buffer::<Packed<8>, _>(nb, |packed| {
         for r8 in (0..rows).step_by(8) {
             pack(&w[r8 * row_bytes..], row_bytes, packed);
             for g in (0..n).step_by(TOKENS) {
@@ -85,38 +108,41 @@ pub unsafe fn q4_k_q8_k<const VNNI: bool>(
     });
 }
 
-/// Interleaves 8 rows of Q4_K blocks into `packed` (one entry per block column).
+/// Interleaves `R` rows of Q4_K blocks into `packed` (one entry per block column), 8 at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn pack(w: &[u8], row_bytes: usize, packed: &mut [Packed]) {
+pub(super) unsafe fn pack<const R: usize>(w: &[u8], row_bytes: usize, packed: &mut [Packed<R>]) {
     let low4 = _mm256_set1_epi8(0xF);
     for (ib, p) in packed.iter_mut().enumerate() {
-        let blocks: [&[u8]; 8] = std::array::from_fn(|r| &w[r * row_bytes + ib * QK_BYTES..][..QK_BYTES]);
-        for j in 0..4 {
-            // 32 bytes of nibbles per row: sub-block 2j in the low nibbles, 2j + 1 in the high ones. (A loop, not
-            // `from_fn`: a closure would not inherit this function's target features and would not inline.)
-            let mut rows = [_mm256_setzero_si256(); 8];
+        for h in 0..R / 8 {
+            let blocks: [&[u8]; 8] =
+                std::array::from_fn(|r| &w[(8 * h + r) * row_bytes + ib * QK_BYTES..][..QK_BYTES]);
+            for j in 0..4 {
+                // 32 bytes of nibbles per row: sub-block 2j in the low nibbles, 2j + 1 in the high ones. (A loop,
+                // not `from_fn`: a closure would not inherit this function's target features and would not inline.)
+                let mut rows = [_mm256_setzero_si256(); 8];
+                for r in 0..8 {
+                    rows[r] = _mm256_loadu_si256(blocks[r][16 + 32 * j..][..32].as_ptr().cast());
+                }
+                let t = transpose8_u32(rows);
+                for e in 0..8 {
+                    let lo = _mm256_and_si256(t[e], low4);
+                    let hi = _mm256_and_si256(_mm256_srli_epi16(t[e], 4), low4);
+                    _mm256_store_si256(p.codes[2 * j][e][8 * h..].as_mut_ptr().cast(), lo);
+                    _mm256_store_si256(p.codes[2 * j + 1][e][8 * h..].as_mut_ptr().cast(), hi);
+                }
+            }
             for r in 0..8 {
-                rows[r] = _mm256_loadu_si256(blocks[r][16 + 32 * j..][..32].as_ptr().cast());
+                let b = blocks[r];
+                let sm: [(u8, u8); 8] = std::array::from_fn(|s| scale_min_k4(s, &b[4..16]));
+                for s in 0..8 {
+                    p.scales[s][8 * h + r] = sm[s].0 as i32;
+                }
+                for k in 0..4 {
+                    p.min_pairs[k][8 * h + r] = sm[2 * k].1 as i32 | (sm[2 * k + 1].1 as i32) << 16;
+                }
+                p.d[8 * h + r] = super::x86::h(b, 0);
+                p.dmin[8 * h + r] = super::x86::h(b, 2);
             }
-            let t = transpose8_u32(rows);
-            for e in 0..8 {
-                let lo = _mm256_and_si256(t[e], low4);
-                let hi = _mm256_and_si256(_mm256_srli_epi16(t[e], 4), low4);
-                _mm256_store_si256(p.codes[2 * j][e].as_mut_ptr().cast(), lo);
-                _mm256_store_si256(p.codes[2 * j + 1][e].as_mut_ptr().cast(), hi);
-            }
-        }
-        for r in 0..8 {
-            let b = blocks[r];
-            let sm: [(u8, u8); 8] = std::array::from_fn(|s| scale_min_k4(s, &b[4..16]));
-            for s in 0..8 {
-                p.scales[s][r] = sm[s].0 as i32;
-            }
-            for k in 0..4 {
-                p.min_pairs[k][r] = sm[2 * k].1 as i32 | (sm[2 * k + 1].1 as i32) << 16;
-            }
-            p.d[r] = super::x86::h(b, 0);
-            p.dmin[r] = super::x86::h(b, 2);
         }
     }
 }
@@ -172,7 +198,7 @@ const TOKENS: usize = 4;
 
 /// [`TOKENS`] tokens (activation rows `act_row` apart from `a`) against the packed rows: `out[t·stride + r]`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn gemm<const VNNI: bool>(packed: &[Packed], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
+unsafe fn gemm<const VNNI: bool>(packed: &[Packed<8>], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
     const T: usize = TOKENS;
     let mut acc = [_mm256_setzero_ps(); T];
     let mut acc_m = [_mm256_setzero_ps(); T];
@@ -230,24 +256,18 @@ unsafe fn gemm<const VNNI: bool>(packed: &[Packed], a: *const u8, act_row: usize
 /// Bytes of a Q6_K block: ql[128], qh[64], i8 scales[16], f16 d.
 const Q6K_BYTES: usize = 210;
 
-/// One Q6_K block column of 8 rows, interleaved as [`Packed`] is.
-#[repr(C, align(32))]
+/// One Q6_K block column of `R` rows, interleaved as [`Packed`] is.
+#[repr(C, align(64))]
 #[derive(Clone, Copy)]
-struct Packed6 {
+pub(super) struct Packed6<const R: usize> {
     /// `codes[g][e]`: the 6-bit codes (0..64) 4e..4e+4 of weights 32g..32g+32, one byte per code; elements 0..4
     /// are sub-block 2g (of 16 weights), 4..8 sub-block 2g + 1.
-    codes: [[[u8; 32]; 8]; 8],
+    pub codes: [[[u32; R]; 8]; 8],
     /// `scales[s]`: sub-block s's i8 scale.
-    scales: [[i32; 8]; 16],
+    pub scales: [[i32; R]; 16],
     /// `scale_pairs[k]`: the scales of sub-blocks 2k and 2k + 1 as two i16 (for `madd` with the bsums).
-    scale_pairs: [[i32; 8]; 8],
-    d: [f32; 8],
-}
-
-const ZERO6: Packed6 = Packed6 { codes: [[[0; 32]; 8]; 8], scales: [[0; 8]; 16], scale_pairs: [[0; 8]; 8], d: [0.0; 8] };
-
-thread_local! {
-    static PACKED6: RefCell<Vec<Packed6>> = const { RefCell::new(Vec::new()) };
+    pub scale_pairs: [[i32; R]; 8],
+    pub d: [f32; R],
 }
 
 /// [`q4_k_q8_k`] for Q6_K rows, in the row kernel's `TILED` arithmetic (llama.cpp's for 8 tokens or more): per
@@ -268,12 +288,7 @@ pub unsafe fn q6_k_q8_k<const VNNI: bool>(
     assert!(row_bytes.is_multiple_of(Q6K_BYTES) && rows.is_multiple_of(8) && w.len() >= rows * row_bytes);
     assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
     assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
-    PACKED6.with_borrow_mut(|packed| {
-        // `pack6` writes every field of the first `nb`, so the buffer only ever grows.
-        if packed.len() < nb {
-            packed.resize(nb, ZERO6);
-        }
-        let packed = &mut packed[..nb];
+    with_buffer::<Packed6<8>, _>(nb, |packed| {
         for r8 in (0..rows).step_by(8) {
             pack6(&w[r8 * row_bytes..], row_bytes, packed);
             for g in (0..n).step_by(TOKENS) {
@@ -283,47 +298,50 @@ pub unsafe fn q6_k_q8_k<const VNNI: bool>(
     });
 }
 
-/// Interleaves 8 rows of Q6_K blocks into `packed`.
+/// Interleaves `R` rows of Q6_K blocks into `packed`, 8 at a time.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn pack6(w: &[u8], row_bytes: usize, packed: &mut [Packed6]) {
+pub(super) unsafe fn pack6<const R: usize>(w: &[u8], row_bytes: usize, packed: &mut [Packed6<R>]) {
     let (low4, low2) = (_mm256_set1_epi8(0xF), _mm256_set1_epi8(3));
     for (ib, p) in packed.iter_mut().enumerate() {
-        let blocks: [&[u8]; 8] = std::array::from_fn(|r| &w[r * row_bytes + ib * Q6K_BYTES..][..Q6K_BYTES]);
-        for g in 0..8 {
-            // Weights 32g..32g+32 of half hf = g / 4, group k = g % 4: the low (k < 2) or high nibbles of
-            // ql[64hf + 32(k % 2)..], and bits 2k, 2k + 1 of qh[32hf..] as bits 4 and 5.
-            let (hf, k) = (g / 4, g % 4);
-            let mut rows = [_mm256_setzero_si256(); 8];
+        for h in 0..R / 8 {
+            let blocks: [&[u8]; 8] =
+                std::array::from_fn(|r| &w[(8 * h + r) * row_bytes + ib * Q6K_BYTES..][..Q6K_BYTES]);
+            for g in 0..8 {
+                // Weights 32g..32g+32 of half hf = g / 4, group k = g % 4: the low (k < 2) or high nibbles of
+                // ql[64hf + 32(k % 2)..], and bits 2k, 2k + 1 of qh[32hf..] as bits 4 and 5.
+                let (hf, k) = (g / 4, g % 4);
+                let mut rows = [_mm256_setzero_si256(); 8];
+                for r in 0..8 {
+                    let b = blocks[r];
+                    let ql = _mm256_loadu_si256(b[64 * hf + 32 * (k % 2)..][..32].as_ptr().cast());
+                    let qh = _mm256_loadu_si256(b[128 + 32 * hf..][..32].as_ptr().cast());
+                    let low = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (k / 2) as i32)), low4);
+                    let high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k as i32)), low2);
+                    rows[r] = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+                }
+                let t = transpose8_u32(rows);
+                for e in 0..8 {
+                    _mm256_store_si256(p.codes[g][e][8 * h..].as_mut_ptr().cast(), t[e]);
+                }
+            }
             for r in 0..8 {
                 let b = blocks[r];
-                let ql = _mm256_loadu_si256(b[64 * hf + 32 * (k % 2)..][..32].as_ptr().cast());
-                let qh = _mm256_loadu_si256(b[128 + 32 * hf..][..32].as_ptr().cast());
-                let low = _mm256_and_si256(_mm256_srl_epi16(ql, _mm_cvtsi32_si128(4 * (k / 2) as i32)), low4);
-                let high = _mm256_and_si256(_mm256_srl_epi16(qh, _mm_cvtsi32_si128(2 * k as i32)), low2);
-                rows[r] = _mm256_or_si256(low, _mm256_slli_epi16(high, 4));
+                let sc: [i32; 16] = std::array::from_fn(|s| b[192 + s] as i8 as i32);
+                for s in 0..16 {
+                    p.scales[s][8 * h + r] = sc[s];
+                }
+                for k in 0..8 {
+                    p.scale_pairs[k][8 * h + r] = (sc[2 * k] & 0xFFFF) | sc[2 * k + 1] << 16;
+                }
+                p.d[8 * h + r] = super::x86::h(b, 208);
             }
-            let t = transpose8_u32(rows);
-            for e in 0..8 {
-                _mm256_store_si256(p.codes[g][e].as_mut_ptr().cast(), t[e]);
-            }
-        }
-        for r in 0..8 {
-            let b = blocks[r];
-            let sc: [i32; 16] = std::array::from_fn(|s| b[192 + s] as i8 as i32);
-            for s in 0..16 {
-                p.scales[s][r] = sc[s];
-            }
-            for k in 0..8 {
-                p.scale_pairs[k][r] = (sc[2 * k] & 0xFFFF) | sc[2 * k + 1] << 16;
-            }
-            p.d[r] = super::x86::h(b, 208);
         }
     }
 }
 
 /// [`TOKENS`] tokens against the packed Q6_K rows: `out[t·stride + r]`.
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn tiled6<const VNNI: bool>(packed: &[Packed6], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
+unsafe fn tiled6<const VNNI: bool>(packed: &[Packed6<8>], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
     const T: usize = TOKENS;
     let mut acc = [_mm256_setzero_ps(); T];
     for (ib, p) in packed.iter().enumerate() {
