@@ -176,17 +176,25 @@ pub fn active() -> Isa {
 /// [`matmul_with`]). SIMD kernels may assume `out.len() <= TOKEN_TILE`.
 pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &mut [f32]);
 
-/// `rows` weight rows, a multiple of 8, and of 16 if the product's rows are (`w` holds them, `row_bytes` apart), against `n` activation rows (`act_row`
-/// bytes apart in `a`, `n` a multiple of [`ROWS8_GROUP`]): `out[t·rows + r] = Σ_c w_r[c] · a_t[c]`. Such kernels
-/// take 8 rows at a time (side by side in the lanes of a register, or two to a 512-bit one); a set uses one where
-/// it has one for the product ([`rows8_kernel`]), and the tokens left over go to the [`RowKernel`].
+/// `rows` weight rows, a multiple of 8, and of 16 if the product's rows are (`w` holds them, `row_bytes` apart),
+/// against `n` activation rows (`act_row` bytes apart in `a`, `n` a multiple of the kernel's [`Rows8::group`]):
+/// `out[t·rows + r] = Σ_c w_r[c] · a_t[c]`. Such kernels take 8 rows at a time (side by side in the lanes of a
+/// register, or two to a 512-bit one); a set uses one where it has one for the product ([`rows8_kernel`]), and the
+/// tokens left over after the last whole group go to the [`RowKernel`].
 ///
 /// # Safety
 /// As for [`RowKernel`]: the set must be available, and the slices as described (the kernel checks their lengths).
 pub(crate) type Rows8Kernel =
     unsafe fn(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]);
 
-/// Tokens per call of a [`Rows8Kernel`] come in groups of this many.
+/// An 8-row kernel and the group of tokens it takes (1: any number).
+#[derive(Clone, Copy)]
+pub(crate) struct Rows8 {
+    pub run: Rows8Kernel,
+    pub group: usize,
+}
+
+/// The group of the k-quant 8-row kernels: 4 tokens, as llama.cpp's Q4_K gemm takes them (see `x86::REPACK`).
 pub(crate) const ROWS8_GROUP: usize = 4;
 
 /// Tokens taken together against one weight row: the weight row is decoded once per tile.
@@ -245,7 +253,7 @@ fn kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<RowKer
 }
 
 /// The 8-row kernel of set `isa` for the product, if it has one.
-fn rows8_kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<Rows8Kernel> {
+fn rows8_kernel(isa: Isa, ty: GgmlType, rows: usize, n_tokens: usize) -> Option<Rows8> {
     let _ = (ty, rows, n_tokens);
     match isa {
         #[cfg(target_arch = "x86_64")]
@@ -420,7 +428,7 @@ unsafe impl Sync for OutPtr {}
 struct Job<'a> {
     k: RowKernel,
     /// The 8-row kernel, if the product has one: then `w.rows` is a multiple of 8 and so is every range's start.
-    k8: Option<Rows8Kernel>,
+    k8: Option<Rows8>,
     w: &'a Weight<'a>,
     acts: &'a [u8],
     act_row: usize,
@@ -456,7 +464,7 @@ impl Job<'_> {
     #[allow(clippy::too_many_arguments)]
     fn run_rows8(
         &self,
-        k8: Rows8Kernel,
+        k8: Rows8,
         r0: usize,
         r1: usize,
         c0: usize,
@@ -465,16 +473,17 @@ impl Job<'_> {
         out8: &mut Vec<f32>,
         out: &mut [f32; TOKEN_TILE],
     ) {
-        let grouped = (c1 - c0) / ROWS8_GROUP * ROWS8_GROUP;
+        let grouped = (c1 - c0) / k8.group * k8.group;
         let a = &self.acts[c0 * self.act_row..(c0 + grouped) * self.act_row];
         for g in (r0..r1).step_by(ROWS8_BLOCK) {
             let nr = ROWS8_BLOCK.min(r1 - g);
             if grouped > 0 {
                 out8.resize(nr * grouped, 0.0);
                 let w = &self.w.data[g * row_bytes..(g + nr) * row_bytes];
-                // SAFETY: `rows8_kernel` handed out `k8` for an available set; `w` is `nr` (a multiple of 8) whole
-                // rows, `a` holds `grouped` (a multiple of the group) activation rows of the paired type.
-                unsafe { k8(w, nr, row_bytes, a, self.act_row, grouped, out8) };
+                // SAFETY: `rows8_kernel` handed out `k8` for an available set; `w` is `nr` (a multiple of 8, and of
+                // 16 if `rows` is) whole rows, `a` holds `grouped` (a multiple of the group) activation rows of the
+                // paired type.
+                unsafe { (k8.run)(w, nr, row_bytes, a, self.act_row, grouped, out8) };
                 for (t, o) in out8.chunks_exact(nr).enumerate() {
                     for (i, &v) in o.iter().enumerate() {
                         // SAFETY: as in `run_block`: inside `y`, and row g + i is in this range.

@@ -115,17 +115,63 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
     })
 }
 
-/// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where one applies (a multiple of 8 rows):
+/// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where one applies (a multiple of 8 rows).
+/// For prompts:
 /// Q4_K (whose `REPACK` arithmetic it reproduces for groups of 4 tokens) with at least one such group, and Q6_K
 /// with 8 tokens or more (the `TILED` arithmetic).
-pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8Kernel> {
+/// For a single token (a generated one), every type: the row kernels' arithmetic, many rows per call, so that each
+/// row costs no indirect call and no set-up.
+pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8> {
     use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
+    if n_tokens == 1 {
+        return one_token_kernel(ty, rows, vnni).map(|run| super::Rows8 { run, group: 1 });
+    }
     let k: super::Rows8Kernel = match ty {
         GgmlType::Q4_K if n_tokens >= super::ROWS8_GROUP => if vnni { q4_k_q8_k::<true> } else { q4_k_q8_k::<false> },
         GgmlType::Q6_K if n_tokens >= 8 => if vnni { q6_k_q8_k::<true> } else { q6_k_q8_k::<false> },
         _ => return None,
     };
-    rows.is_multiple_of(8).then_some(k)
+    rows.is_multiple_of(8).then_some(super::Rows8 { run: k, group: super::ROWS8_GROUP })
+}
+
+/// Turns a row kernel body into a [`Rows8Kernel`](super::Rows8Kernel) for one token: the rows one after the other,
+/// in one function compiled for AVX2 (so the body inlines into the loop).
+macro_rules! one_token {
+    ($body:ident $(, $mode:expr)?) => {{
+        #[target_feature(enable = "avx2,fma,f16c")]
+        unsafe fn k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+            assert!(n == 1 && w.len() >= rows * row_bytes && out.len() >= rows && a.len() >= act_row);
+            for (r, o) in out[..rows].chunks_exact_mut(1).enumerate() {
+                $body::<1 $(, $mode)?>(&w[r * row_bytes..(r + 1) * row_bytes], a, act_row, o);
+            }
+        }
+        k as super::Rows8Kernel
+    }};
+}
+
+/// The one-token kernels: the bodies and arithmetic [`kernel`] picks for `n_tokens == 1`.
+fn one_token_kernel(ty: GgmlType, rows: usize, vnni: bool) -> Option<super::Rows8Kernel> {
+    use GgmlType as T;
+    Some(match ty {
+        T::Q4_0 if vnni => one_token!(q4_0_q8_0_vnni),
+        T::Q4_0 => one_token!(q4_0_q8_0),
+        T::Q4_1 => one_token!(q4_1_q8_1),
+        T::Q5_0 if vnni => one_token!(q5_0_q8_0_vnni),
+        T::Q5_0 => one_token!(q5_0_q8_0),
+        T::Q5_1 => one_token!(q5_1_q8_1),
+        T::Q8_0 if vnni => one_token!(q8_0_q8_0_vnni),
+        T::Q8_0 => one_token!(q8_0_q8_0),
+        T::Q2_K => one_token!(q2_k_q8_k, VEC_DOT),
+        T::Q3_K => one_token!(q3_k_q8_k, VEC_DOT),
+        T::Q4_K if rows.is_multiple_of(8) => one_token!(q4_k_q8_k, REPACK),
+        T::Q4_K => one_token!(q4_k_q8_k, VEC_DOT),
+        T::Q5_K => one_token!(q5_k_q8_k, VEC_DOT),
+        T::Q6_K => one_token!(q6_k_q8_k, VEC_DOT),
+        T::F32 => one_token!(f32_f32),
+        T::F16 => one_token!(f16_f32),
+        T::BF16 => one_token!(bf16_f32),
+        _ => return None,
+    })
 }
 
 // ---- activation quantizer ----------------------------------------------------------------------------------
@@ -237,6 +283,16 @@ unsafe fn ld128(b: &[u8]) -> __m128i {
 #[inline]
 pub(super) fn h(b: &[u8], i: usize) -> f32 {
     f16_to_f32(u16::from_le_bytes(b[i..i + 2].try_into().expect("2 bytes")))
+}
+
+/// The f16 at `b[i..i + 2]` as f32 in all 8 lanes, through F16C: `vmovd` from a general register (which writes the
+/// whole vector register, so no false dependency on its old contents, see [`f16_to_f32`]), a broadcast and
+/// `vcvtph2ps` — three instructions instead of a dozen.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn h8(b: &[u8], i: usize) -> __m256 {
+    let bits = u16::from_le_bytes(b[i..i + 2].try_into().expect("2 bytes"));
+    _mm256_cvtph_ps(_mm_broadcastw_epi16(_mm_cvtsi32_si128(bits as i32)))
 }
 
 /// f16 bits → f32, exactly, in integer and scalar-float operations (the method of the FP16 library by
@@ -422,7 +478,7 @@ macro_rules! signed_q8_0_body {
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let q = $codes;
                 let aq = _mm256_sign_epi8(q, q);
-                let dx = _mm256_set1_ps(h($x, 0));
+                let dx = h8($x, 0);
                 for t in 0..NT {
                     let yq = tile.ld(t, ib * 34 + 2);
                     // Σ of each 4 byte products, exact (|a·b| pairs stay within i16).
@@ -446,7 +502,7 @@ macro_rules! signed_q8_0_body {
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
                 let q = $codes;
                 let start = _mm256_sub_epi32(_mm256_setzero_si256(), dpbusd(_mm256_set1_epi8(0x80u8 as i8), q));
-                let dx = _mm256_set1_ps(h($x, 0));
+                let dx = h8($x, 0);
                 for t in 0..NT {
                     let at = extra + ib * 64;
                     let p = dpbusd_acc(start, tile.ld(t, at), q);

@@ -18,7 +18,6 @@ use std::arch::x86_64::*;
 
 use super::x86::{bits_to_bytes, h, hsum, nibbles};
 use super::x86_rows8::{pack, pack6, with_buffer, Packed, Packed6};
-use super::ROWS8_GROUP;
 use crate::quant::GgmlType;
 
 /// AVX-512 F, BW, DQ, VL and VNNI (with the AVX2, FMA and F16C the AVX2 kernels need), detected at run time.
@@ -31,24 +30,23 @@ pub fn available() -> bool {
         && is_x86_feature_detected!("avx512vnni")
 }
 
-/// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where this set has one: the legacy types
-/// with signed codes, a multiple of 8 rows, and at least one group of tokens; Q4_K and Q6_K with a multiple of 16
-/// rows where `x86` has an 8-row kernel for them.
-pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super::Rows8Kernel> {
-    let k: super::Rows8Kernel = match ty {
-        GgmlType::Q4_0 => q4_0_q8_0,
-        GgmlType::Q5_0 => q5_0_q8_0,
-        GgmlType::Q8_0 => q8_0_q8_0,
-        // The arithmetic modes of `x86::rows8_kernel`: Q4_K's gemm for groups of 4, Q6_K's tiled from 8 tokens.
-        GgmlType::Q4_K if rows.is_multiple_of(16) => q4_k_q8_k,
-        GgmlType::Q6_K if rows.is_multiple_of(16) && n_tokens >= 8 => q6_k_q8_k,
+/// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where this set has one (a multiple of 8
+/// rows): the legacy types with signed codes, for 4 tokens or more (then for any number); Q4_K and Q6_K with a
+/// multiple of 16 rows where `x86` has an 8-row kernel for them (Q4_K's gemm for groups of 4, Q6_K's tiled
+/// arithmetic from 8 tokens).
+pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super::Rows8> {
+    let (run, group): (super::Rows8Kernel, usize) = match ty {
+        // Not for fewer tokens: with a row pair at a time, the weights (read from memory for a generated token)
+        // stream in two interleaved runs, which the prefetchers follow badly; one row after the other is faster.
+        GgmlType::Q4_0 if n_tokens >= 4 => (q4_0_q8_0, 1),
+        GgmlType::Q5_0 if n_tokens >= 4 => (q5_0_q8_0, 1),
+        GgmlType::Q8_0 if n_tokens >= 4 => (q8_0_q8_0, 1),
+        GgmlType::Q4_K if rows.is_multiple_of(16) && n_tokens >= KQ_TOKENS => (q4_k_q8_k, KQ_TOKENS),
+        GgmlType::Q6_K if rows.is_multiple_of(16) && n_tokens >= 8 => (q6_k_q8_k, KQ_TOKENS),
         _ => return None,
     };
-    (rows.is_multiple_of(8) && n_tokens >= ROWS8_GROUP).then_some(k)
+    rows.is_multiple_of(8).then_some(super::Rows8 { run, group })
 }
-
-/// Tokens per pass over a pair of rows, at most: each block's codes are unpacked once for all of them.
-const TOKENS: usize = 16;
 
 /// Signed codes of one weight block of `$wb` bytes (`$codes(x)`, 32 codes as i8) against Q8_0 with the VNNI extras,
 /// 8 rows at a time: a [`Rows8Kernel`](super::Rows8Kernel).
@@ -60,24 +58,28 @@ macro_rules! signed_rows8 {
             let nb = row_bytes / $wb;
             let extra = nb * (34 + 4);
             assert!(row_bytes == nb * $wb && rows.is_multiple_of(2) && w.len() >= rows * row_bytes);
-            assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
-            assert!(act_row >= extra + 64 * nb && a.len() >= n * act_row, "activation rows too short");
-            // A tile of tokens against every pair of rows while its activations are in L1.
-            for g in (0..n).step_by(TOKENS) {
+            assert!(out.len() >= rows * n && act_row >= extra + 64 * nb && a.len() >= n * act_row, "short slices");
+            // A tile of tokens against every pair of rows while its activations are in L1: 16 tokens (each block's
+            // codes unpacked once for all of them), then 8, 4, 2, 1.
+            let mut g = 0;
+            while g < n {
+                let nt = [16, 8, 4, 2, 1].into_iter().find(|&c| c <= n - g).expect("n - g ≥ 1");
                 let a = a[g * act_row..].as_ptr();
                 let out = &mut out[g * rows..];
                 for r in (0..rows).step_by(2) {
                     let w = &w[r * row_bytes..];
                     // SAFETY: the features are there (the caller's contract); rows and tokens were checked above.
                     unsafe {
-                        match (n - g).min(TOKENS) {
+                        match nt {
                             16 => body::<16>(w, row_bytes, a, act_row, extra, out, rows, r),
-                            12 => body::<12>(w, row_bytes, a, act_row, extra, out, rows, r),
                             8 => body::<8>(w, row_bytes, a, act_row, extra, out, rows, r),
-                            _ => body::<4>(w, row_bytes, a, act_row, extra, out, rows, r),
+                            4 => body::<4>(w, row_bytes, a, act_row, extra, out, rows, r),
+                            2 => body::<2>(w, row_bytes, a, act_row, extra, out, rows, r),
+                            _ => body::<1>(w, row_bytes, a, act_row, extra, out, rows, r),
                         }
                     }
                 }
+                g += nt;
             }
 
             /// Rows 0 and 1 of `w` against `NT` tokens, into `out[t·stride + r0]` and `out[t·stride + r0 + 1]`.
@@ -291,8 +293,8 @@ mod tests {
             eprintln!("no AVX-512 VNNI here: skipped");
             return;
         }
-        // 28 tokens: a pass of 16, then 12.
-        let (rows, cols, n) = (24, 576, 28);
+        // 31 tokens: passes of 16, 8, 4, 2 and 1 (the tests run the products of 1 and 3 tokens too).
+        let (rows, cols, n) = (24, 576, 31);
         let mut src = normal(rows * cols, 7);
         for (r, row) in src.chunks_exact_mut(cols).enumerate() {
             row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0][r % 3]);
@@ -311,9 +313,10 @@ mod tests {
             // trick (the same sums either way).
             let k = super::super::x86::kernel(ty, rows, n, super::super::x86::vnni_available()).unwrap();
             let k8 = super::rows8_kernel(ty, rows, n).expect("an 8-row kernel");
+            assert_eq!(k8.group, 1);
             let mut got = vec![0f32; rows * n];
             // SAFETY: the set is available; `rows` whole rows, `n` activation rows of `act_row` bytes.
-            unsafe { k8(&w, rows, row_bytes, &a, act_row, n, &mut got) };
+            unsafe { (k8.run)(&w, rows, row_bytes, &a, act_row, n, &mut got) };
             for r in 0..rows {
                 let wr = &w[r * row_bytes..(r + 1) * row_bytes];
                 for t0 in (0..n).step_by(8) {
@@ -357,7 +360,7 @@ mod tests {
             let k16 = super::rows8_kernel(ty, rows, n).expect("a 16-row kernel");
             let mut got = vec![0f32; rows * n];
             // SAFETY: the set is available; `rows` whole rows, `n` activation rows of `act_row` bytes.
-            unsafe { k16(&w, rows, row_bytes, &a, act_row, n, &mut got) };
+            unsafe { (k16.run)(&w, rows, row_bytes, &a, act_row, n, &mut got) };
             for r in 0..rows {
                 let wr = &w[r * row_bytes..(r + 1) * row_bytes];
                 for t0 in (0..n).step_by(4) {

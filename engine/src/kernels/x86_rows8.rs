@@ -414,7 +414,7 @@ mod tests {
                 let k = super::super::x86::kernel(ty, rows, n, vnni).unwrap();
                 let mut got = vec![0f32; rows * n];
                 // SAFETY: the set is available; `rows` whole rows, `n` activation rows of `act_row` bytes.
-                unsafe { k8(&w, rows, row_bytes, &a, act_row, n, &mut got) };
+                unsafe { (k8.run)(&w, rows, row_bytes, &a, act_row, n, &mut got) };
                 for r in 0..rows {
                     for t0 in (0..n).step_by(4) {
                         let mut want = [0f32; 4];
