@@ -639,7 +639,9 @@ macro_rules! q4_5_k_body {
             // The 4 tokens' gemm sums side by side, one lane each (per_64 only).
             let (mut acc4, mut acc4_m) = (_mm_setzero_ps(), _mm_setzero_ps());
             for (ib, $x) in w.chunks_exact($wb).enumerate() {
-                let (d, dmin) = (h($x, 0), h($x, 2));
+                // d and dmin, the block's first 4 bytes, through F16C (see `h8`).
+                let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes($x[..4].try_into().expect("4 bytes"))));
+                let (d, dmin) = (_mm_cvtss_f32(dm), _mm_cvtss_f32(_mm_movehdup_ps(dm)));
                 let sm = scales_mins_k4(&$x[4..16]);
                 let mins = _mm256_extracti128_si256(sm, 1);
                 let scales = _mm256_broadcastsi128_si256(_mm256_castsi256_si128(sm));
