@@ -195,6 +195,7 @@ pub(crate) struct Rows8 {
 }
 
 /// The group of the k-quant 8-row kernels: 4 tokens, as llama.cpp's Q4_K gemm takes them (see `x86::REPACK`).
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) const ROWS8_GROUP: usize = 4;
 
 /// Tokens taken together against one weight row: the weight row is decoded once per tile.
