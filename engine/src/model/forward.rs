@@ -205,9 +205,13 @@ fn attend<const AVX2: bool>(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], r
         for c in (0..n_kv).step_by(KV_CHUNK) {
             let m = KV_CHUNK.min(n_kv - c);
             let values = h.kv.v.rows(h.base + c * hd, m * hd, rows);
-            for (&s, val) in scores[c..c + m].iter().zip(values.chunks_exact(hd)) {
-                sum.add(s, val);
+            #[cfg(target_arch = "x86_64")]
+            if AVX2 {
+                // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
+                unsafe { sum.add_block_avx2(&scores[c..c + m], values) };
+                continue;
             }
+            sum.add_block(&scores[c..c + m], values);
         }
         sum.finish(&mut out[t * hd..(t + 1) * hd]);
     }
