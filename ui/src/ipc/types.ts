@@ -28,7 +28,7 @@ export interface SystemInfo {
   availableMemory: number;
   cpu: string; // "AMD EPYC 7B13 (2 threads)"
   threads: number;
-  kernels: string; // "avx2" | "neon+dotprod" | "neon" | "scalar"
+  kernels: string; // "avx512+vnni" | "avx2+vnni" | "avx2" | "neon+dotprod" | "neon" | "scalar"
   modelsDir: string; // where the app writes quantized files
   dataDir: string; // app data (library.json, conversations/)
   platform: "desktop" | "mobile";
