@@ -17,7 +17,8 @@
 use std::arch::x86_64::*;
 
 use super::x86::{bits_to_bytes, h, hsum, nibbles};
-use super::x86_rows8::{pack, pack6, with_buffer, Packed, Packed6};
+use super::x86_rows8::{pack, pack6, Interleaved, Packed, Packed6, Q6K_BYTES, Q8K_BYTES, QK_BYTES};
+use super::ROWS8_GROUP;
 use crate::quant::GgmlType;
 
 /// AVX-512 F, BW, DQ, VL and VNNI (with the AVX2, FMA and F16C the AVX2 kernels need), detected at run time.
@@ -41,8 +42,8 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super:
         GgmlType::Q4_0 if n_tokens >= 4 => (q4_0_q8_0, 1),
         GgmlType::Q5_0 if n_tokens >= 4 => (q5_0_q8_0, 1),
         GgmlType::Q8_0 if n_tokens >= 4 => (q8_0_q8_0, 1),
-        GgmlType::Q4_K if rows.is_multiple_of(16) && n_tokens >= KQ_TOKENS => (q4_k_q8_k, KQ_TOKENS),
-        GgmlType::Q6_K if rows.is_multiple_of(16) && n_tokens >= 8 => (q6_k_q8_k, KQ_TOKENS),
+        GgmlType::Q4_K if rows.is_multiple_of(16) && n_tokens >= ROWS8_GROUP => (q4_k_q8_k, ROWS8_GROUP),
+        GgmlType::Q6_K if rows.is_multiple_of(16) && n_tokens >= 8 => (q6_k_q8_k, ROWS8_GROUP),
         _ => return None,
     };
     rows.is_multiple_of(8).then_some(super::Rows8 { run, group })
@@ -141,57 +142,31 @@ signed_rows8!(q5_0_q8_0, 22, |x| _mm256_or_si256(
 
 // ---- k-quants: 16 rows side by side --------------------------------------------------------------------------
 
-/// Bytes of a Q8_K block: f32 d, 256 i8 codes, 16 i16 sums of 16 codes.
-const Q8K_BYTES: usize = 292;
-/// Tokens per pass over the packed rows of a k-quant.
-const KQ_TOKENS: usize = 4;
 
-/// Q4_K and Q6_K as `x86_rows8` computes them (the same sums, bit for bit), with 16 rows in the 16 lanes of a
-/// 512-bit register instead of 8 in 256 bits.
-macro_rules! k_quant_rows16 {
-    ($name:ident, $packed:ty, $pack:path, $run:ident) => {
-        /// # Safety
-        /// As for a [`Rows8Kernel`](super::Rows8Kernel) with `rows` a multiple of 16, on a CPU for which
-        /// [`available`] holds.
-        unsafe fn $name(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
-            let nb = row_bytes / <$packed>::BLOCK_BYTES;
-            assert!(row_bytes == nb * <$packed>::BLOCK_BYTES && rows.is_multiple_of(16) && w.len() >= rows * row_bytes);
-            assert!(n.is_multiple_of(KQ_TOKENS) && out.len() >= rows * n, "output too short");
-            assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
-            with_buffer::<$packed, _>(nb, |packed| {
-                for r16 in (0..rows).step_by(16) {
-                    // SAFETY: the features are there (the caller's contract); the slices were checked above.
-                    unsafe {
-                        $pack(&w[r16 * row_bytes..], row_bytes, packed);
-                        for g in (0..n).step_by(KQ_TOKENS) {
-                            $run(packed, a[g * act_row..].as_ptr(), act_row, &mut out[g * rows + r16..], rows);
-                        }
-                    }
-                }
-            })
-        }
-    };
+/// Q4_K as `x86_rows8` computes it (the same sums, bit for bit), with 16 rows in the 16 lanes of a 512-bit
+/// register instead of 8 in 256 bits: a [`Rows8Kernel`](super::Rows8Kernel) for a multiple of 16 rows.
+///
+/// # Safety
+/// As for a [`Rows8Kernel`](super::Rows8Kernel), on a CPU for which [`available`] holds.
+unsafe fn q4_k_q8_k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+    let kernel = Interleaved { block_bytes: QK_BYTES, pack: pack::<16>, run: gemm16 };
+    kernel.product(w, rows, row_bytes, a, act_row, n, out);
 }
 
-/// The block size in bytes of the packed type's weights.
-trait BlockBytes {
-    const BLOCK_BYTES: usize;
-}
-impl BlockBytes for Packed<16> {
-    const BLOCK_BYTES: usize = 144;
-}
-impl BlockBytes for Packed6<16> {
-    const BLOCK_BYTES: usize = 210;
+/// [`q4_k_q8_k`] for Q6_K.
+///
+/// # Safety
+/// As for [`q4_k_q8_k`].
+unsafe fn q6_k_q8_k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+    let kernel = Interleaved { block_bytes: Q6K_BYTES, pack: pack6::<16>, run: tiled16 };
+    kernel.product(w, rows, row_bytes, a, act_row, n, out);
 }
 
-k_quant_rows16!(q4_k_q8_k, Packed<16>, pack::<16>, gemm16);
-k_quant_rows16!(q6_k_q8_k, Packed6<16>, pack6::<16>, tiled16);
-
-/// [`KQ_TOKENS`] tokens against 16 packed Q4_K rows, in llama.cpp's gemm arithmetic (see `x86_rows8::gemm`):
+/// [`ROWS8_GROUP`] tokens against 16 packed Q4_K rows, in llama.cpp's gemm arithmetic (see `x86_rows8::gemm`):
 /// `out[t·stride + r]`.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn gemm16(packed: &[Packed<16>], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
-    const T: usize = KQ_TOKENS;
+    const T: usize = ROWS8_GROUP;
     let mut acc = [_mm512_setzero_ps(); T];
     let mut acc_m = [_mm512_setzero_ps(); T];
     for (ib, p) in packed.iter().enumerate() {
@@ -236,11 +211,11 @@ unsafe fn gemm16(packed: &[Packed<16>], a: *const u8, act_row: usize, out: &mut 
     }
 }
 
-/// [`KQ_TOKENS`] tokens against 16 packed Q6_K rows, in the tiled arithmetic (see `x86_rows8::tiled6`):
+/// [`ROWS8_GROUP`] tokens against 16 packed Q6_K rows, in the tiled arithmetic (see `x86_rows8::tiled6`):
 /// `out[t·stride + r]`.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn tiled16(packed: &[Packed6<16>], a: *const u8, act_row: usize, out: &mut [f32], stride: usize) {
-    const T: usize = KQ_TOKENS;
+    const T: usize = ROWS8_GROUP;
     let mut acc = [_mm512_setzero_ps(); T];
     for (ib, p) in packed.iter().enumerate() {
         // SAFETY (for the reads through `y`): the caller checked that the rows hold the row's Q8_K blocks.

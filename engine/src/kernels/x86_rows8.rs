@@ -25,9 +25,9 @@ use super::scalar::{scale_min_k4, Q8K_BSUMS, Q8K_QS};
 use super::ROWS8_GROUP;
 
 /// Bytes of a Q4_K block: f16 d, f16 dmin, 12 bytes of scales and mins, 128 bytes of nibbles.
-const QK_BYTES: usize = 144;
+pub(super) const QK_BYTES: usize = 144;
 /// Bytes of a Q8_K block: f32 d, 256 i8 codes, 16 i16 sums of 16 codes.
-const Q8K_BYTES: usize = 292;
+pub(super) const Q8K_BYTES: usize = 292;
 
 /// One block column of `R` rows (8, or 16 for the AVX-512 kernels), interleaved: every field holds the rows in the
 /// lanes of a register.
@@ -54,6 +54,17 @@ pub(super) unsafe trait Plain: Copy {}
 unsafe impl<const R: usize> Plain for Packed<R> {}
 // SAFETY: as above.
 unsafe impl<const R: usize> Plain for Packed6<R> {}
+
+/// A block column of interleaved rows: how many rows it holds.
+pub(super) trait Rows {
+    const ROWS: usize;
+}
+impl<const R: usize> Rows for Packed<R> {
+    const ROWS: usize = R;
+}
+impl<const R: usize> Rows for Packed6<R> {
+    const ROWS: usize = R;
+}
 
 #[repr(C, align(64))]
 #[derive(Clone, Copy)]
@@ -94,18 +105,44 @@ pub unsafe fn q4_k_q8_k<const VNNI: bool>(
     n: usize,
     out: &mut [f32],
 ) {
-    let nb = row_bytes / QK_BYTES;
-    assert!(row_bytes.is_multiple_of(QK_BYTES) && rows.is_multiple_of(8) && w.len() >= rows * row_bytes);
-    assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
-    assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
-    with_buffer::<Packed<8>, _>(nb, |packed| {
-        for r8 in (0..rows).step_by(8) {
-            pack(&w[r8 * row_bytes..], row_bytes, packed);
-            for g in (0..n).step_by(TOKENS) {
-                gemm::<VNNI>(packed, a[g * act_row..].as_ptr(), act_row, &mut out[g * rows + r8..], rows);
+    let kernel = Interleaved { block_bytes: QK_BYTES, pack: pack::<8>, run: gemm::<VNNI> };
+    kernel.product(w, rows, row_bytes, a, act_row, n, out);
+}
+
+/// A product through interleaved rows: `P::ROWS` rows at a time are packed (`pack`) into values of `P`, one per
+/// block column, then each group of [`ROWS8_GROUP`] tokens runs against them (`run`, writing `out[t·stride + r]`).
+pub(super) struct Interleaved<P> {
+    /// Bytes of a weight block.
+    pub block_bytes: usize,
+    pub pack: unsafe fn(w: &[u8], row_bytes: usize, packed: &mut [P]),
+    pub run: unsafe fn(packed: &[P], a: *const u8, act_row: usize, out: &mut [f32], stride: usize),
+}
+
+impl<P: Plain + Rows> Interleaved<P> {
+    /// The product of a [`Rows8Kernel`](super::Rows8Kernel), with `rows` a multiple of `P::ROWS`.
+    ///
+    /// # Safety
+    /// The CPU must have what `pack` and `run` were compiled for.
+    #[allow(clippy::too_many_arguments)]
+    pub unsafe fn product(&self, w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
+        let nb = row_bytes / self.block_bytes;
+        let r_step = P::ROWS;
+        assert!(row_bytes == nb * self.block_bytes && rows.is_multiple_of(r_step) && w.len() >= rows * row_bytes);
+        assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
+        assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
+        with_buffer::<P, _>(nb, |packed| {
+            for r0 in (0..rows).step_by(r_step) {
+                // SAFETY: the features are there (the caller's contract); `pack` reads P::ROWS whole rows from r0 and
+                // `run` the `ROWS8_GROUP` activation rows from g and 8 or 16 outputs per token, all checked above.
+                unsafe {
+                    (self.pack)(&w[r0 * row_bytes..], row_bytes, packed);
+                    for g in (0..n).step_by(ROWS8_GROUP) {
+                        (self.run)(packed, a[g * act_row..].as_ptr(), act_row, &mut out[g * rows + r0..], rows);
+                    }
+                }
             }
-        }
-    });
+        })
+    }
 }
 
 /// Interleaves `R` rows of Q4_K blocks into `packed` (one entry per block column), 8 at a time.
@@ -193,8 +230,8 @@ unsafe fn dot4<const VNNI: bool>(acc: __m256i, u: __m256i, s: __m256i) -> __m256
     }
 }
 
-/// Tokens per pass over the packed rows (a divisor of the group).
-const TOKENS: usize = 4;
+/// Tokens per pass over the packed rows: the group.
+const TOKENS: usize = ROWS8_GROUP;
 
 /// [`TOKENS`] tokens (activation rows `act_row` apart from `a`) against the packed rows: `out[t·stride + r]`.
 #[target_feature(enable = "avx2,fma,f16c")]
@@ -254,7 +291,7 @@ unsafe fn gemm<const VNNI: bool>(packed: &[Packed<8>], a: *const u8, act_row: us
 // ---- Q6_K, in llama.cpp's tiled arithmetic ------------------------------------------------------------------
 
 /// Bytes of a Q6_K block: ql[128], qh[64], i8 scales[16], f16 d.
-const Q6K_BYTES: usize = 210;
+pub(super) const Q6K_BYTES: usize = 210;
 
 /// One Q6_K block column of `R` rows, interleaved as [`Packed`] is.
 #[repr(C, align(64))]
@@ -284,18 +321,8 @@ pub unsafe fn q6_k_q8_k<const VNNI: bool>(
     n: usize,
     out: &mut [f32],
 ) {
-    let nb = row_bytes / Q6K_BYTES;
-    assert!(row_bytes.is_multiple_of(Q6K_BYTES) && rows.is_multiple_of(8) && w.len() >= rows * row_bytes);
-    assert!(n.is_multiple_of(ROWS8_GROUP) && out.len() >= rows * n, "output too short");
-    assert!(act_row >= nb * Q8K_BYTES && a.len() >= n * act_row, "activation rows too short");
-    with_buffer::<Packed6<8>, _>(nb, |packed| {
-        for r8 in (0..rows).step_by(8) {
-            pack6(&w[r8 * row_bytes..], row_bytes, packed);
-            for g in (0..n).step_by(TOKENS) {
-                tiled6::<VNNI>(packed, a[g * act_row..].as_ptr(), act_row, &mut out[g * rows + r8..], rows);
-            }
-        }
-    });
+    let kernel = Interleaved { block_bytes: Q6K_BYTES, pack: pack6::<8>, run: tiled6::<VNNI> };
+    kernel.product(w, rows, row_bytes, a, act_row, n, out);
 }
 
 /// Interleaves `R` rows of Q6_K blocks into `packed`, 8 at a time.
