@@ -180,7 +180,8 @@ pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &
 /// against `n` activation rows (`act_row` bytes apart in `a`, `n` a multiple of the kernel's [`Rows8::group`]):
 /// `out[t·rows + r] = Σ_c w_r[c] · a_t[c]`. Such kernels take 8 rows at a time (side by side in the lanes of a
 /// register, or two to a 512-bit one); a set uses one where it has one for the product ([`rows8_kernel`]), and the
-/// tokens left over after the last whole group go to the [`RowKernel`].
+/// tokens left over after the last whole group go to the [`RowKernel`]. The x86 one-token kernels, which loop over
+/// the rows one by one, take any number of rows.
 ///
 /// # Safety
 /// As for [`RowKernel`]: the set must be available, and the slices as described (the kernel checks their lengths).

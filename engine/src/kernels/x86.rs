@@ -119,8 +119,8 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
 /// For prompts:
 /// Q4_K (whose `REPACK` arithmetic it reproduces for groups of 4 tokens) with at least one such group, and Q6_K
 /// with 8 tokens or more (the `TILED` arithmetic).
-/// For a single token (a generated one), every type: the row kernels' arithmetic, many rows per call, so that each
-/// row costs no indirect call and no set-up.
+/// For a single token (a generated one), every type and any number of rows: the row kernels' arithmetic, many rows
+/// per call, so that each row costs no indirect call and no set-up.
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8> {
     use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
     if n_tokens == 1 {
