@@ -36,8 +36,8 @@ pub struct RowLayout {
     pub blocks: usize,
     /// f32 scales per block after the blocks: 1 (Q8_0: d), 2 (Q8_1: d, s) or 0.
     pub scales_per_block: usize,
-    /// Bytes per block after the scales for the AVX-VNNI kernels: 64 (Q8_0 under [`Isa::Avx2Vnni`] and [`Isa::Avx512Vnni`]: 32 codes + 128,
-    /// then `d` as 8 f32) or 0.
+    /// Bytes per block after the scales for the AVX-VNNI kernels: 64 (Q8_0 under [`Isa::Avx2Vnni`] and
+    /// [`Isa::Avx512Vnni`]: 32 codes + 128, then `d` as 8 f32) or 0.
     pub vnni_per_block: usize,
     /// Bytes of the whole row.
     pub total: usize,
@@ -72,24 +72,23 @@ fn quantize_row(ty: GgmlType, quantize: RowQuantizer, src: &[f32], dst: &mut [u8
             }
         }
         if l.vnni_per_block > 0 {
-            // Q8_0 (34-byte blocks: f16 d, 32 i8 codes).
-            for (blk, v) in q.chunks_exact(34).zip(vnni.chunks_exact_mut(64)) {
+            // Q8_0 (34-byte blocks: f16 d, 32 i8 codes; one f32 scale each, just written).
+            for ((blk, s), v) in q.chunks_exact(34).zip(scales.chunks_exact(4)).zip(vnni.chunks_exact_mut(64)) {
                 let (codes, d) = v.split_at_mut(32);
                 for (u, &c) in codes.iter_mut().zip(&blk[2..34]) {
                     *u = c ^ 0x80;
                 }
-                let d_bytes = half(blk, 0).to_le_bytes();
                 for lane in d.chunks_exact_mut(4) {
-                    lane.copy_from_slice(&d_bytes);
+                    lane.copy_from_slice(s);
                 }
             }
         }
     }
 }
 
-/// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(isa, ty, cols).total`. `ty` is one
-/// of the activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul` checks
-/// both. With `isa` AVX2, Q8_0 and Q8_1 go through llama.cpp's x86 rounding.
+/// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(isa, ty, cols).total`. `ty` is
+/// one of the activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul`
+/// checks both. With `isa` AVX2, Q8_0 and Q8_1 go through llama.cpp's x86 rounding.
 pub fn quantize_activations(isa: Isa, ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
     let l = row_layout(isa, ty, cols);
     let n_tokens = x.len() / cols;

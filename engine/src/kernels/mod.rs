@@ -7,7 +7,9 @@
 //!    products of the codes per block, scaled by the block scales. [`scalar`] holds the references; `x86` (AVX2+FMA,
 //!    and AVX-VNNI where the CPU has it) and `arm` (NEON, and dotprod where the CPU has it) hold SIMD versions held
 //!    equal to them by tests. The x86 kernels also add up in llama.cpp's x86 order, which for the k-quants depends
-//!    on the product's shape (see `x86::VEC_DOT`): their results are llama.cpp's, bit for bit;
+//!    on the product's shape (see `x86::VEC_DOT`): their results are llama.cpp's, bit for bit. Some products also
+//!    have an 8-row kernel ([`Rows8Kernel`]) with the same sums: `x86_rows8` (Q4_K and Q6_K prompts, 8 rows
+//!    interleaved into the lanes of a register), `x86_512` (the AVX-512 VNNI set) and the x86 one-token kernels;
 //! 3. rows are split across the rayon pool in contiguous ranges, and inside a range the tokens are taken a few at a
 //!    time per weight row, so that a batch (a prompt) reads each weight block once per tile rather than once per token.
 //!
@@ -410,8 +412,8 @@ const ROW_BLOCK: usize = 16;
 /// The weights are then read once per chunk instead of once in all, which costs far less (they stream in order).
 const ACT_CHUNK_BYTES: usize = 128 * 1024;
 
-/// Rows per call of an 8-row kernel (a multiple of 16, see [`Rows8Kernel`]): the legacy types' kernels reuse each tile of tokens for all
-/// of them while it is in L1.
+/// Rows per call of an 8-row kernel (a multiple of 16, see [`Rows8Kernel`]): the legacy types' kernels reuse each
+/// tile of tokens for all of them while it is in L1.
 const ROWS8_BLOCK: usize = 32;
 
 /// The same for the 8-row kernels, which interleave 8 rows once per chunk: the activations then stream from L3 as

@@ -76,43 +76,44 @@ const REPACK: u8 = 1;
 ///   the sum) block by block.
 const TILED: u8 = 2;
 
-/// A k-quant kernel in the arithmetic `mode` (`TILED` or `VEC_DOT`).
-macro_rules! k_quant {
-    ($body:ident, $mode:expr) => {
-        if $mode == TILED {
-            tiled!($body, 4, TILED)
-        } else {
-            tiled!($body, 4, VEC_DOT)
-        }
-    };
+/// Every type's kernel body and arithmetic, in one table: `$wrap!(body, tokens per tile[, mode])` for weights of
+/// type `$ty` in a product of `$rows` rows, the legacy types' bodies with `vpdpbusd` when `$vnni`, and the k-quants
+/// in arithmetic `$kq` (the constant `VEC_DOT` or `TILED`; Q4_K with a multiple of 8 rows is always `REPACK`).
+macro_rules! by_type {
+    ($wrap:ident, $ty:expr, $rows:expr, $vnni:expr, $kq:ident) => {{
+        use GgmlType as T;
+        Some(match $ty {
+            T::Q4_0 if $vnni => $wrap!(q4_0_q8_0_vnni, 8),
+            T::Q4_0 => $wrap!(q4_0_q8_0, 8),
+            T::Q4_1 => $wrap!(q4_1_q8_1, 8),
+            T::Q5_0 if $vnni => $wrap!(q5_0_q8_0_vnni, 8),
+            T::Q5_0 => $wrap!(q5_0_q8_0, 8),
+            T::Q5_1 => $wrap!(q5_1_q8_1, 8),
+            T::Q8_0 if $vnni => $wrap!(q8_0_q8_0_vnni, 8),
+            T::Q8_0 => $wrap!(q8_0_q8_0, 8),
+            T::Q2_K => $wrap!(q2_k_q8_k, 4, $kq),
+            T::Q3_K => $wrap!(q3_k_q8_k, 4, $kq),
+            T::Q4_K if $rows.is_multiple_of(8) => $wrap!(q4_k_q8_k, 4, REPACK),
+            T::Q4_K => $wrap!(q4_k_q8_k, 4, $kq),
+            T::Q5_K => $wrap!(q5_k_q8_k, 4, $kq),
+            T::Q6_K => $wrap!(q6_k_q8_k, 4, $kq),
+            T::F32 => $wrap!(f32_f32, 4),
+            T::F16 => $wrap!(f16_f32, 4),
+            T::BF16 => $wrap!(bf16_f32, 4),
+            _ => return None,
+        })
+    }};
 }
 
 /// The AVX2 kernel for weights of type `ty` in a product of `rows` rows with `n_tokens` tokens (the shape picks the
 /// k-quants' arithmetic, see [`VEC_DOT`]). Every supported type has one.
 /// With `vnni` (the CPU has AVX-VNNI, see [`vnni_available`]) the legacy types' byte products use `vpdpbusd`.
 pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<RowKernel> {
-    use GgmlType as T;
-    let kq = if n_tokens >= 8 { TILED } else { VEC_DOT };
-    Some(match ty {
-        T::Q4_0 if vnni => tiled!(q4_0_q8_0_vnni, 8),
-        T::Q4_0 => tiled!(q4_0_q8_0, 8),
-        T::Q4_1 => tiled!(q4_1_q8_1, 8),
-        T::Q5_0 if vnni => tiled!(q5_0_q8_0_vnni, 8),
-        T::Q5_0 => tiled!(q5_0_q8_0, 8),
-        T::Q5_1 => tiled!(q5_1_q8_1, 8),
-        T::Q8_0 if vnni => tiled!(q8_0_q8_0_vnni, 8),
-        T::Q8_0 => tiled!(q8_0_q8_0, 8),
-        T::Q2_K => k_quant!(q2_k_q8_k, kq),
-        T::Q3_K => k_quant!(q3_k_q8_k, kq),
-        T::Q4_K if rows.is_multiple_of(8) => tiled!(q4_k_q8_k, 4, REPACK),
-        T::Q4_K => k_quant!(q4_k_q8_k, kq),
-        T::Q5_K => k_quant!(q5_k_q8_k, kq),
-        T::Q6_K => k_quant!(q6_k_q8_k, kq),
-        T::F32 => tiled!(f32_f32, 4),
-        T::F16 => tiled!(f16_f32, 4),
-        T::BF16 => tiled!(bf16_f32, 4),
-        _ => return None,
-    })
+    if n_tokens >= 8 {
+        by_type!(tiled, ty, rows, vnni, TILED)
+    } else {
+        by_type!(tiled, ty, rows, vnni, VEC_DOT)
+    }
 }
 
 /// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where one applies (a multiple of 8 rows).
@@ -135,9 +136,9 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> O
 }
 
 /// Turns a row kernel body into a [`Rows8Kernel`](super::Rows8Kernel) for one token: the rows one after the other,
-/// in one function compiled for AVX2 (so the body inlines into the loop).
+/// in one function compiled for AVX2 (so the body inlines into the loop). The tile size is the row kernels'.
 macro_rules! one_token {
-    ($body:ident $(, $mode:expr)?) => {{
+    ($body:ident, $max:expr $(, $mode:expr)?) => {{
         #[target_feature(enable = "avx2,fma,f16c")]
         unsafe fn k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
             assert!(n == 1 && w.len() >= rows * row_bytes && out.len() >= rows && a.len() >= act_row);
@@ -151,27 +152,7 @@ macro_rules! one_token {
 
 /// The one-token kernels: the bodies and arithmetic [`kernel`] picks for `n_tokens == 1`.
 fn one_token_kernel(ty: GgmlType, rows: usize, vnni: bool) -> Option<super::Rows8Kernel> {
-    use GgmlType as T;
-    Some(match ty {
-        T::Q4_0 if vnni => one_token!(q4_0_q8_0_vnni),
-        T::Q4_0 => one_token!(q4_0_q8_0),
-        T::Q4_1 => one_token!(q4_1_q8_1),
-        T::Q5_0 if vnni => one_token!(q5_0_q8_0_vnni),
-        T::Q5_0 => one_token!(q5_0_q8_0),
-        T::Q5_1 => one_token!(q5_1_q8_1),
-        T::Q8_0 if vnni => one_token!(q8_0_q8_0_vnni),
-        T::Q8_0 => one_token!(q8_0_q8_0),
-        T::Q2_K => one_token!(q2_k_q8_k, VEC_DOT),
-        T::Q3_K => one_token!(q3_k_q8_k, VEC_DOT),
-        T::Q4_K if rows.is_multiple_of(8) => one_token!(q4_k_q8_k, REPACK),
-        T::Q4_K => one_token!(q4_k_q8_k, VEC_DOT),
-        T::Q5_K => one_token!(q5_k_q8_k, VEC_DOT),
-        T::Q6_K => one_token!(q6_k_q8_k, VEC_DOT),
-        T::F32 => one_token!(f32_f32),
-        T::F16 => one_token!(f16_f32),
-        T::BF16 => one_token!(bf16_f32),
-        _ => return None,
-    })
+    by_type!(one_token, ty, rows, vnni, VEC_DOT)
 }
 
 // ---- activation quantizer ----------------------------------------------------------------------------------
@@ -290,7 +271,7 @@ pub(super) fn h(b: &[u8], i: usize) -> f32 {
 /// `vcvtph2ps` — three instructions instead of a dozen.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn h8(b: &[u8], i: usize) -> __m256 {
+pub(super) unsafe fn h8(b: &[u8], i: usize) -> __m256 {
     let bits = u16::from_le_bytes(b[i..i + 2].try_into().expect("2 bytes"));
     _mm256_cvtph_ps(_mm_broadcastw_epi16(_mm_cvtsi32_si128(bits as i32)))
 }

@@ -16,7 +16,7 @@
 
 use std::arch::x86_64::*;
 
-use super::x86::{bits_to_bytes, h, hsum, nibbles};
+use super::x86::{bits_to_bytes, h8, hsum, nibbles};
 use super::x86_rows8::{pack, pack6, Interleaved, Packed, Packed6, Q6K_BYTES, Q8K_BYTES, QK_BYTES};
 use super::ROWS8_GROUP;
 use crate::quant::GgmlType;
@@ -112,8 +112,7 @@ macro_rules! signed_rows8 {
                         _mm512_setzero_si512(),
                         _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(0x80u8 as i8), q),
                     );
-                    let dx =
-                        _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(h(x0, 0))), _mm256_set1_ps(h(x1, 0)), 1);
+                    let dx = _mm512_insertf32x8(_mm512_castps256_ps512(h8(x0, 0)), h8(x1, 0), 1);
                     for t in 0..NT {
                         let at = a.add(t * act_row + extra + ib * 64);
                         let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(at.cast()));
@@ -141,7 +140,6 @@ signed_rows8!(q5_0_q8_0, 22, |x| _mm256_or_si256(
 ));
 
 // ---- k-quants: 16 rows side by side --------------------------------------------------------------------------
-
 
 /// Q4_K as `x86_rows8` computes it (the same sums, bit for bit), with 16 rows in the 16 lanes of a 512-bit
 /// register instead of 8 in 256 bits: a [`Rows8Kernel`](super::Rows8Kernel) for a multiple of 16 rows.

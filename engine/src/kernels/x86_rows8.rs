@@ -44,25 +44,20 @@ pub(super) struct Packed<const R: usize> {
     pub dmin: [f32; R],
 }
 
-/// Plain data: every byte pattern is a value, the size is a multiple of 64 and the alignment at most 64, so a
-/// buffer of 64-byte chunks can hold them.
+/// A block column of interleaved rows (`ROWS` of them), and plain data: every byte pattern is a value, the size is
+/// a multiple of 64 and the alignment at most 64, so a buffer of 64-byte chunks can hold them.
 ///
 /// # Safety
 /// Implementors must be all of that.
-pub(super) unsafe trait Plain: Copy {}
-// SAFETY: integers and floats in arrays, `repr(C, align(64))` (so the size is a multiple of 64).
-unsafe impl<const R: usize> Plain for Packed<R> {}
-// SAFETY: as above.
-unsafe impl<const R: usize> Plain for Packed6<R> {}
-
-/// A block column of interleaved rows: how many rows it holds.
-pub(super) trait Rows {
+pub(super) unsafe trait PackedBlock: Copy {
     const ROWS: usize;
 }
-impl<const R: usize> Rows for Packed<R> {
+// SAFETY: integers and floats in arrays, `repr(C, align(64))` (so the size is a multiple of 64).
+unsafe impl<const R: usize> PackedBlock for Packed<R> {
     const ROWS: usize = R;
 }
-impl<const R: usize> Rows for Packed6<R> {
+// SAFETY: as above.
+unsafe impl<const R: usize> PackedBlock for Packed6<R> {
     const ROWS: usize = R;
 }
 
@@ -76,7 +71,7 @@ thread_local! {
 }
 
 /// Runs `f` on this thread's buffer, as `n` values of `T` (whatever bytes they hold: `f` must write before it reads).
-pub(super) fn with_buffer<T: Plain, O>(n: usize, f: impl FnOnce(&mut [T]) -> O) -> O {
+pub(super) fn with_buffer<T: PackedBlock, O>(n: usize, f: impl FnOnce(&mut [T]) -> O) -> O {
     const { assert!(std::mem::size_of::<T>().is_multiple_of(64) && std::mem::align_of::<T>() <= 64) };
     let chunks = n * (std::mem::size_of::<T>() / 64);
     PACKED.with_borrow_mut(|buf| {
@@ -84,7 +79,7 @@ pub(super) fn with_buffer<T: Plain, O>(n: usize, f: impl FnOnce(&mut [T]) -> O) 
             buf.resize(chunks, Chunk([0; 64]));
         }
         // SAFETY: the chunks are 64-aligned and hold at least n · size_of::<T>() initialized bytes; any bytes are a
-        // `T` (`Plain`); the borrow of `buf` outlives the slice.
+        // `T` (`PackedBlock`); the borrow of `buf` outlives the slice.
         let t = unsafe { std::slice::from_raw_parts_mut(buf.as_mut_ptr().cast::<T>(), n) };
         f(t)
     })
@@ -118,7 +113,7 @@ pub(super) struct Interleaved<P> {
     pub run: unsafe fn(packed: &[P], a: *const u8, act_row: usize, out: &mut [f32], stride: usize),
 }
 
-impl<P: Plain + Rows> Interleaved<P> {
+impl<P: PackedBlock> Interleaved<P> {
     /// The product of a [`Rows8Kernel`](super::Rows8Kernel), with `rows` a multiple of `P::ROWS`.
     ///
     /// # Safety
