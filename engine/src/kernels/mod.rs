@@ -9,7 +9,8 @@
 //!    equal to them by tests. The x86 kernels also add up in llama.cpp's x86 order, which for the k-quants depends
 //!    on the product's shape (see `x86::VEC_DOT`): their results are llama.cpp's, bit for bit. Some products also
 //!    have an 8-row kernel ([`Rows8Kernel`]) with the same sums: `x86_rows8` (Q4_K and Q6_K prompts, 8 rows
-//!    interleaved into the lanes of a register), `x86_512` (the AVX-512 VNNI set) and the x86 one-token kernels;
+//!    interleaved into the lanes of a register), `x86_512` (the AVX-512 VNNI set), and the one-token kernels of
+//!    `x86` and `x86_512_token` (Q4_K and Q6_K in 512-bit registers);
 //! 3. rows are split across the rayon pool in contiguous ranges, and inside a range the tokens are taken a few at a
 //!    time per weight row, so that a batch (a prompt) reads each weight block once per tile rather than once per token.
 //!
@@ -25,6 +26,8 @@ pub mod scalar;
 mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_512;
+#[cfg(target_arch = "x86_64")]
+mod x86_512_token;
 #[cfg(target_arch = "x86_64")]
 mod x86_rows8;
 
@@ -479,8 +482,10 @@ impl Job<'_> {
     ) {
         let grouped = (c1 - c0) / k8.group * k8.group;
         let a = &self.acts[c0 * self.act_row..(c0 + grouped) * self.act_row];
-        for g in (r0..r1).step_by(ROWS8_BLOCK) {
-            let nr = ROWS8_BLOCK.min(r1 - g);
+        // One token: the whole range in one call (there is no tile of tokens to keep in L1 for a block of rows).
+        let block = if self.n_tokens == 1 { (r1 - r0).max(1) } else { ROWS8_BLOCK };
+        for g in (r0..r1).step_by(block) {
+            let nr = block.min(r1 - g);
             if grouped > 0 {
                 out8.resize(nr * grouped, 0.0);
                 let w = &self.w.data[g * row_bytes..(g + nr) * row_bytes];

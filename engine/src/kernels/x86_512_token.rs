@@ -1,0 +1,251 @@
+//! AVX-512 VNNI kernels for one token (a generated one) against Q4_K and Q6_K weights, the two types that carry
+//! almost all of a Q4_K_M file: each row is dotted with the token in 512-bit registers, 64 weights per
+//! instruction, where the AVX2 kernels of `x86` take 32.
+//!
+//! The sums are those of the AVX2 one-token kernels, bit for bit. Their integer parts are exact, whatever the
+//! grouping, and the float steps are kept as they are:
+//! - Q4_K (rows a multiple of 8, `x86::REPACK`, llama.cpp's gemv of its interleaved rows): per block, the exact
+//!   sum `S = Σ_j scale_j · Σ code·a` and the mins' `M = Σ_j min_j · bsum_j`, then `S` multiply-added by `d·d_a`
+//!   and `M` by `dmin·d_a`, the two sums' difference at the end. Both multiply-adds run in one instruction, `S` and
+//!   `M` in two lanes.
+//! - Q6_K (`x86::VEC_DOT`, `ggml_vec_dot_q6_K_q8_K`): per block, 8 lanes of integer sums, each lane the products of
+//!   the same 4 bytes of every 32 weights, times `d·d_a`, multiply-added into 8 float lanes, summed at the end as
+//!   `x86::hsum` sums them. A 512-bit register holds two groups of 32, whose lanes are added at the end of the
+//!   block, which gives each of the 8 lanes exactly its integer sum.
+//!
+//! The byte products go through `maddubs` (unsigned codes by signed activations, pairs summed to i16, no
+//! saturation: at most 2·63·127) and `vpdpwssd`, which multiplies those pairs by the sub-block's scale and adds
+//! them to the block's sums in one instruction.
+
+#![allow(clippy::needless_range_loop)]
+
+use std::arch::x86_64::*;
+
+use super::scalar::{Q8K_BSUMS, Q8K_QS};
+use super::x86::hsum;
+use super::x86_rows8::{with_buffer, PackedBlock, Q6K_BYTES, Q8K_BYTES, QK_BYTES};
+
+/// How far ahead of the block in hand the kernels ask for weights (they stream from memory for a generated token).
+const PREFETCH_AHEAD: usize = 4096;
+
+/// A Q8_K activation block rearranged for the Q4_K kernel, once per call for all its rows.
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+pub(super) struct Q4kToken {
+    /// The 256 codes, sub-blocks of 32 in the order the kernel pairs them: (0, 2), (1, 3), (4, 6), (5, 7). A
+    /// 64-byte run of Q4_K nibbles holds sub-blocks 2p and 2p + 1 of two pairs, 2p in the low nibbles (bytes
+    /// 0..32) and 2p + 1 in the high ones, so its low nibbles are sub-blocks (4p', 4p' + 2) and its high ones
+    /// (4p' + 1, 4p' + 3).
+    codes: [[u8; 64]; 4],
+    /// The sums of each sub-block's 32 codes (pairs of the bsums of 16), as i16 (at most 32·127).
+    sums32: [i16; 8],
+    /// The block's `d`.
+    d: f32,
+    _pad: [u8; 44],
+}
+
+// SAFETY: integers and floats in arrays, `repr(C, align(64))`, 320 bytes (a multiple of 64).
+unsafe impl PackedBlock for Q4kToken {
+    const ROWS: usize = 1;
+}
+
+/// The one-token Q4_K kernel for `rows` rows (a multiple of 8): `out[r]`, in the `REPACK` arithmetic.
+///
+/// # Safety
+/// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds.
+pub(super) unsafe fn q4_k_q8_k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], _ar: usize, n: usize, out: &mut [f32]) {
+    let nb = row_bytes / QK_BYTES;
+    assert!(n == 1 && row_bytes == nb * QK_BYTES && w.len() >= rows * row_bytes, "Q4_K rows");
+    assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
+    with_buffer::<Q4kToken, _>(nb, |y| {
+        for (p, b) in y.iter_mut().zip(a.chunks_exact(Q8K_BYTES)) {
+            for (i, sb) in [0, 2, 1, 3, 4, 6, 5, 7].into_iter().enumerate() {
+                p.codes[i / 2][32 * (i % 2)..][..32].copy_from_slice(&b[Q8K_QS + 32 * sb..][..32]);
+            }
+            let bsum = |i: usize| i16::from_le_bytes([b[Q8K_BSUMS + 2 * i], b[Q8K_BSUMS + 2 * i + 1]]);
+            for k in 0..8 {
+                p.sums32[k] = bsum(2 * k).wrapping_add(bsum(2 * k + 1));
+            }
+            p.d = f32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+        }
+        for (r, o) in out[..rows].iter_mut().enumerate() {
+            // SAFETY: the features are there (the caller's contract); the row is whole and `y` has its blocks.
+            *o = unsafe { q4_k_row(&w[r * row_bytes..(r + 1) * row_bytes], y) };
+        }
+    })
+}
+
+/// The i16 lanes of a 512-bit register: `a` in the low 256 bits, `b` in the high ones.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn halves16(a: i16, b: i16) -> __m512i {
+    _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_set1_epi16(a)), _mm256_set1_epi16(b), 1)
+}
+
+/// The 8 six-bit scales (bytes 0..8) and 8 mins (bytes 8..16) of a Q4_K block, from its 12 packed bytes at the
+/// start of `s` (which has at least 16): [`scale_min_k4`](super::scalar::scale_min_k4) for all sixteen at once.
+/// Scale and min `j < 4` are the low 6 bits of bytes `j` and `j + 4`; for `j ≥ 4` the low and high nibbles of
+/// byte `j + 4`, each with two more bits on top from the high bits of bytes `j − 4` and `j`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn scales_mins(s: &[u8]) -> __m128i {
+    let v = _mm_loadu_si128(s[..16].as_ptr().cast());
+    let low = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
+    let top = _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
+    let m_low = _mm_setr_epi8(63, 63, 63, 63, 15, 15, 15, 15, 63, 63, 63, 63, 0, 0, 0, 0);
+    let m_high = _mm_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 15, 15, 15, 15);
+    let base = _mm_or_si128(_mm_and_si128(low, m_low), _mm_and_si128(_mm_srli_epi16(low, 4), m_high));
+    // Bits 6 and 7 of the top bytes to bits 4 and 5 (the mask drops what the 16-bit shift brings from the next byte).
+    _mm_or_si128(base, _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)))
+}
+
+/// One Q4_K row against the prepared token: `Σ_blocks S·(d·d_a) − Σ_blocks M·(dmin·d_a)`, as `x86::REPACK` sums.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn q4_k_row(w: &[u8], y: &[Q4kToken]) -> f32 {
+    let m4 = _mm512_set1_epi8(0xF);
+    // Scale j as the i16 of every lane: byte j of the scales, then a zero byte (index −1).
+    let pick = |a: i16, b: i16| halves16(-256 | a, -256 | b);
+    let scale_of = [pick(0, 2), pick(1, 3), pick(4, 6), pick(5, 7)];
+    let mins_of = _mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1);
+    // Lane 0: Σ S·(d·d_a); lane 1: Σ M·(dmin·d_a).
+    let mut acc = _mm_setzero_ps();
+    for (x, p) in w.chunks_exact(QK_BYTES).zip(y) {
+        let ahead = x.as_ptr().wrapping_add(PREFETCH_AHEAD).cast::<i8>();
+        _mm_prefetch::<_MM_HINT_T0>(ahead);
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes(x[..4].try_into().expect("4 bytes"))));
+        let sm = scales_mins(&x[4..20]);
+        let sm4 = _mm512_broadcast_i32x4(sm);
+        // Two chains of sums, for the low and the high nibbles, added at the end.
+        let (mut s_lo, mut s_hi) = (_mm512_setzero_si512(), _mm512_setzero_si512());
+        for h in 0..2 {
+            let q = _mm512_loadu_si512(x[16 + 64 * h..][..64].as_ptr().cast());
+            let lo = _mm512_and_si512(q, m4);
+            let hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            let y_lo = _mm512_load_si512(p.codes[2 * h].as_ptr().cast());
+            let y_hi = _mm512_load_si512(p.codes[2 * h + 1].as_ptr().cast());
+            s_lo = _mm512_dpwssd_epi32(s_lo, _mm512_shuffle_epi8(sm4, scale_of[2 * h]), _mm512_maddubs_epi16(lo, y_lo));
+            s_hi = _mm512_dpwssd_epi32(s_hi, _mm512_shuffle_epi8(sm4, scale_of[2 * h + 1]), _mm512_maddubs_epi16(hi, y_hi));
+        }
+        let s = _mm512_add_epi32(s_lo, s_hi);
+        let m = _mm_madd_epi16(_mm_shuffle_epi8(sm, mins_of), _mm_load_si128(p.sums32.as_ptr().cast()));
+        let s8 = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+        let s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        // [S, M, S, M]
+        let sums = _mm_hadd_epi32(_mm_hadd_epi32(s4, m), _mm_setzero_si128());
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), _mm_mul_ps(dm, _mm_set1_ps(p.d)), acc);
+    }
+    _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc))
+}
+
+/// The one-token Q6_K kernel for any number of rows: `out[r]`, in the `VEC_DOT` arithmetic.
+///
+/// # Safety
+/// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds.
+pub(super) unsafe fn q6_k_q8_k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], _ar: usize, n: usize, out: &mut [f32]) {
+    let nb = row_bytes / Q6K_BYTES;
+    assert!(n == 1 && row_bytes == nb * Q6K_BYTES && w.len() >= rows * row_bytes, "Q6_K rows");
+    assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
+    for (r, o) in out[..rows].iter_mut().enumerate() {
+        // SAFETY: the features are there (the caller's contract); the row is whole and `a` has its Q8_K blocks.
+        *o = unsafe { q6_k_row(&w[r * row_bytes..(r + 1) * row_bytes], &a[..nb * Q8K_BYTES]) };
+    }
+}
+
+/// One Q6_K row against one Q8_K token, as `x86`'s `q6_k_q8_k::<1, VEC_DOT>` sums.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn q6_k_row(w: &[u8], a: &[u8]) -> f32 {
+    let (m4, m30) = (_mm512_set1_epi8(0xF), _mm512_set1_epi8(0x30));
+    // The high 2 bits of group k of a half are bits 2k, 2k + 1 of its qh bytes, wanted at bits 4, 5: groups 0 and 1
+    // (low and high 256 bits) shifted left by 4 and 2, groups 2 and 3 right by 0 and 2.
+    let (left01, right23) = (halves16(4, 2), halves16(0, 2));
+    // Group k of half hf holds sub-blocks 8hf + 2k (its first 16 weights) and 8hf + 2k + 1: in a register of
+    // groups (k, k + 1), 128-bit lane i takes the scale of sub-block 8hf + 2k + i.
+    let lanes = |first: i16| {
+        _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm256_set_m128i(_mm_set1_epi16(first + 1), _mm_set1_epi16(first))),
+            _mm256_set_m128i(_mm_set1_epi16(first + 3), _mm_set1_epi16(first + 2)),
+            1,
+        )
+    };
+    let scale_of = [[lanes(0), lanes(4)], [lanes(8), lanes(12)]];
+    let mut acc = _mm256_setzero_ps();
+    for (x, b) in w.chunks_exact(Q6K_BYTES).zip(a.chunks_exact(Q8K_BYTES)) {
+        let ahead = x.as_ptr().wrapping_add(PREFETCH_AHEAD).cast::<i8>();
+        _mm_prefetch::<_MM_HINT_T0>(ahead);
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(192));
+        let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x[192..208].as_ptr().cast()));
+        let sc = _mm512_castsi256_si512(scales16);
+        let mut s = _mm512_setzero_si512();
+        for hf in 0..2 {
+            let ql = _mm512_loadu_si512(x[64 * hf..][..64].as_ptr().cast());
+            let qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(x[128 + 32 * hf..][..32].as_ptr().cast()));
+            let h01 = _mm512_and_si512(_mm512_sllv_epi16(qh, left01), m30);
+            let h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, right23), m30);
+            let c01 = _mm512_or_si512(_mm512_and_si512(ql, m4), h01);
+            let c23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), h23);
+            let y01 = _mm512_loadu_si512(b[Q8K_QS + 128 * hf..][..64].as_ptr().cast());
+            let y23 = _mm512_loadu_si512(b[Q8K_QS + 128 * hf + 64..][..64].as_ptr().cast());
+            let s01 = _mm512_permutexvar_epi16(scale_of[hf][0], sc);
+            let s23 = _mm512_permutexvar_epi16(scale_of[hf][1], sc);
+            s = _mm512_dpwssd_epi32(s, s01, _mm512_maddubs_epi16(c01, y01));
+            s = _mm512_dpwssd_epi32(s, s23, _mm512_maddubs_epi16(c23, y23));
+        }
+        let s8 = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+        // The codes' offset of 32, through the activation's sums of 16: Σ_j scale_j · bsum_j · 32.
+        let bsums = _mm256_loadu_si256(b[Q8K_BSUMS..][..32].as_ptr().cast());
+        let off = _mm256_slli_epi32(_mm256_madd_epi16(scales16, bsums), 5);
+        let d = super::x86::h(x, 208);
+        let yd = f32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(_mm256_sub_epi32(s8, off)), acc);
+    }
+    hsum(acc)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kernels::{act, Isa};
+    use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
+
+    /// The one-token kernels equal the AVX2 one-token kernels bit for bit (for Q4_K the `REPACK` arithmetic of a
+    /// multiple of 8 rows, for Q6_K `VEC_DOT`), on rows of 1 to 9 blocks with scales far apart.
+    #[test]
+    fn equal_the_avx2_one_token_kernels_bit_for_bit() {
+        if !Isa::Avx512Vnni.is_available() {
+            eprintln!("no AVX-512 VNNI here: skipped");
+            return;
+        }
+        let isa = Isa::Avx512Vnni;
+        for (blocks, rows) in [(1, 8), (2, 16), (3, 24), (8, 8), (9, 16)] {
+            let cols = 256 * blocks;
+            let mut src = normal(rows * cols, 11 + blocks as u64);
+            for (r, row) in src.chunks_exact_mut(cols).enumerate() {
+                row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0, 3.0, 1e4][r % 5]);
+            }
+            let mut x = normal(cols, 12);
+            x[3] = -50.0;
+            let mut a = Vec::new();
+            act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
+            let act_row = act::row_layout(isa, GgmlType::Q8_K, cols).total;
+            for (ty, rows) in [(GgmlType::Q4_K, rows), (GgmlType::Q6_K, rows), (GgmlType::Q6_K, rows - 3)] {
+                let row_bytes = bytes_for(ty, cols).unwrap();
+                let mut w = vec![0u8; rows * row_bytes];
+                quantize(ty, &src[..rows * cols], cols, &mut w).unwrap();
+                let k = super::super::x86::kernel(ty, rows, 1, false).unwrap();
+                let k1 = super::super::x86_512::rows8_kernel(ty, rows, 1).expect("a one-token kernel");
+                let mut got = vec![0f32; rows];
+                // SAFETY: the set is available; `rows` whole rows, one activation row of `act_row` bytes.
+                unsafe { (k1.run)(&w, rows, row_bytes, &a, act_row, 1, &mut got) };
+                for r in 0..rows {
+                    let mut want = [0f32];
+                    // SAFETY: one whole row and one activation row.
+                    unsafe { k(&w[r * row_bytes..(r + 1) * row_bytes], &a, act_row, &mut want) };
+                    assert_eq!(got[r].to_bits(), want[0].to_bits(), "{ty} {cols} cols, row {r}: {} vs {}", got[r], want[0]);
+                }
+            }
+        }
+    }
+}
