@@ -319,7 +319,7 @@ pub fn matmul_with(
     let job = Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
     let serial = runs_serially(w.rows.saturating_mul(w.cols).saturating_mul(n_tokens));
-    let per = rows_per_piece(w.rows, n_tokens, serial, k8.is_some());
+    let per = rows_per_piece(w.rows, serial, k8.is_some());
     if per >= w.rows {
         job.run(0, w.rows);
     } else {
@@ -373,7 +373,7 @@ pub fn matmul_group(
     let serial = runs_serially(ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
-        let per = rows_per_piece(w.rows, n_tokens, serial, jobs[j].k8.is_some());
+        let per = rows_per_piece(w.rows, serial, jobs[j].k8.is_some());
         pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
     }
     if serial {
@@ -389,13 +389,12 @@ fn runs_serially(work: usize) -> bool {
     work < SERIAL_MAX_MACS || rayon::current_num_threads() == 1
 }
 
-/// Rows per contiguous range of a product of `rows` (> 0) rows: all of them when serial; else one range per thread
-/// for a single token (equal work, fewest hand-offs), and more for a batch, so that a thread slowed by something
-/// else does not hold the rest up.
+/// Rows per contiguous range of a product of `rows` (> 0) rows: all of them when serial; else four ranges per
+/// thread, so that a thread slowed by something else does not hold the rest up (the others take its ranges). That
+/// holds for a generated token too: one range per thread, the fewest hand-offs, was slower on a busy machine.
 /// With `by_8` (an 8-row kernel runs), a multiple of 8, and of 16 when `rows` is (see [`Rows8Kernel`]).
-fn rows_per_piece(rows: usize, n_tokens: usize, serial: bool, by_8: bool) -> usize {
-    let threads = rayon::current_num_threads();
-    let ranges = if serial { 1 } else if n_tokens == 1 { threads } else { 4 * threads };
+fn rows_per_piece(rows: usize, serial: bool, by_8: bool) -> usize {
+    let ranges = if serial { 1 } else { 4 * rayon::current_num_threads() };
     let per = rows.div_ceil(ranges.min(rows));
     match by_8 {
         true if rows.is_multiple_of(16) => per.next_multiple_of(16),
