@@ -136,7 +136,11 @@ impl Context {
             } else {
                 Output::Nothing
             };
-            let pass = forward(&self.model, &mut self.kv, &mut self.buf, chunk, self.n_past, out);
+            // On a thread of the pool (`rayon::scope` runs there): a caller outside it then waits once per pass,
+            // not once per parallel product, and the pass's own thread takes part in every product. From outside,
+            // each product would put the caller to sleep and wake a worker, hundreds of times per generated token.
+            let (model, kv, buf, n_past) = (&self.model, &mut self.kv, &mut self.buf, self.n_past);
+            let pass = rayon::scope(|_| forward(model, kv, buf, chunk, n_past, out));
             // A failed pass may have written part of the chunk: those positions are not cached.
             self.n_logits = 0;
             pass?;
