@@ -121,10 +121,14 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
 /// Q4_K (whose `REPACK` arithmetic it reproduces for groups of 4 tokens) with at least one such group, and Q6_K
 /// with 8 tokens or more (the `TILED` arithmetic).
 /// For a single token (a generated one), every type and any number of rows: the row kernels' arithmetic, many rows
-/// per call, so that each row costs no indirect call and no set-up.
+/// per call, so that each row costs no indirect call and no set-up (Q4_K with a multiple of 8 rows: `x86_token`'s
+/// kernel).
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8> {
     use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
     if n_tokens == 1 {
+        if ty == GgmlType::Q4_K && rows.is_multiple_of(8) {
+            return Some(super::Rows8 { run: super::x86_token::q4_k_q8_k::<false>, group: 1 });
+        }
         return one_token_kernel(ty, rows, vnni).map(|run| super::Rows8 { run, group: 1 });
     }
     let k: super::Rows8Kernel = match ty {

@@ -1,6 +1,6 @@
-//! AVX-512 kernels (with VNNI) for x86-64, for prompts (one token: `x86_512_token`): the legacy types (Q4_0, Q5_0, Q8_0) eight rows at a time, two
-//! rows to a 512-bit register, and Q4_K and Q6_K as `x86_rows8` computes them with 16 rows side by side instead of
-//! 8. Everything else runs on the AVX2 kernels of `x86`.
+//! AVX-512 kernels (with VNNI) for x86-64, for prompts (one token: `x86_token`): the legacy types (Q4_0, Q5_0,
+//! Q8_0) eight rows at a time, two rows to a 512-bit register, and Q4_K and Q6_K as `x86_rows8` computes them with
+//! 16 rows side by side instead of 8. Everything else runs on the AVX2 kernels of `x86`.
 //!
 //! The sums are those of the AVX-VNNI row kernels (`x86::signed_q8_0_body`), bit for bit: per block and token, the
 //! 8 lanes of sums of 4 byte products, times `d·d_a`, multiply-added into 8 float lanes, which are added at the end
@@ -34,14 +34,14 @@ pub fn available() -> bool {
 /// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where this set has one (a multiple of 8
 /// rows): the legacy types with signed codes, for 4 tokens or more (then for any number); Q4_K and Q6_K with a
 /// multiple of 16 rows where `x86` has an 8-row kernel for them (Q4_K's gemm for groups of 4, Q6_K's tiled
-/// arithmetic from 8 tokens). For one token, `x86_512_token`'s Q4_K (a multiple of 8 rows, the `REPACK` gemv) and
+/// arithmetic from 8 tokens). For one token, `x86_token`'s Q4_K (a multiple of 8 rows, the `REPACK` gemv) and
 /// Q6_K (any rows) kernels.
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super::Rows8> {
     if n_tokens == 1 {
-        // A generated token: Q4_K and Q6_K in 512-bit registers (`x86_512_token`); the rest as the AVX2 set runs it.
+        // A generated token: Q4_K and Q6_K in 512-bit registers (`x86_token`); the rest as the AVX2 set runs it.
         let run: super::Rows8Kernel = match ty {
-            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_512_token::q4_k_q8_k,
-            GgmlType::Q6_K => super::x86_512_token::q6_k_q8_k,
+            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<true>,
+            GgmlType::Q6_K => super::x86_token::q6_k_q8_k,
             _ => return None,
         };
         return Some(super::Rows8 { run, group: 1 });

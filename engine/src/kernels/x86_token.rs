@@ -1,9 +1,11 @@
-//! AVX-512 VNNI kernels for one token (a generated one) against Q4_K and Q6_K weights, the two types that carry
-//! almost all of a Q4_K_M file: each row is dotted with the token in 512-bit registers, 64 weights per
-//! instruction, where the AVX2 kernels of `x86` take 32.
+//! Kernels for one token (a generated one) against Q4_K and Q6_K weights, the two types that carry almost all of a
+//! Q4_K_M file, whose rows then stream from memory: Q4_K in 512-bit registers (64 weights per instruction) for the
+//! AVX-512 VNNI set and in 256-bit ones for the AVX2 sets, Q6_K in 512-bit registers. Each asks for the weights
+//! [`PREFETCH_AHEAD`] bytes ahead of the block in hand; the hardware prefetchers alone left a good part of the
+//! bandwidth unused. The Q4_K kernels rearrange the token's activations once per call, for all its rows.
 //!
-//! The sums are those of the AVX2 one-token kernels, bit for bit. Their integer parts are exact, whatever the
-//! grouping, and the float steps are kept as they are:
+//! The sums are those of the row kernels of `x86` for one token, bit for bit. Their integer parts are exact,
+//! whatever the grouping, and the float steps are kept as they are:
 //! - Q4_K (rows a multiple of 8, `x86::REPACK`, llama.cpp's gemv of its interleaved rows): per block, the exact
 //!   sum `S = Σ_j scale_j · Σ code·a` and the mins' `M = Σ_j min_j · bsum_j`, then `S` multiply-added by `d·d_a`
 //!   and `M` by `dmin·d_a`, the two sums' difference at the end. Both multiply-adds run in one instruction, `S` and
@@ -14,8 +16,8 @@
 //!   block, which gives each of the 8 lanes exactly its integer sum.
 //!
 //! The byte products go through `maddubs` (unsigned codes by signed activations, pairs summed to i16, no
-//! saturation: at most 2·63·127) and `vpdpwssd`, which multiplies those pairs by the sub-block's scale and adds
-//! them to the block's sums in one instruction.
+//! saturation: at most 2·63·127), then in 512-bit registers `vpdpwssd`, which multiplies those pairs by the
+//! sub-block's scale and adds them to the block's sums in one instruction (`madd` and an add in 256-bit ones).
 
 #![allow(clippy::needless_range_loop)]
 
@@ -28,14 +30,23 @@ use super::x86_rows8::{with_buffer, PackedBlock, Q6K_BYTES, Q8K_BYTES, QK_BYTES}
 /// How far ahead of the block in hand the kernels ask for weights (they stream from memory for a generated token).
 const PREFETCH_AHEAD: usize = 4096;
 
+/// Asks for the cache lines [`PREFETCH_AHEAD`] bytes after those of `block` (a hint: it never faults, so the
+/// addresses may lie past the end of the weights).
+#[inline(always)]
+fn prefetch_ahead(block: &[u8]) {
+    for off in (0..block.len()).step_by(64) {
+        // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(PREFETCH_AHEAD + off).cast()) };
+    }
+}
+
 /// A Q8_K activation block rearranged for the Q4_K kernel, once per call for all its rows.
 #[repr(C, align(64))]
 #[derive(Clone, Copy)]
 pub(super) struct Q4kToken {
-    /// The 256 codes, sub-blocks of 32 in the order the kernel pairs them: (0, 2), (1, 3), (4, 6), (5, 7). A
-    /// 64-byte run of Q4_K nibbles holds sub-blocks 2p and 2p + 1 of two pairs, 2p in the low nibbles (bytes
-    /// 0..32) and 2p + 1 in the high ones, so its low nibbles are sub-blocks (4p', 4p' + 2) and its high ones
-    /// (4p' + 1, 4p' + 3).
+    /// The 256 codes, the sub-blocks of 32 in the order the kernel takes them: 0, 2, 1, 3, 4, 6, 5, 7. Q4_K keeps
+    /// sub-blocks 2j and 2j + 1 in the low and the high nibbles of the same 32 bytes, so the low nibbles of a
+    /// 64-byte run (j = 2h and 2h + 1) are sub-blocks 4h and 4h + 2, and its high nibbles 4h + 1 and 4h + 3.
     codes: [[u8; 64]; 4],
     /// The sums of each sub-block's 32 codes (pairs of the bsums of 16), as i16 (at most 32·127).
     sums32: [i16; 8],
@@ -49,11 +60,21 @@ unsafe impl PackedBlock for Q4kToken {
     const ROWS: usize = 1;
 }
 
-/// The one-token Q4_K kernel for `rows` rows (a multiple of 8): `out[r]`, in the `REPACK` arithmetic.
+/// The one-token Q4_K kernel for `rows` rows (a multiple of 8): `out[r]`, in the `REPACK` arithmetic; with `ZMM`
+/// in 512-bit registers.
 ///
 /// # Safety
-/// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds.
-pub(super) unsafe fn q4_k_q8_k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], _ar: usize, n: usize, out: &mut [f32]) {
+/// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds
+/// with `ZMM`, `x86::available` without.
+pub(super) unsafe fn q4_k_q8_k<const ZMM: bool>(
+    w: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    a: &[u8],
+    _ar: usize,
+    n: usize,
+    out: &mut [f32],
+) {
     let nb = row_bytes / QK_BYTES;
     assert!(n == 1 && row_bytes == nb * QK_BYTES && w.len() >= rows * row_bytes, "Q4_K rows");
     assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
@@ -70,7 +91,8 @@ pub(super) unsafe fn q4_k_q8_k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8]
         }
         for (r, o) in out[..rows].iter_mut().enumerate() {
             // SAFETY: the features are there (the caller's contract); the row is whole and `y` has its blocks.
-            *o = unsafe { q4_k_row(&w[r * row_bytes..(r + 1) * row_bytes], y) };
+            let row = &w[r * row_bytes..(r + 1) * row_bytes];
+            *o = unsafe { if ZMM { q4_k_row(row, y) } else { q4_k_row_avx2(row, y) } };
         }
     })
 }
@@ -87,7 +109,7 @@ unsafe fn halves16(a: i16, b: i16) -> __m512i {
 /// Scale and min `j < 4` are the low 6 bits of bytes `j` and `j + 4`; for `j ≥ 4` the low and high nibbles of
 /// byte `j + 4`, each with two more bits on top from the high bits of bytes `j − 4` and `j`.
 #[inline]
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+#[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn scales_mins(s: &[u8]) -> __m128i {
     let v = _mm_loadu_si128(s[..16].as_ptr().cast());
     let low = _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
@@ -99,7 +121,8 @@ unsafe fn scales_mins(s: &[u8]) -> __m128i {
     _mm_or_si128(base, _mm_and_si128(_mm_srli_epi16(top, 2), _mm_set1_epi8(0x30)))
 }
 
-/// One Q4_K row against the prepared token: `Σ_blocks S·(d·d_a) − Σ_blocks M·(dmin·d_a)`, as `x86::REPACK` sums.
+/// One Q4_K row against the prepared token: `Σ_blocks S·(d·d_a) − Σ_blocks M·(dmin·d_a)`, as `x86::REPACK`
+/// sums.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn q4_k_row(w: &[u8], y: &[Q4kToken]) -> f32 {
     let m4 = _mm512_set1_epi8(0xF);
@@ -110,10 +133,7 @@ unsafe fn q4_k_row(w: &[u8], y: &[Q4kToken]) -> f32 {
     // Lane 0: Σ S·(d·d_a); lane 1: Σ M·(dmin·d_a).
     let mut acc = _mm_setzero_ps();
     for (x, p) in w.chunks_exact(QK_BYTES).zip(y) {
-        let ahead = x.as_ptr().wrapping_add(PREFETCH_AHEAD).cast::<i8>();
-        _mm_prefetch::<_MM_HINT_T0>(ahead);
-        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
+        prefetch_ahead(x);
         let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes(x[..4].try_into().expect("4 bytes"))));
         let sm = scales_mins(&x[4..20]);
         let sm4 = _mm512_broadcast_i32x4(sm);
@@ -125,8 +145,10 @@ unsafe fn q4_k_row(w: &[u8], y: &[Q4kToken]) -> f32 {
             let hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
             let y_lo = _mm512_load_si512(p.codes[2 * h].as_ptr().cast());
             let y_hi = _mm512_load_si512(p.codes[2 * h + 1].as_ptr().cast());
-            s_lo = _mm512_dpwssd_epi32(s_lo, _mm512_shuffle_epi8(sm4, scale_of[2 * h]), _mm512_maddubs_epi16(lo, y_lo));
-            s_hi = _mm512_dpwssd_epi32(s_hi, _mm512_shuffle_epi8(sm4, scale_of[2 * h + 1]), _mm512_maddubs_epi16(hi, y_hi));
+            let sc_lo = _mm512_shuffle_epi8(sm4, scale_of[2 * h]);
+            let sc_hi = _mm512_shuffle_epi8(sm4, scale_of[2 * h + 1]);
+            s_lo = _mm512_dpwssd_epi32(s_lo, sc_lo, _mm512_maddubs_epi16(lo, y_lo));
+            s_hi = _mm512_dpwssd_epi32(s_hi, sc_hi, _mm512_maddubs_epi16(hi, y_hi));
         }
         let s = _mm512_add_epi32(s_lo, s_hi);
         let m = _mm_madd_epi16(_mm_shuffle_epi8(sm, mins_of), _mm_load_si128(p.sums32.as_ptr().cast()));
@@ -139,11 +161,55 @@ unsafe fn q4_k_row(w: &[u8], y: &[Q4kToken]) -> f32 {
     _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc))
 }
 
-/// The one-token Q6_K kernel for any number of rows: `out[r]`, in the `VEC_DOT` arithmetic.
+/// [`q4_k_row`] in 256-bit registers, for the AVX2 sets: the same sums, 32 weights per instruction.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q4_k_row_avx2(w: &[u8], y: &[Q4kToken]) -> f32 {
+    let m4 = _mm256_set1_epi8(0xF);
+    // Where sub-block s lies among the prepared codes, in 32-byte slots (the order 0, 2, 1, 3, 4, 6, 5, 7).
+    const SLOT: [usize; 8] = [0, 2, 1, 3, 4, 6, 5, 7];
+    let scale_of: [__m256i; 8] = std::array::from_fn(|j| _mm256_set1_epi16(-256 | j as i16));
+    let mins_of = _mm_setr_epi8(8, -1, 9, -1, 10, -1, 11, -1, 12, -1, 13, -1, 14, -1, 15, -1);
+    let mut acc = _mm_setzero_ps();
+    for (x, p) in w.chunks_exact(QK_BYTES).zip(y) {
+        prefetch_ahead(x);
+        let dm = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes(x[..4].try_into().expect("4 bytes"))));
+        let sm = scales_mins(&x[4..20]);
+        let sm2 = _mm256_broadcastsi128_si256(sm);
+        let codes = p.codes.as_flattened();
+        let (mut s_lo, mut s_hi) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+        for j in 0..4 {
+            let q = _mm256_loadu_si256(x[16 + 32 * j..][..32].as_ptr().cast());
+            let lo = _mm256_and_si256(q, m4);
+            let hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+            let y_lo = _mm256_load_si256(codes[32 * SLOT[2 * j]..][..32].as_ptr().cast());
+            let y_hi = _mm256_load_si256(codes[32 * SLOT[2 * j + 1]..][..32].as_ptr().cast());
+            let p_lo = _mm256_madd_epi16(_mm256_shuffle_epi8(sm2, scale_of[2 * j]), _mm256_maddubs_epi16(lo, y_lo));
+            let p_hi = _mm256_madd_epi16(_mm256_shuffle_epi8(sm2, scale_of[2 * j + 1]), _mm256_maddubs_epi16(hi, y_hi));
+            s_lo = _mm256_add_epi32(s_lo, p_lo);
+            s_hi = _mm256_add_epi32(s_hi, p_hi);
+        }
+        let s8 = _mm256_add_epi32(s_lo, s_hi);
+        let m = _mm_madd_epi16(_mm_shuffle_epi8(sm, mins_of), _mm_load_si128(p.sums32.as_ptr().cast()));
+        let s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+        let sums = _mm_hadd_epi32(_mm_hadd_epi32(s4, m), _mm_setzero_si128());
+        acc = _mm_fmadd_ps(_mm_cvtepi32_ps(sums), _mm_mul_ps(dm, _mm_set1_ps(p.d)), acc);
+    }
+    _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc))
+}
+
+/// The one-token Q6_K kernel for any number of rows: `out[r]`, in the `VEC_DOT` arithmetic, in 512-bit registers.
 ///
 /// # Safety
 /// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds.
-pub(super) unsafe fn q6_k_q8_k(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], _ar: usize, n: usize, out: &mut [f32]) {
+pub(super) unsafe fn q6_k_q8_k(
+    w: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    a: &[u8],
+    _ar: usize,
+    n: usize,
+    out: &mut [f32],
+) {
     let nb = row_bytes / Q6K_BYTES;
     assert!(n == 1 && row_bytes == nb * Q6K_BYTES && w.len() >= rows * row_bytes, "Q6_K rows");
     assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
@@ -172,11 +238,7 @@ unsafe fn q6_k_row(w: &[u8], a: &[u8]) -> f32 {
     let scale_of = [[lanes(0), lanes(4)], [lanes(8), lanes(12)]];
     let mut acc = _mm256_setzero_ps();
     for (x, b) in w.chunks_exact(Q6K_BYTES).zip(a.chunks_exact(Q8K_BYTES)) {
-        let ahead = x.as_ptr().wrapping_add(PREFETCH_AHEAD).cast::<i8>();
-        _mm_prefetch::<_MM_HINT_T0>(ahead);
-        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(64));
-        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(128));
-        _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(192));
+        prefetch_ahead(x);
         let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x[192..208].as_ptr().cast()));
         let sc = _mm512_castsi256_si512(scales16);
         let mut s = _mm512_setzero_si512();
@@ -210,10 +272,10 @@ mod tests {
     use crate::kernels::{act, Isa};
     use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
 
-    /// The one-token kernels equal the AVX2 one-token kernels bit for bit (for Q4_K the `REPACK` arithmetic of a
+    /// The one-token kernels equal the row kernels for one token bit for bit (for Q4_K the `REPACK` arithmetic of a
     /// multiple of 8 rows, for Q6_K `VEC_DOT`), on rows of 1 to 9 blocks with scales far apart.
     #[test]
-    fn equal_the_avx2_one_token_kernels_bit_for_bit() {
+    fn equal_the_row_kernels_bit_for_bit() {
         if !Isa::Avx512Vnni.is_available() {
             eprintln!("no AVX-512 VNNI here: skipped");
             return;
@@ -235,15 +297,20 @@ mod tests {
                 let mut w = vec![0u8; rows * row_bytes];
                 quantize(ty, &src[..rows * cols], cols, &mut w).unwrap();
                 let k = super::super::x86::kernel(ty, rows, 1, false).unwrap();
-                let k1 = super::super::x86_512::rows8_kernel(ty, rows, 1).expect("a one-token kernel");
-                let mut got = vec![0f32; rows];
-                // SAFETY: the set is available; `rows` whole rows, one activation row of `act_row` bytes.
-                unsafe { (k1.run)(&w, rows, row_bytes, &a, act_row, 1, &mut got) };
-                for r in 0..rows {
-                    let mut want = [0f32];
-                    // SAFETY: one whole row and one activation row.
-                    unsafe { k(&w[r * row_bytes..(r + 1) * row_bytes], &a, act_row, &mut want) };
-                    assert_eq!(got[r].to_bits(), want[0].to_bits(), "{ty} {cols} cols, row {r}: {} vs {}", got[r], want[0]);
+                // The AVX-512 kernels, and the AVX2 sets' one-token kernels (this file's for Q4_K).
+                let k512 = super::super::x86_512::rows8_kernel(ty, rows, 1).expect("a one-token kernel");
+                let k256 = super::super::x86::rows8_kernel(ty, rows, 1, false).expect("a one-token kernel");
+                for (set, k1) in [("avx512", k512), ("avx2", k256)] {
+                    let mut got = vec![0f32; rows];
+                    // SAFETY: the set is available; `rows` whole rows, one activation row of `act_row` bytes.
+                    unsafe { (k1.run)(&w, rows, row_bytes, &a, act_row, 1, &mut got) };
+                    for r in 0..rows {
+                        let mut want = [0f32];
+                        // SAFETY: one whole row and one activation row.
+                        unsafe { k(&w[r * row_bytes..(r + 1) * row_bytes], &a, act_row, &mut want) };
+                        let (g, e) = (got[r], want[0]);
+                        assert_eq!(g.to_bits(), e.to_bits(), "{set} {ty} {cols} cols, row {r}: {g} vs {e}");
+                    }
                 }
             }
         }
