@@ -121,13 +121,17 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
 /// Q4_K (whose `REPACK` arithmetic it reproduces for groups of 4 tokens) with at least one such group, and Q6_K
 /// with 8 tokens or more (the `TILED` arithmetic).
 /// For a single token (a generated one), every type and any number of rows: the row kernels' arithmetic, many rows
-/// per call, so that each row costs no indirect call and no set-up (Q4_K with a multiple of 8 rows: `x86_token`'s
-/// kernel).
+/// per call, so that each row costs no indirect call and no set-up (Q4_K with a multiple of 8 rows, and Q6_K:
+/// `x86_token`'s kernels).
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8> {
     use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
     if n_tokens == 1 {
-        if ty == GgmlType::Q4_K && rows.is_multiple_of(8) {
-            return Some(super::Rows8 { run: super::x86_token::q4_k_q8_k::<false>, group: 1 });
+        match ty {
+            GgmlType::Q4_K if rows.is_multiple_of(8) => {
+                return Some(super::Rows8 { run: super::x86_token::q4_k_q8_k::<false>, group: 1 })
+            }
+            GgmlType::Q6_K => return Some(super::Rows8 { run: super::x86_token::q6_k_q8_k::<false>, group: 1 }),
+            _ => {}
         }
         return one_token_kernel(ty, rows, vnni).map(|run| super::Rows8 { run, group: 1 });
     }
@@ -554,7 +558,7 @@ unsigned_q8_1_body!(q5_1_q8_1, 24, |x| _mm256_or_si256(
 /// second in the high 128 bits (weights 16..32).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scale_pair(half: __m256i, k: usize) -> __m256i {
+pub(super) unsafe fn scale_pair(half: __m256i, k: usize) -> __m256i {
     let pick = |e: usize| _mm_set1_epi16((((2 * e + 1) << 8) | (2 * e)) as i16);
     _mm256_shuffle_epi8(half, _mm256_set_m128i(pick(2 * k + 1), pick(2 * k)))
 }

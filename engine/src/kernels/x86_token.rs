@@ -1,6 +1,6 @@
 //! Kernels for one token (a generated one) against Q4_K and Q6_K weights, the two types that carry almost all of a
-//! Q4_K_M file, whose rows then stream from memory: Q4_K in 512-bit registers (64 weights per instruction) for the
-//! AVX-512 VNNI set and in 256-bit ones for the AVX2 sets, Q6_K in 512-bit registers. Each asks for the weights
+//! Q4_K_M file, whose rows then stream from memory: in 512-bit registers (64 weights per instruction) for the
+//! AVX-512 VNNI set and in 256-bit ones for the AVX2 sets. Each asks for the weights
 //! [`PREFETCH_AHEAD`] bytes ahead of the block in hand; the hardware prefetchers alone left a good part of the
 //! bandwidth unused. The Q4_K kernels rearrange the token's activations once per call, for all its rows.
 //!
@@ -197,11 +197,12 @@ unsafe fn q4_k_row_avx2(w: &[u8], y: &[Q4kToken]) -> f32 {
     _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc))
 }
 
-/// The one-token Q6_K kernel for any number of rows: `out[r]`, in the `VEC_DOT` arithmetic, in 512-bit registers.
+/// The one-token Q6_K kernel for any number of rows: `out[r]`, in the `VEC_DOT` arithmetic; with `ZMM` in 512-bit
+/// registers.
 ///
 /// # Safety
-/// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds.
-pub(super) unsafe fn q6_k_q8_k(
+/// As for [`q4_k_q8_k`].
+pub(super) unsafe fn q6_k_q8_k<const ZMM: bool>(
     w: &[u8],
     rows: usize,
     row_bytes: usize,
@@ -215,7 +216,8 @@ pub(super) unsafe fn q6_k_q8_k(
     assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
     for (r, o) in out[..rows].iter_mut().enumerate() {
         // SAFETY: the features are there (the caller's contract); the row is whole and `a` has its Q8_K blocks.
-        *o = unsafe { q6_k_row(&w[r * row_bytes..(r + 1) * row_bytes], &a[..nb * Q8K_BYTES]) };
+        let (row, a) = (&w[r * row_bytes..(r + 1) * row_bytes], &a[..nb * Q8K_BYTES]);
+        *o = unsafe { if ZMM { q6_k_row(row, a) } else { q6_k_row_avx2(row, a) } };
     }
 }
 
@@ -263,6 +265,51 @@ unsafe fn q6_k_row(w: &[u8], a: &[u8]) -> f32 {
         let d = super::x86::h(x, 208);
         let yd = f32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
         acc = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(_mm256_sub_epi32(s8, off)), acc);
+    }
+    hsum(acc)
+}
+
+/// [`q6_k_row`] in 256-bit registers, for the AVX2 sets: `x86`'s `q6_k_q8_k::<1, VEC_DOT>` with each half's bits
+/// loaded once for its four groups of 32.
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn q6_k_row_avx2(w: &[u8], a: &[u8]) -> f32 {
+    let (m4, m30) = (_mm256_set1_epi8(0xF), _mm256_set1_epi8(0x30));
+    let mut acc = _mm256_setzero_ps();
+    for (x, b) in w.chunks_exact(Q6K_BYTES).zip(a.chunks_exact(Q8K_BYTES)) {
+        prefetch_ahead(x);
+        let scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(x[192..208].as_ptr().cast()));
+        // Each 128-bit half of the scales in both halves, for `scale_pair`.
+        let halves = [
+            _mm256_permute2x128_si256(scales16, scales16, 0x00),
+            _mm256_permute2x128_si256(scales16, scales16, 0x11),
+        ];
+        let mut s = _mm256_setzero_si256();
+        for (hf, half) in halves.into_iter().enumerate() {
+            let ql0 = _mm256_loadu_si256(x[64 * hf..][..32].as_ptr().cast());
+            let ql1 = _mm256_loadu_si256(x[64 * hf + 32..][..32].as_ptr().cast());
+            let qh = _mm256_loadu_si256(x[128 + 32 * hf..][..32].as_ptr().cast());
+            // Group k: the low nibbles of ql0, ql1 (k = 0, 1), the high ones (k = 2, 3); bits 2k, 2k + 1 of qh to
+            // bits 4, 5.
+            let codes = [
+                _mm256_or_si256(_mm256_and_si256(ql0, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 4), m30)),
+                _mm256_or_si256(_mm256_and_si256(ql1, m4), _mm256_and_si256(_mm256_slli_epi16(qh, 2), m30)),
+                _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), m4), _mm256_and_si256(qh, m30)),
+                _mm256_or_si256(
+                    _mm256_and_si256(_mm256_srli_epi16(ql1, 4), m4),
+                    _mm256_and_si256(_mm256_srli_epi16(qh, 2), m30),
+                ),
+            ];
+            for (k, c) in codes.into_iter().enumerate() {
+                let y = _mm256_loadu_si256(b[Q8K_QS + 32 * (4 * hf + k)..][..32].as_ptr().cast());
+                let p = _mm256_madd_epi16(super::x86::scale_pair(half, k), _mm256_maddubs_epi16(c, y));
+                s = _mm256_add_epi32(s, p);
+            }
+        }
+        let bsums = _mm256_loadu_si256(b[Q8K_BSUMS..][..32].as_ptr().cast());
+        let off = _mm256_slli_epi32(_mm256_madd_epi16(scales16, bsums), 5);
+        let d = super::x86::h(x, 208);
+        let yd = f32::from_le_bytes(b[..4].try_into().expect("4 bytes"));
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * yd), _mm256_cvtepi32_ps(_mm256_sub_epi32(s, off)), acc);
     }
     hsum(acc)
 }
