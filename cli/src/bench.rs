@@ -4,8 +4,9 @@
 //! `pp`: a fresh context evaluates `p` prompt tokens in batches. `tg`: a fresh context generates `n` tokens one at
 //! a time. Tokens are pseudo-random ids (speed does not depend on them). One warm-up run, then `r` timed runs;
 //! the mean and standard deviation of tokens per second are reported. Generation is bound by memory bandwidth, so
-//! the bench also measures this machine's read bandwidth and prints the bound: bytes read per generated token ÷
-//! bandwidth, and how close generation comes to it.
+//! the bench also measures this machine's read bandwidth, right after each timed generation run (it moves with
+//! whatever else the machine runs), and prints the bound: bytes read per generated token ÷ the best bandwidth
+//! measured, and how close generation comes to it.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -96,6 +97,12 @@ pub fn run(args: Args) -> Result<()> {
         }
         tests.push(t);
     }
+    // Peak RSS before the bandwidth probe's buffer counts: after the warm-up run, which touched every weight.
+    let mut rss = None;
+    // This machine's bandwidth moves with what else runs on it: the probe runs right after each generation run,
+    // and the bound takes the best it saw.
+    let mut probe = None;
+    let mut bandwidth = 0f64;
     if args.n_gen > 0 {
         let toks = tokens(args.n_gen, hp.n_vocab);
         let mut t = Test { name: format!("tg{}", args.n_gen), n_tokens: args.n_gen, samples: Vec::new() };
@@ -105,11 +112,17 @@ pub fn run(args: Args) -> Result<()> {
             for &tok in &toks {
                 black_box(ctx.eval(&[tok], false)?);
             }
-            if rep > 0 {
+            if rep == 0 {
+                rss = peak_rss_bytes();
+            } else {
                 t.samples.push(args.n_gen as f64 / start.elapsed().as_secs_f64());
+                bandwidth = bandwidth.max(read_bandwidth(probe.get_or_insert_with(bandwidth_buffer)));
             }
         }
         tests.push(t);
+    } else {
+        rss = peak_rss_bytes();
+        bandwidth = read_bandwidth(&bandwidth_buffer());
     }
 
     // The generation bound: every weight but the embedding table is read once per token (the table too when it
@@ -117,8 +130,6 @@ pub fn run(args: Args) -> Result<()> {
     let weights = weight_bytes_per_token(&model);
     let kv_per_pos = 2 * hp.n_layer * hp.n_kv() * std::mem::size_of::<f32>();
     let per_token = weights + kv_per_pos * args.n_gen / 2;
-    let rss = peak_rss_bytes();
-    let bandwidth = read_bandwidth();
     let bound = bandwidth / per_token as f64;
 
     let file_size = model.gguf().file_size();
@@ -188,20 +199,23 @@ fn weight_bytes_per_token(model: &Model) -> usize {
         .sum()
 }
 
-/// Read bandwidth of main memory: every pool thread sums its share of a 512 MiB buffer, as plain loads and, on
-/// x86-64, with software prefetch ahead of them, which reaches more of the bandwidth on some CPUs (the one-token
-/// kernels prefetch too, so a bound from plain loads alone could be beaten). The best of 5 runs of each.
-fn read_bandwidth() -> f64 {
+/// The buffer [`read_bandwidth`] reads: 512 MiB, far more than any cache.
+fn bandwidth_buffer() -> Vec<u64> {
+    (0..(512u64 << 20) / 8).collect()
+}
+
+/// Read bandwidth of main memory: every pool thread sums its share of `buf`, as plain loads and, on x86-64, with
+/// software prefetch ahead of them, which reaches more of the bandwidth on some CPUs (the one-token kernels
+/// prefetch too, so a bound from plain loads alone could be beaten). The best of 5 runs of each.
+fn read_bandwidth(buf: &[u64]) -> f64 {
     use rayon::prelude::*;
-    let words = (512usize << 20) / 8;
-    let buf: Vec<u64> = (0..words as u64).collect();
     let mut best = 0f64;
     for prefetch in [false, true] {
         for _ in 0..5 {
             let start = Instant::now();
             let sum: u64 = buf.par_chunks(1 << 16).map(|c| sum_words(c, prefetch)).sum();
             black_box(sum);
-            best = best.max((words * 8) as f64 / start.elapsed().as_secs_f64());
+            best = best.max(std::mem::size_of_val(buf) as f64 / start.elapsed().as_secs_f64());
         }
     }
     best
