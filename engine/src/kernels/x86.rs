@@ -126,14 +126,12 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8> {
     use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
     if n_tokens == 1 {
-        match ty {
-            GgmlType::Q4_K if rows.is_multiple_of(8) => {
-                return Some(super::Rows8 { run: super::x86_token::q4_k_q8_k::<false>, group: 1 })
-            }
-            GgmlType::Q6_K => return Some(super::Rows8 { run: super::x86_token::q6_k_q8_k::<false>, group: 1 }),
-            _ => {}
-        }
-        return one_token_kernel(ty, rows, vnni).map(|run| super::Rows8 { run, group: 1 });
+        let run: super::Rows8Kernel = match ty {
+            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false>,
+            GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<false>,
+            _ => one_token_kernel(ty, rows, vnni)?,
+        };
+        return Some(super::Rows8 { run, group: 1 });
     }
     let k: super::Rows8Kernel = match ty {
         GgmlType::Q4_K if n_tokens >= super::ROWS8_GROUP => if vnni { q4_k_q8_k::<true> } else { q4_k_q8_k::<false> },

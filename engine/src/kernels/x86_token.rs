@@ -19,8 +19,6 @@
 //! saturation: at most 2·63·127), then in 512-bit registers `vpdpwssd`, which multiplies those pairs by the
 //! sub-block's scale and adds them to the block's sums in one instruction (`madd` and an add in 256-bit ones).
 
-#![allow(clippy::needless_range_loop)]
-
 use std::arch::x86_64::*;
 
 use super::scalar::{Q8K_BSUMS, Q8K_QS};
@@ -38,6 +36,23 @@ fn prefetch_ahead(block: &[u8]) {
         // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(PREFETCH_AHEAD + off).cast()) };
     }
+}
+
+/// The blocks of `block_bytes` in a row, after checking a one-token kernel's slices: `rows` whole rows of them in
+/// `w`, one token's Q8_K blocks in `a`, and room for `rows` results.
+fn checked_blocks(
+    block_bytes: usize,
+    w: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    a: &[u8],
+    n: usize,
+    out: &[f32],
+) -> usize {
+    let nb = row_bytes / block_bytes;
+    assert!(n == 1 && row_bytes == nb * block_bytes && w.len() >= rows * row_bytes, "one token, whole rows");
+    assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
+    nb
 }
 
 /// A Q8_K activation block rearranged for the Q4_K kernel, once per call for all its rows.
@@ -75,9 +90,7 @@ pub(super) unsafe fn q4_k_q8_k<const ZMM: bool>(
     n: usize,
     out: &mut [f32],
 ) {
-    let nb = row_bytes / QK_BYTES;
-    assert!(n == 1 && row_bytes == nb * QK_BYTES && w.len() >= rows * row_bytes, "Q4_K rows");
-    assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
+    let nb = checked_blocks(QK_BYTES, w, rows, row_bytes, a, n, out);
     with_buffer::<Q4kToken, _>(nb, |y| {
         for (p, b) in y.iter_mut().zip(a.chunks_exact(Q8K_BYTES)) {
             for (i, sb) in [0, 2, 1, 3, 4, 6, 5, 7].into_iter().enumerate() {
@@ -211,9 +224,7 @@ pub(super) unsafe fn q6_k_q8_k<const ZMM: bool>(
     n: usize,
     out: &mut [f32],
 ) {
-    let nb = row_bytes / Q6K_BYTES;
-    assert!(n == 1 && row_bytes == nb * Q6K_BYTES && w.len() >= rows * row_bytes, "Q6_K rows");
-    assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
+    let nb = checked_blocks(Q6K_BYTES, w, rows, row_bytes, a, n, out);
     for (r, o) in out[..rows].iter_mut().enumerate() {
         // SAFETY: the features are there (the caller's contract); the row is whole and `a` has its Q8_K blocks.
         let (row, a) = (&w[r * row_bytes..(r + 1) * row_bytes], &a[..nb * Q8K_BYTES]);
