@@ -1,4 +1,4 @@
-//! AVX-512 kernels (with VNNI) for x86-64, for prompts (one token: `x86_token`): the legacy types (Q4_0, Q5_0,
+//! AVX-512 kernels (with VNNI) for x86-64, for prompts (one token: `x86_token`, `x86_token_legacy`): the legacy types (Q4_0, Q5_0,
 //! Q8_0) eight rows at a time, two rows to a 512-bit register, and Q4_K and Q6_K as `x86_rows8` computes them with
 //! 16 rows side by side instead of 8. Everything else runs on the AVX2 kernels of `x86`.
 //!
@@ -35,13 +35,20 @@ pub fn available() -> bool {
 /// rows): the legacy types with signed codes, for 4 tokens or more (then for any number); Q4_K and Q6_K with a
 /// multiple of 16 rows where `x86` has an 8-row kernel for them (Q4_K's gemm for groups of 4, Q6_K's tiled
 /// arithmetic from 8 tokens). For one token, `x86_token`'s Q4_K (a multiple of 8 rows, the `REPACK` gemv) and
-/// Q6_K (any rows) kernels.
+/// Q6_K (any rows) kernels, and `x86_token_legacy`'s for the legacy types (any rows).
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super::Rows8> {
     if n_tokens == 1 {
-        // A generated token: Q4_K and Q6_K in 512-bit registers (`x86_token`); the rest as the AVX2 set runs it.
+        // A generated token: Q4_K and Q6_K (`x86_token`) and the legacy types (`x86_token_legacy`) in 512-bit
+        // registers; the rest as the AVX2 set runs it.
+        use super::x86_token_legacy::{one_token, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0};
         let run: super::Rows8Kernel = match ty {
             GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<true>,
             GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<true>,
+            GgmlType::Q4_0 => one_token::<Q4_0>,
+            GgmlType::Q5_0 => one_token::<Q5_0>,
+            GgmlType::Q8_0 => one_token::<Q8_0>,
+            GgmlType::Q4_1 => one_token::<Q4_1>,
+            GgmlType::Q5_1 => one_token::<Q5_1>,
             _ => return None,
         };
         return Some(super::Rows8 { run, group: 1 });

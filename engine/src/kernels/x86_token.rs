@@ -26,7 +26,7 @@ use super::x86::hsum;
 use super::x86_rows8::{with_buffer, PackedBlock, Q6K_BYTES, Q8K_BYTES, QK_BYTES};
 
 /// How far ahead of the block in hand the kernels ask for weights (they stream from memory for a generated token).
-const PREFETCH_AHEAD: usize = 4096;
+pub(super) const PREFETCH_AHEAD: usize = 4096;
 
 /// Asks for the cache lines [`PREFETCH_AHEAD`] bytes after those of `block` (a hint: it never faults, so the
 /// addresses may lie past the end of the weights).

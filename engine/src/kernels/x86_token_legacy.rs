@@ -1,0 +1,307 @@
+//! Kernels for one token (a generated one) against the legacy types, for the AVX-512 VNNI set: Q4_0, Q5_0 and
+//! Q8_0 against Q8_0 activations, Q4_1 and Q5_1 against Q8_1. Files whose rows are not a whole number of 256
+//! weights (SmolLM2's 576) carry these types instead of the k-quants, and the demo file is Q4_1.
+//!
+//! Two rows share a 512-bit register (row p's 32 weights in the low 256 bits, row q's in the high ones, against
+//! the token's 32 activations twice over), and four rows, two registers, are in flight at once, so that each row's
+//! chain of multiply-adds (one per block) hides behind the other's. The four rows lie one after the other, and the
+//! kernel asks for their bytes [`PREFETCH_AHEAD`] ahead, a cache line at a time. The row kernels of `x86` spend
+//! about eighteen instructions per block and row and ran slower than memory (Q5_0: 17 GB/s on one thread, cached);
+//! these spend about seven (32 GB/s), and two threads read a 104 MB Q5_0 matrix at about 45 GB/s, as fast as this
+//! machine's memory goes.
+//!
+//! The sums are those of the row kernels of `x86` (llama.cpp's `ggml_vec_dot_*` for AVX2), bit for bit: per
+//! block, 8 lanes of exact integer sums, each of 4 byte products, converted to float and multiply-added by
+//! `d·d_a` into 8 float lanes, which are added at the end as `x86::hsum` adds them (plus, for Q4_1 and Q5_1, the
+//! row's `Σ m·s`, multiply-added block by block in its own lane).
+//!
+//! The integer sums are computed another way, which gives the same integers: the weights' codes go in unsigned
+//! (0..15, 0..31, or Q8_0's codes + 128) as the unsigned operand of `vpdpbusd`, the activations signed, and the
+//! offset comes back out through the activations' sums: each lane's sum starts at `−offset · Σ a` over its 4
+//! bytes, which the token's preparation computes once per call for every row.
+
+use std::arch::x86_64::*;
+
+use super::x86::hsum128;
+use super::x86_rows8::{with_buffer, PackedBlock};
+use super::x86_token::PREFETCH_AHEAD;
+
+/// A legacy weight type as these kernels read its blocks of 32 weights.
+pub(super) trait Legacy {
+    /// Bytes per block.
+    const BYTES: usize;
+    /// Where the codes start: 16 bytes of nibbles (weight j in the low nibble of byte j, j + 16 in its high one),
+    /// or Q8_0's 32 signed bytes.
+    const QS: usize;
+    /// Where the 32 fifth bits lie (Q5_0, Q5_1), weight j's in bit j of a little-endian u32.
+    const QH: Option<usize>;
+    /// Whether a min `m` follows `d` (Q4_1, Q5_1, which pair with Q8_1 activations).
+    const MIN: bool;
+    /// What the unsigned code exceeds the weight's signed code by (0 with a min).
+    const OFFSET: i32;
+}
+
+pub(super) struct Q4_0;
+pub(super) struct Q5_0;
+pub(super) struct Q8_0;
+pub(super) struct Q4_1;
+pub(super) struct Q5_1;
+
+impl Legacy for Q4_0 {
+    const BYTES: usize = 18;
+    const QS: usize = 2;
+    const QH: Option<usize> = None;
+    const MIN: bool = false;
+    const OFFSET: i32 = 8;
+}
+impl Legacy for Q5_0 {
+    const BYTES: usize = 22;
+    const QS: usize = 6;
+    const QH: Option<usize> = Some(2);
+    const MIN: bool = false;
+    const OFFSET: i32 = 16;
+}
+impl Legacy for Q8_0 {
+    const BYTES: usize = 34;
+    const QS: usize = 2;
+    const QH: Option<usize> = None;
+    const MIN: bool = false;
+    const OFFSET: i32 = 128;
+}
+impl Legacy for Q4_1 {
+    const BYTES: usize = 20;
+    const QS: usize = 4;
+    const QH: Option<usize> = None;
+    const MIN: bool = true;
+    const OFFSET: i32 = 0;
+}
+impl Legacy for Q5_1 {
+    const BYTES: usize = 24;
+    const QS: usize = 8;
+    const QH: Option<usize> = Some(4);
+    const MIN: bool = true;
+    const OFFSET: i32 = 0;
+}
+
+/// Whether a type's codes are nibbles (all but Q8_0).
+const fn nibbles<L: Legacy>() -> bool {
+    L::BYTES != 34
+}
+
+/// One block of the token's activations, laid out for the lanes of a register (see the module's notes).
+#[repr(C, align(64))]
+#[derive(Clone, Copy)]
+struct Token {
+    /// The 32 codes, for both rows of a register.
+    codes: [i8; 64],
+    /// `−offset ·` the sum of each 4 codes of `codes`, where each lane's integer sum starts.
+    start: [i32; 16],
+    /// The block's `d` and (Q8_1) `s`.
+    d: f32,
+    s: f32,
+    _pad: [u8; 56],
+}
+
+// SAFETY: integers and floats in arrays, `repr(C, align(64))`, 192 bytes (a multiple of 64).
+unsafe impl PackedBlock for Token {
+    const ROWS: usize = 1;
+}
+
+/// The one-token kernel for weights of type `L`, any number of rows: `out[r]`, as `x86`'s row kernels sum it.
+///
+/// # Safety
+/// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds.
+pub(super) unsafe fn one_token<L: Legacy>(
+    w: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    a: &[u8],
+    _ar: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    let nb = row_bytes / L::BYTES;
+    // The activation blocks (Q8_1: f16 d, f16 s, 32 codes; Q8_0: f16 d, 32 codes), then their scales as f32.
+    let (ab, scales) = if L::MIN { (36, 2) } else { (34, 1) };
+    assert!(n == 1 && row_bytes == nb * L::BYTES && w.len() >= rows * row_bytes, "one token, whole rows");
+    assert!(out.len() >= rows && a.len() >= nb * (ab + 4 * scales), "short slices");
+    with_buffer::<Token, _>(nb, |y| {
+        // SAFETY: the features are there (the caller's contract); `a` holds `nb` blocks and their scales.
+        unsafe { prepare::<L>(a, y) };
+        let (w, row) = (w.as_ptr(), |r: usize| r * row_bytes);
+        let mut r = 0;
+        while r + 4 <= rows {
+            // SAFETY: the features are there (the caller's contract); the rows are whole rows of `w` (checked
+            // above) and `y` has their blocks.
+            let [[o0, o1], [o2, o3]] = unsafe { rows_of::<L, 2>(w, [[row(r), row(r + 1)], [row(r + 2), row(r + 3)]], y) };
+            out[r..r + 4].copy_from_slice(&[o0, o1, o2, o3]);
+            r += 4;
+        }
+        while r < rows {
+            // The last row of an odd count goes in with itself.
+            let r1 = (r + 1).min(rows - 1);
+            // SAFETY: as above.
+            let [[o0, o1]] = unsafe { rows_of::<L, 1>(w, [[row(r), row(r1)]], y) };
+            out[r] = o0;
+            out[r1] = o1;
+            r += 2;
+        }
+    })
+}
+
+/// Lays out one token's activations (`a`: blocks of Q8_1 for types with a min, else Q8_0, then their scales as
+/// f32) for [`rows_of`], a block per element of `y`.
+///
+/// # Safety
+/// The features; `a` holds `y.len()` blocks and their scales.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn prepare<L: Legacy>(a: &[u8], y: &mut [Token]) {
+    let (ab, scales) = if L::MIN { (36, 2) } else { (34, 1) };
+    let nb = y.len();
+    let f32_at = |i: usize| f32::from_le_bytes(a[i..i + 4].try_into().expect("4 bytes"));
+    for (ib, p) in y.iter_mut().enumerate() {
+        let q = &a[ib * ab + ab - 32..][..32];
+        let codes = _mm512_broadcast_i64x4(_mm256_loadu_si256(q.as_ptr().cast()));
+        _mm512_store_si512(p.codes.as_mut_ptr().cast(), codes);
+        // Σ of each 4 codes (by ones), times −offset.
+        let sums = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(1), codes);
+        let start = _mm512_mullo_epi32(sums, _mm512_set1_epi32(-L::OFFSET));
+        _mm512_store_si512(p.start.as_mut_ptr().cast(), start);
+        p.d = f32_at(nb * ab + ib * 4 * scales);
+        p.s = if L::MIN { f32_at(nb * ab + ib * 8 + 4) } else { 0.0 };
+    }
+}
+
+/// The codes of a block of rows p and q (pointers to their blocks) as unsigned bytes: row p's 32 in the low 256
+/// bits, row q's in the high ones.
+///
+/// # Safety
+/// The features; `p` and `q` point to whole blocks of type `L`.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn codes<L: Legacy>(p: *const u8, q: *const u8) -> __m512i {
+    let (p, q) = (p.add(L::QS), q.add(L::QS));
+    if !nibbles::<L>() {
+        let z = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256(p.cast())), _mm256_loadu_si256(q.cast()), 1);
+        return _mm512_xor_si512(z, _mm512_set1_epi8(0x80u8 as i8));
+    }
+    // [p, p, q, q] in 128-bit lanes, the second of each pair shifted down by a nibble.
+    let z = _mm512_mask_broadcast_i32x4(_mm512_broadcast_i32x4(_mm_loadu_si128(p.cast())), 0xFF00, _mm_loadu_si128(q.cast()));
+    let z = _mm512_and_si512(_mm512_mask_srli_epi16(z, 0xFF00_FF00, z, 4), _mm512_set1_epi8(0xF));
+    match L::QH {
+        Some(o) => {
+            let bits = |b: *const u8| b.sub(L::QS).add(o).cast::<u32>().read_unaligned() as u64;
+            _mm512_mask_add_epi8(z, bits(p) | bits(q) << 32, z, _mm512_set1_epi8(0x10))
+        }
+        None => z,
+    }
+}
+
+/// `P` pairs of rows (`pairs[k]`: the offsets of rows 2k and 2k + 1 from `w`) against the prepared token: each
+/// row's sum, as the module's notes describe.
+///
+/// # Safety
+/// The features; every row offset is that of a whole row of `y.len()` blocks of type `L` in `w`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn rows_of<L: Legacy, const P: usize>(w: *const u8, pairs: [[usize; 2]; P], y: &[Token]) -> [[f32; 2]; P] {
+    // Pair k's d in its rows' lanes: rows 2k and 2k + 1 of the four.
+    let spreads: [__m512i; P] = std::array::from_fn(|k| {
+        _mm512_inserti64x4(_mm512_set1_epi32(2 * k as i32), _mm256_set1_epi32(2 * k as i32 + 1), 1)
+    });
+    let mut acc = [_mm512_setzero_ps(); P];
+    // Lane i: row i's Σ m·s (Q4_1, Q5_1).
+    let mut mins = _mm_setzero_ps();
+    let half = |b: *const u8| b.cast::<u16>().read_unaligned() as u64;
+    for (ib, t) in y.iter().enumerate() {
+        let blk = |r: usize| w.add(r + ib * L::BYTES);
+        let (mut ds, mut ms) = (0u64, 0u64);
+        // The rows lie one after the other: ask for the bytes this block's share of them lies ahead, a line at a time.
+        let ahead = w.wrapping_add(pairs[0][0] + PREFETCH_AHEAD + ib * 2 * P * L::BYTES);
+        for line in (0..2 * P * L::BYTES).step_by(64) {
+            _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast());
+        }
+        for (k, [p, q]) in pairs.iter().enumerate() {
+            let (p, q) = (blk(*p), blk(*q));
+            ds |= (half(p) | half(q) << 16) << (32 * k);
+            if L::MIN {
+                ms |= (half(p.add(2)) | half(q.add(2)) << 16) << (32 * k);
+            }
+        }
+        let d = _mm512_castps128_ps512(_mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(ds as i64)), _mm_set1_ps(t.d)));
+        let y_codes = _mm512_load_si512(t.codes.as_ptr().cast());
+        let start = _mm512_load_si512(t.start.as_ptr().cast());
+        for (k, [p, q]) in pairs.iter().enumerate() {
+            let s = _mm512_dpbusd_epi32(start, codes::<L>(blk(*p), blk(*q)), y_codes);
+            acc[k] = _mm512_fmadd_ps(_mm512_permutexvar_ps(spreads[k], d), _mm512_cvtepi32_ps(s), acc[k]);
+        }
+        if L::MIN {
+            mins = _mm_fmadd_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(ms as i64)), _mm_set1_ps(t.s), mins);
+        }
+    }
+    let mut m = [0f32; 4];
+    _mm_storeu_ps(m.as_mut_ptr(), mins);
+    std::array::from_fn(|k| {
+        // Each row's 8 lanes as `x86::hsum` adds them: lanes 0..4 plus lanes 4..8, then across.
+        let v = acc[k];
+        let p = _mm_add_ps(_mm512_extractf32x4_ps(v, 0), _mm512_extractf32x4_ps(v, 1));
+        let q = _mm_add_ps(_mm512_extractf32x4_ps(v, 2), _mm512_extractf32x4_ps(v, 3));
+        let (sp, sq) = (hsum128(p), hsum128(q));
+        if L::MIN {
+            [sp + m[2 * k], sq + m[2 * k + 1]]
+        } else {
+            [sp, sq]
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::kernels::{act, vec_dot_type, Isa};
+    use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
+
+    /// The one-token kernels equal the AVX-512 set's row kernels for one token bit for bit, for every legacy type,
+    /// on rows of 1 to 13 blocks, with 1 to 11 rows (whole groups of four, a pair and an odd row left over) whose
+    /// scales lie far apart, and activations with an outlier.
+    #[test]
+    fn equal_the_row_kernels_bit_for_bit() {
+        if !Isa::Avx512Vnni.is_available() {
+            eprintln!("no AVX-512 VNNI here: skipped");
+            return;
+        }
+        let isa = Isa::Avx512Vnni;
+        let vnni = super::super::x86::vnni_available();
+        for blocks in [1, 2, 3, 5, 13] {
+            let cols = 32 * blocks;
+            let rows = 11;
+            let mut src = normal(rows * cols, 21 + blocks as u64);
+            for (r, row) in src.chunks_exact_mut(cols).enumerate() {
+                row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0, 3.0, 1e4, 0.2][r % 6]);
+            }
+            let mut x = normal(cols, 22);
+            x[cols / 2] = -60.0;
+            for ty in [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q5_1] {
+                let act_ty = vec_dot_type(ty).unwrap();
+                let mut a = Vec::new();
+                act::quantize_activations(isa, act_ty, &x, cols, &mut a);
+                let act_row = act::row_layout(isa, act_ty, cols).total;
+                let row_bytes = bytes_for(ty, cols).unwrap();
+                let mut w = vec![0u8; rows * row_bytes];
+                quantize(ty, &src, cols, &mut w).unwrap();
+                let k = super::super::x86::kernel(ty, rows, 1, vnni).unwrap();
+                let k1 = super::super::x86_512::rows8_kernel(ty, rows, 1).expect("a one-token kernel");
+                for n_rows in 1..=rows {
+                    let mut got = vec![f32::NAN; n_rows];
+                    // SAFETY: the set is available; `n_rows` whole rows, one activation row of `act_row` bytes.
+                    unsafe { (k1.run)(&w, n_rows, row_bytes, &a, act_row, 1, &mut got) };
+                    for r in 0..n_rows {
+                        let mut want = [0f32];
+                        // SAFETY: one whole row and one activation row.
+                        unsafe { k(&w[r * row_bytes..(r + 1) * row_bytes], &a, act_row, &mut want) };
+                        let (g, e) = (got[r], want[0]);
+                        assert_eq!(g.to_bits(), e.to_bits(), "{ty} {cols} cols, {n_rows} rows, row {r}: {g} vs {e}");
+                    }
+                }
+            }
+        }
+    }
+}
