@@ -10,8 +10,8 @@
 //!    on the product's shape (see `x86::VEC_DOT`): their results are llama.cpp's, bit for bit. Some products also
 //!    have an 8-row kernel ([`Rows8Kernel`]) with the same sums: `x86_rows8` (Q4_K and Q6_K prompts, 8 rows
 //!    interleaved into the lanes of a register), `x86_512` (the AVX-512 VNNI set), and the one-token kernels of
-//!    `x86`, `x86_token` (Q4_K and Q6_K, with software prefetch) and `x86_token_legacy` (the legacy types under
-//!    AVX-512, four rows at a time);
+//!    `x86`, `x86_token` (Q4_K and Q6_K, with software prefetch) and `x86_token_legacy` (the legacy types, four
+//!    rows at a time);
 //! 3. rows are split across the rayon pool in contiguous ranges, and inside a range the tokens are taken a few at a
 //!    time per weight row, so that a batch (a prompt) reads each weight block once per tile rather than once per token.
 //!

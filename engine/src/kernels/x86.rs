@@ -122,13 +122,22 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
 /// with 8 tokens or more (the `TILED` arithmetic).
 /// For a single token (a generated one), every type and any number of rows: the row kernels' arithmetic, many rows
 /// per call, so that each row costs no indirect call and no set-up (Q4_K with a multiple of 8 rows, and Q6_K:
-/// `x86_token`'s kernels).
+/// `x86_token`'s kernels; the legacy types: `x86_token_legacy`'s, four rows at a time).
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8> {
     use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
     if n_tokens == 1 {
-        let run: super::Rows8Kernel = match ty {
-            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false>,
-            GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<false>,
+        use super::x86_token_legacy::{one_token, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, YMM, YMM_VNNI};
+        let run: super::Rows8Kernel = match (ty, vnni) {
+            (GgmlType::Q4_K, _) if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false>,
+            (GgmlType::Q6_K, _) => super::x86_token::q6_k_q8_k::<false>,
+            (GgmlType::Q4_0, false) => one_token::<Q4_0, YMM>,
+            (GgmlType::Q4_0, true) => one_token::<Q4_0, YMM_VNNI>,
+            (GgmlType::Q5_0, false) => one_token::<Q5_0, YMM>,
+            (GgmlType::Q5_0, true) => one_token::<Q5_0, YMM_VNNI>,
+            (GgmlType::Q8_0, false) => one_token::<Q8_0, YMM>,
+            (GgmlType::Q8_0, true) => one_token::<Q8_0, YMM_VNNI>,
+            (GgmlType::Q4_1, _) => one_token::<Q4_1, YMM>,
+            (GgmlType::Q5_1, _) => one_token::<Q5_1, YMM>,
             _ => one_token_kernel(ty, rows, vnni)?,
         };
         return Some(super::Rows8 { run, group: 1 });
