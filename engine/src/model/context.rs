@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::forward::{forward, Output, KV_CHUNK};
+use super::forward::{forward, Output, KV_CHUNK, Q_TILE};
 use super::kv::{KvCache, KvType};
 use super::load::Model;
 use super::ModelError;
@@ -26,7 +26,7 @@ pub(super) struct Buffers {
     /// Attention output, head-major (n_head × n_batch × head_dim) as the heads compute it, then token-major.
     pub att: Vec<f32>,
     pub att_tok: Vec<f32>,
-    /// Scores of each head over the context: n_head × n_ctx.
+    /// Scores of each head over the context, for a tile of query tokens: n_head × Q_TILE × n_ctx.
     pub scores: Vec<f32>,
     /// Each head's rows of an f16 cache converted to f32, a block at a time: n_head × KV_CHUNK × head_dim.
     pub kv_rows: Vec<f32>,
@@ -202,7 +202,7 @@ impl Buffers {
             v: z(nb * hp.n_kv()),
             att: z(nb * hp.n_q()),
             att_tok: z(nb * hp.n_q()),
-            scores: z(hp.n_head * n_ctx),
+            scores: z(hp.n_head * Q_TILE * n_ctx),
             kv_rows: z(hp.n_head * KV_CHUNK * hp.head_dim),
             gate: z(nb * hp.n_ff),
             up: z(nb * hp.n_ff),

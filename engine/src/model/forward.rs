@@ -130,21 +130,28 @@ fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, p
     let work = hp.n_head * n * (pos0 + n) * hd;
     let heads_per_task = if work < SERIAL_MAX_MACS { hp.n_head } else { 1 };
     let avx2 = ops::avx2_fma();
+    #[cfg(target_arch = "x86_64")]
+    let avx512 = super::ops512::avx512();
     b.att[..hp.n_head * n * hd]
         .par_chunks_mut(n * hd)
-        .zip(b.scores.par_chunks_mut(kv.n_ctx))
+        .zip(b.scores.par_chunks_mut(Q_TILE * kv.n_ctx))
         .zip(b.kv_rows.par_chunks_mut(KV_CHUNK * hd))
         .with_min_len(heads_per_task)
         .enumerate()
         .for_each(|(h, ((out, scores), rows))| {
             let head = Head { kv, base: kv.offset(l, h / group, 0), q, q_at: h * hd, nq, hd, n, pos0 };
             #[cfg(target_arch = "x86_64")]
+            if avx512 {
+                // SAFETY: `ops512::avx512` checked that this CPU has AVX-512 F (and AVX2 and FMA).
+                return unsafe { attend_avx512(&head, out, scores, rows) };
+            }
+            #[cfg(target_arch = "x86_64")]
             if avx2 {
                 // SAFETY: `ops::avx2_fma` checked that this CPU has AVX2 and FMA.
                 return unsafe { attend_avx2(&head, out, scores, rows) };
             }
             let _ = avx2;
-            attend::<false>(&head, out, scores, rows)
+            attend::<PORTABLE>(&head, out, scores, rows)
         });
     for h in 0..hp.n_head {
         for t in 0..n {
@@ -165,54 +172,129 @@ struct Head<'a> {
     pos0: usize,
 }
 
+/// Which build of [`attend`] runs: portable, AVX2 and FMA, or AVX-512 — the same operations (so the same results,
+/// bit for bit), in wider registers.
+const PORTABLE: u8 = 0;
+#[cfg(target_arch = "x86_64")]
+const AVX2: u8 = 1;
+#[cfg(target_arch = "x86_64")]
+const AVX512: u8 = 2;
+
 /// [`attend`] compiled for AVX2 and FMA: the same operations (so the same results, bit for bit) in 256-bit
 /// registers, and each `mul_add` one instruction — attention is a third of the work at a context of 1000.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn attend_avx2(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
-    attend::<true>(h, out, scores, rows)
+    attend::<AVX2>(h, out, scores, rows)
 }
 
-/// One head's attention for every token of the batch. Keys and values are read in blocks of KV_CHUNK positions,
-/// so that an f16 cache is converted to f32 one block at a time.
-/// `AVX2`: the caller has AVX2 and FMA (see [`attend_avx2`]).
+/// [`attend`] with AVX-512 F as well: the keys' dot products sixteen at a time (`ops512::dots16`) and the weighted
+/// sums in 512-bit registers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,avx512f")]
+unsafe fn attend_avx512(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
+    attend::<AVX512>(h, out, scores, rows)
+}
+
+/// Query tokens per pass over a head's keys and values: each block of keys, then of values, is used by all of
+/// them while it is in L1, instead of each token reading the whole cache again from L2 (which for a prompt of 512
+/// was most of attention's time).
+pub(super) const Q_TILE: usize = 8;
+
+/// One head's attention for every token of the batch, [`Q_TILE`] tokens at a time. Keys and values are read in
+/// blocks of KV_CHUNK positions, so that an f16 cache is converted to f32 one block at a time. `scores` holds
+/// [`Q_TILE`] rows of scores (the context's length each).
+/// `MODE`: which build (see [`PORTABLE`]); the caller has the features it names.
 #[inline(always)]
-fn attend<const AVX2: bool>(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
+fn attend<const MODE: u8>(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
     let hd = h.hd;
     let scale = 1.0 / (hd as f32).sqrt();
-    let mut sum = ops::WeightedSum::new(hd);
-    for t in 0..h.n {
-        let n_kv = h.pos0 + t + 1;
-        let qt = &h.q[t * h.nq + h.q_at..][..hd];
-        for c in (0..n_kv).step_by(KV_CHUNK) {
-            let m = KV_CHUNK.min(n_kv - c);
+    let n_ctx = scores.len() / Q_TILE;
+    let mut sums: Vec<ops::WeightedSum> = (0..Q_TILE.min(h.n)).map(|_| ops::WeightedSum::new(hd)).collect();
+    for t0 in (0..h.n).step_by(Q_TILE) {
+        let tn = Q_TILE.min(h.n - t0);
+        // Token t0 + i sees positions 0..n_kv(i).
+        let n_kv = |i: usize| h.pos0 + t0 + i + 1;
+        let end = n_kv(tn - 1);
+        for c in (0..end).step_by(KV_CHUNK) {
+            let m = KV_CHUNK.min(end - c);
             let keys = h.kv.k.rows(h.base + c * hd, m * hd, rows);
-            for (s, key) in scores[c..c + m].iter_mut().zip(keys.chunks_exact(hd)) {
-                #[cfg(target_arch = "x86_64")]
-                let d = if AVX2 {
-                    // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
-                    unsafe { ops::dot_avx2(qt, key) }
-                } else {
-                    ops::dot(qt, key)
-                };
-                #[cfg(not(target_arch = "x86_64"))]
-                let d = ops::dot(qt, key);
-                *s = d * scale;
+            for i in (0..tn).filter(|&i| c < n_kv(i)) {
+                let mi = m.min(n_kv(i) - c);
+                let qt = &h.q[(t0 + i) * h.nq + h.q_at..][..hd];
+                score_block::<MODE>(qt, &keys[..mi * hd], &mut scores[i * n_ctx + c..][..mi], scale);
             }
         }
-        ops::softmax(&mut scores[..n_kv]);
-        sum.clear();
-        for c in (0..n_kv).step_by(KV_CHUNK) {
-            let m = KV_CHUNK.min(n_kv - c);
-            let values = h.kv.v.rows(h.base + c * hd, m * hd, rows);
+        for (i, sum) in sums[..tn].iter_mut().enumerate() {
+            let row = &mut scores[i * n_ctx..][..n_kv(i)];
             #[cfg(target_arch = "x86_64")]
-            if AVX2 {
-                // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
-                unsafe { sum.add_block_avx2(&scores[c..c + m], values) };
+            if MODE == AVX512 {
+                // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
+                unsafe { super::ops512::softmax(row) };
+                sum.clear();
                 continue;
             }
-            sum.add_block(&scores[c..c + m], values);
+            ops::softmax(row);
+            sum.clear();
         }
-        sum.finish(&mut out[t * hd..(t + 1) * hd]);
+        for c in (0..end).step_by(KV_CHUNK) {
+            let m = KV_CHUNK.min(end - c);
+            let values = h.kv.v.rows(h.base + c * hd, m * hd, rows);
+            for (i, sum) in sums[..tn].iter_mut().enumerate().filter(|&(i, _)| c < n_kv(i)) {
+                let mi = m.min(n_kv(i) - c);
+                add_block::<MODE>(sum, &scores[i * n_ctx + c..][..mi], &values[..mi * hd]);
+            }
+        }
+        for (i, sum) in sums[..tn].iter_mut().enumerate() {
+            sum.finish(&mut out[(t0 + i) * hd..][..hd]);
+        }
     }
+}
+
+/// `scores[j] = (q · key j) · scale` for the keys of `keys` (`q.len()` apart).
+#[inline(always)]
+fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scale: f32) {
+    let hd = q.len();
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if MODE == AVX512 && hd.is_multiple_of(64) {
+        let mut d = [0f32; 16];
+        while done + 16 <= scores.len() {
+            // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
+            unsafe { super::ops512::dots16(q, &keys[done * hd..(done + 16) * hd], &mut d) };
+            for (s, &d) in scores[done..done + 16].iter_mut().zip(&d) {
+                *s = d * scale;
+            }
+            done += 16;
+        }
+    }
+    for (s, key) in scores[done..].iter_mut().zip(keys[done * hd..].chunks_exact(hd)) {
+        #[cfg(target_arch = "x86_64")]
+        let d = if MODE != PORTABLE {
+            // SAFETY: AVX2 and AVX512 are only set by `attend_avx2` and `attend_avx512`, which run on a CPU with
+            // AVX2 and FMA.
+            unsafe { ops::dot_avx2(q, key) }
+        } else {
+            ops::dot(q, key)
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        let d = ops::dot(q, key);
+        *s = d * scale;
+    }
+}
+
+/// `sum.add_block(p, values)` in the build `MODE` names.
+#[inline(always)]
+fn add_block<const MODE: u8>(sum: &mut ops::WeightedSum, p: &[f32], values: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if MODE == AVX512 {
+        // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
+        return unsafe { sum.add_block_avx512(p, values) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if MODE == AVX2 {
+        // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
+        return unsafe { sum.add_block_avx2(p, values) };
+    }
+    sum.add_block(p, values);
 }

@@ -24,7 +24,7 @@ pub fn avx2_fma() -> bool {
 }
 
 /// Lanes of an AVX-512 register of f32: ggml's sums run in this many partial sums.
-const LANES: usize = 16;
+pub(super) const LANES: usize = 16;
 
 /// `_mm512_reduce_add_ps` as GCC expands it: the two 256-bit halves added, then the 128-bit halves, then lanes
 /// (0 + 2) and (1 + 3), then those two.
@@ -109,10 +109,10 @@ pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 /// tinyBLAS f32 matmul over the positions): position i goes to partial sum i mod 16 of each output, multiply-added
 /// in position order, and the 16 are added by [`reduce16`]. Callers feed positions in order with [`Self::add`].
 pub struct WeightedSum {
-    dim: usize,
+    pub(super) dim: usize,
     /// `LANES` rows of `dim` partial sums.
-    acc: Vec<f32>,
-    next: usize,
+    pub(super) acc: Vec<f32>,
+    pub(super) next: usize,
 }
 
 impl WeightedSum {
