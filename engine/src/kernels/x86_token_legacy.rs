@@ -46,46 +46,28 @@ pub(super) trait Legacy {
     const OFFSET: i32;
 }
 
-pub(super) struct Q4_0;
-pub(super) struct Q5_0;
-pub(super) struct Q8_0;
-pub(super) struct Q4_1;
-pub(super) struct Q5_1;
+/// The types, one line each: block bytes, where the codes and the fifth bits lie, whether a min follows `d`, and
+/// the offset of the unsigned codes (ggml's `block_q4_0` … `block_q5_1`; Q4_0's codes are nibble − 8, Q5_0's
+/// 5-bit code − 16, Q8_0's signed bytes, which the kernels take + 128).
+macro_rules! legacy_types {
+    ($($name:ident: $bytes:expr, qs $qs:expr, qh $qh:expr, min $min:expr, offset $offset:expr;)*) => {$(
+        pub(super) struct $name;
+        impl Legacy for $name {
+            const BYTES: usize = $bytes;
+            const QS: usize = $qs;
+            const QH: Option<usize> = $qh;
+            const MIN: bool = $min;
+            const OFFSET: i32 = $offset;
+        }
+    )*};
+}
 
-impl Legacy for Q4_0 {
-    const BYTES: usize = 18;
-    const QS: usize = 2;
-    const QH: Option<usize> = None;
-    const MIN: bool = false;
-    const OFFSET: i32 = 8;
-}
-impl Legacy for Q5_0 {
-    const BYTES: usize = 22;
-    const QS: usize = 6;
-    const QH: Option<usize> = Some(2);
-    const MIN: bool = false;
-    const OFFSET: i32 = 16;
-}
-impl Legacy for Q8_0 {
-    const BYTES: usize = 34;
-    const QS: usize = 2;
-    const QH: Option<usize> = None;
-    const MIN: bool = false;
-    const OFFSET: i32 = 128;
-}
-impl Legacy for Q4_1 {
-    const BYTES: usize = 20;
-    const QS: usize = 4;
-    const QH: Option<usize> = None;
-    const MIN: bool = true;
-    const OFFSET: i32 = 0;
-}
-impl Legacy for Q5_1 {
-    const BYTES: usize = 24;
-    const QS: usize = 8;
-    const QH: Option<usize> = Some(4);
-    const MIN: bool = true;
-    const OFFSET: i32 = 0;
+legacy_types! {
+    Q4_0: 18, qs 2, qh None, min false, offset 8;
+    Q5_0: 22, qs 6, qh Some(2), min false, offset 16;
+    Q8_0: 34, qs 2, qh None, min false, offset 128;
+    Q4_1: 20, qs 4, qh None, min true, offset 0;
+    Q5_1: 24, qs 8, qh Some(4), min true, offset 0;
 }
 
 /// Whether a type's codes are nibbles (all but Q8_0).

@@ -367,11 +367,12 @@ mod tests {
     }
 
     /// Blocks of positions (of 64, and shorter ones that leave the next block starting mid-way through the 16
-    /// lanes) give what the positions one by one give, bit for bit; so does the AVX2 build, for head sizes of 64,
-    /// 128 (two passes of 64) and 72 (a pass of 64 and one of 8).
+    /// lanes) give what the positions one by one give, bit for bit; so do the AVX2 and AVX-512 builds, for head
+    /// sizes of 64, 128 (two passes of 64), 72 (a pass of 64 and one of 8; AVX-512 falls back) and 80 (a pass of 64
+    /// and one of 16).
     #[test]
     fn weighted_sum_blocks_equal_positions_one_by_one() {
-        for dim in [64, 128, 72] {
+        for dim in [64, 128, 72, 80] {
             let n = 200;
             let rows: Vec<f32> = (0..n * dim).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
             let p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.71).cos().abs() * 1e-2).collect();
@@ -392,16 +393,24 @@ mod tests {
             block.finish(&mut got);
             assert_eq!(got, want, "dim {dim}: blocks");
             #[cfg(target_arch = "x86_64")]
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
-                let (mut simd, mut at) = (WeightedSum::new(dim), 0);
-                for b in blocks {
-                    // SAFETY: AVX2 and FMA were just detected.
-                    unsafe { simd.add_block_avx2(&p[at..at + b], &rows[at * dim..(at + b) * dim]) };
-                    at += b;
+            {
+                type AddBlock = unsafe fn(&mut WeightedSum, &[f32], &[f32]);
+                let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
+                let builds: [(&str, bool, AddBlock); 2] = [
+                    ("AVX2", avx2, WeightedSum::add_block_avx2),
+                    ("AVX-512", is_x86_feature_detected!("avx512f"), WeightedSum::add_block_avx512),
+                ];
+                for (name, _, add_block) in builds.into_iter().filter(|b| b.1) {
+                    let (mut simd, mut at) = (WeightedSum::new(dim), 0);
+                    for b in blocks {
+                        // SAFETY: the build's features were just detected.
+                        unsafe { add_block(&mut simd, &p[at..at + b], &rows[at * dim..(at + b) * dim]) };
+                        at += b;
+                    }
+                    let mut got = vec![0f32; dim];
+                    simd.finish(&mut got);
+                    assert_eq!(got, want, "dim {dim}: {name} blocks");
                 }
-                let mut got = vec![0f32; dim];
-                simd.finish(&mut got);
-                assert_eq!(got, want, "dim {dim}: AVX2 blocks");
             }
         }
     }

@@ -235,34 +235,4 @@ mod tests {
             assert_eq!(bits(&got), bits(&want), "{n} scores");
         }
     }
-
-    /// Blocks of positions through the 512-bit build give what the positions one by one give, bit for bit, for
-    /// head sizes of 64, 128 and 80 (a pass of 64 and one of 16); 72 is not a multiple of 16 and falls back.
-    #[test]
-    fn weighted_sum_blocks_equal_positions_one_by_one() {
-        if !have() {
-            eprintln!("no AVX-512 here: skipped");
-            return;
-        }
-        for dim in [64, 128, 80, 72] {
-            let n = 200;
-            let rows: Vec<f32> = (0..n * dim).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
-            let p: Vec<f32> = (0..n).map(|i| (i as f32 * 0.71).cos().abs() * 1e-2).collect();
-            let mut one = WeightedSum::new(dim);
-            for (pi, row) in p.iter().zip(rows.chunks_exact(dim)) {
-                one.add(*pi, row);
-            }
-            let mut want = vec![0f32; dim];
-            one.finish(&mut want);
-            let (mut simd, mut at) = (WeightedSum::new(dim), 0);
-            for b in [64, 21, 64, 51] {
-                // SAFETY: AVX-512 F was just detected.
-                unsafe { simd.add_block_avx512(&p[at..at + b], &rows[at * dim..(at + b) * dim]) };
-                at += b;
-            }
-            let mut got = vec![0f32; dim];
-            simd.finish(&mut got);
-            assert_eq!(got, want, "dim {dim}");
-        }
-    }
 }
