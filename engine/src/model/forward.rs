@@ -188,17 +188,16 @@ unsafe fn attend_avx2(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &
     attend::<AVX2>(h, out, scores, rows)
 }
 
-/// [`attend`] with AVX-512 F as well: the keys' dot products sixteen at a time (`ops512::dots16`) and the weighted
-/// sums in 512-bit registers.
+/// [`attend`] with AVX-512 F as well: the keys' dot products sixteen at a time (`ops512::dots16`), the softmax and
+/// the weighted sums in 512-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f")]
 unsafe fn attend_avx512(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
     attend::<AVX512>(h, out, scores, rows)
 }
 
-/// Query tokens per pass over a head's keys and values: each block of keys, then of values, is used by all of
-/// them while it is in L1, instead of each token reading the whole cache again from L2 (which for a prompt of 512
-/// was most of attention's time).
+/// Query tokens per pass over a head's keys and values: each block of keys, then of values, is read (and for an
+/// f16 cache, converted) once for all of them while it is in L1, instead of once per token.
 pub(super) const Q_TILE: usize = 8;
 
 /// One head's attention for every token of the batch, [`Q_TILE`] tokens at a time. Keys and values are read in
