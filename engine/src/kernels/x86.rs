@@ -126,19 +126,15 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8> {
     use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
     if n_tokens == 1 {
-        use super::x86_token_legacy::{one_token, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, YMM, YMM_VNNI};
-        let run: super::Rows8Kernel = match (ty, vnni) {
-            (GgmlType::Q4_K, _) if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false>,
-            (GgmlType::Q6_K, _) => super::x86_token::q6_k_q8_k::<false>,
-            (GgmlType::Q4_0, false) => one_token::<Q4_0, YMM>,
-            (GgmlType::Q4_0, true) => one_token::<Q4_0, YMM_VNNI>,
-            (GgmlType::Q5_0, false) => one_token::<Q5_0, YMM>,
-            (GgmlType::Q5_0, true) => one_token::<Q5_0, YMM_VNNI>,
-            (GgmlType::Q8_0, false) => one_token::<Q8_0, YMM>,
-            (GgmlType::Q8_0, true) => one_token::<Q8_0, YMM_VNNI>,
-            (GgmlType::Q4_1, _) => one_token::<Q4_1, YMM>,
-            (GgmlType::Q5_1, _) => one_token::<Q5_1, YMM>,
-            _ => one_token_kernel(ty, rows, vnni)?,
+        use super::x86_token_legacy::{YMM, YMM_VNNI};
+        let legacy = super::x86_token_legacy::kernel(ty, if vnni { YMM_VNNI } else { YMM });
+        let run: super::Rows8Kernel = match ty {
+            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false>,
+            GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<false>,
+            _ => match legacy {
+                Some(run) => run,
+                None => one_token_kernel(ty, rows, vnni)?,
+            },
         };
         return Some(super::Rows8 { run, group: 1 });
     }
@@ -359,7 +355,7 @@ pub(super) unsafe fn hsum(v: __m256) -> f32 {
 
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-pub(super) unsafe fn hsum128(v: __m128) -> f32 {
+unsafe fn hsum128(v: __m128) -> f32 {
     let s = _mm_add_ps(v, _mm_movehl_ps(v, v));
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }

@@ -40,16 +40,10 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super:
     if n_tokens == 1 {
         // A generated token: Q4_K and Q6_K (`x86_token`) and the legacy types (`x86_token_legacy`) in 512-bit
         // registers; the rest as the AVX2 set runs it.
-        use super::x86_token_legacy::{one_token, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, ZMM};
         let run: super::Rows8Kernel = match ty {
             GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<true>,
             GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<true>,
-            GgmlType::Q4_0 => one_token::<Q4_0, ZMM>,
-            GgmlType::Q5_0 => one_token::<Q5_0, ZMM>,
-            GgmlType::Q8_0 => one_token::<Q8_0, ZMM>,
-            GgmlType::Q4_1 => one_token::<Q4_1, ZMM>,
-            GgmlType::Q5_1 => one_token::<Q5_1, ZMM>,
-            _ => return None,
+            _ => super::x86_token_legacy::kernel(ty, super::x86_token_legacy::ZMM)?,
         };
         return Some(super::Rows8 { run, group: 1 });
     }

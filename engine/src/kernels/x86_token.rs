@@ -39,9 +39,11 @@ fn prefetch_ahead(block: &[u8]) {
 }
 
 /// The blocks of `block_bytes` in a row, after checking a one-token kernel's slices: `rows` whole rows of them in
-/// `w`, one token's Q8_K blocks in `a`, and room for `rows` results.
-fn checked_blocks(
+/// `w`, one token's activations in `a` (`act_per_block` bytes per weight block), and room for `rows` results.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn checked_blocks(
     block_bytes: usize,
+    act_per_block: usize,
     w: &[u8],
     rows: usize,
     row_bytes: usize,
@@ -51,7 +53,7 @@ fn checked_blocks(
 ) -> usize {
     let nb = row_bytes / block_bytes;
     assert!(n == 1 && row_bytes == nb * block_bytes && w.len() >= rows * row_bytes, "one token, whole rows");
-    assert!(out.len() >= rows && a.len() >= nb * Q8K_BYTES, "short slices");
+    assert!(out.len() >= rows && a.len() >= nb * act_per_block, "short slices");
     nb
 }
 
@@ -90,7 +92,7 @@ pub(super) unsafe fn q4_k_q8_k<const ZMM: bool>(
     n: usize,
     out: &mut [f32],
 ) {
-    let nb = checked_blocks(QK_BYTES, w, rows, row_bytes, a, n, out);
+    let nb = checked_blocks(QK_BYTES, Q8K_BYTES, w, rows, row_bytes, a, n, out);
     with_buffer::<Q4kToken, _>(nb, |y| {
         for (p, b) in y.iter_mut().zip(a.chunks_exact(Q8K_BYTES)) {
             for (i, sb) in [0, 2, 1, 3, 4, 6, 5, 7].into_iter().enumerate() {
@@ -224,7 +226,7 @@ pub(super) unsafe fn q6_k_q8_k<const ZMM: bool>(
     n: usize,
     out: &mut [f32],
 ) {
-    let nb = checked_blocks(Q6K_BYTES, w, rows, row_bytes, a, n, out);
+    let nb = checked_blocks(Q6K_BYTES, Q8K_BYTES, w, rows, row_bytes, a, n, out);
     for (r, o) in out[..rows].iter_mut().enumerate() {
         // SAFETY: the features are there (the caller's contract); the row is whole and `a` has its Q8_K blocks.
         let (row, a) = (&w[r * row_bytes..(r + 1) * row_bytes], &a[..nb * Q8K_BYTES]);

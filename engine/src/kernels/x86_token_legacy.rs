@@ -27,12 +27,13 @@
 
 use std::arch::x86_64::*;
 
-use super::x86::{bits_to_bytes, dpbusd_acc, hsum, hsum128, nibbles};
+use super::x86::{bits_to_bytes, dpbusd_acc, hsum, nibbles};
 use super::x86_rows8::{with_buffer, PackedBlock};
-use super::x86_token::PREFETCH_AHEAD;
+use crate::quant::GgmlType;
+use super::x86_token::{checked_blocks, PREFETCH_AHEAD};
 
 /// A legacy weight type as these kernels read its blocks of 32 weights.
-pub(super) trait Legacy {
+trait Legacy {
     /// Bytes per block.
     const BYTES: usize;
     /// Where the codes start: 16 bytes of nibbles (weight j in the low nibble of byte j, j + 16 in its high one),
@@ -51,7 +52,7 @@ pub(super) trait Legacy {
 /// 5-bit code − 16, Q8_0's signed bytes, which the kernels take + 128).
 macro_rules! legacy_types {
     ($($name:ident: $bytes:expr, qs $qs:expr, qh $qh:expr, min $min:expr, offset $offset:expr;)*) => {$(
-        pub(super) struct $name;
+        struct $name;
         impl Legacy for $name {
             const BYTES: usize = $bytes;
             const QS: usize = $qs;
@@ -100,13 +101,34 @@ pub(super) const ZMM: u8 = 0;
 pub(super) const YMM_VNNI: u8 = 1;
 pub(super) const YMM: u8 = 2;
 
+/// The one-token kernel for weights of type `ty` in the registers `set` names, or None if `ty` is not a legacy
+/// type. Q4_1 and Q5_1 take `maddubs` in 256-bit registers even with AVX-VNNI (their codes are unsigned already;
+/// `vpdpbusd` saves only the pairs' sum).
+pub(super) fn kernel(ty: GgmlType, set: u8) -> Option<super::Rows8Kernel> {
+    fn pick<L: Legacy>(set: u8) -> super::Rows8Kernel {
+        match set {
+            ZMM => one_token::<L, ZMM>,
+            YMM_VNNI if !L::MIN => one_token::<L, YMM_VNNI>,
+            _ => one_token::<L, YMM>,
+        }
+    }
+    Some(match ty {
+        GgmlType::Q4_0 => pick::<Q4_0>(set),
+        GgmlType::Q5_0 => pick::<Q5_0>(set),
+        GgmlType::Q8_0 => pick::<Q8_0>(set),
+        GgmlType::Q4_1 => pick::<Q4_1>(set),
+        GgmlType::Q5_1 => pick::<Q5_1>(set),
+        _ => return None,
+    })
+}
+
 /// The one-token kernel for weights of type `L`, any number of rows, in the registers `SET` names: `out[r]`, as
 /// `x86`'s row kernels sum it (with AVX-VNNI for `ZMM` and `YMM_VNNI`, without for `YMM`).
 ///
 /// # Safety
 /// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds
 /// (`ZMM`), or `x86::available` (and `x86::vnni_available` for `YMM_VNNI`).
-pub(super) unsafe fn one_token<L: Legacy, const SET: u8>(
+unsafe fn one_token<L: Legacy, const SET: u8>(
     w: &[u8],
     rows: usize,
     row_bytes: usize,
@@ -115,11 +137,9 @@ pub(super) unsafe fn one_token<L: Legacy, const SET: u8>(
     n: usize,
     out: &mut [f32],
 ) {
-    let nb = row_bytes / L::BYTES;
     // The activation blocks (Q8_1: f16 d, f16 s, 32 codes; Q8_0: f16 d, 32 codes), then their scales as f32.
     let (ab, scales) = if L::MIN { (36, 2) } else { (34, 1) };
-    assert!(n == 1 && row_bytes == nb * L::BYTES && w.len() >= rows * row_bytes, "one token, whole rows");
-    assert!(out.len() >= rows && a.len() >= nb * (ab + 4 * scales), "short slices");
+    let nb = checked_blocks(L::BYTES, ab + 4 * scales, w, rows, row_bytes, a, n, out);
     with_buffer::<Token, _>(nb, |y| {
         // SAFETY: AVX2 is there in every set (the caller's contract); `a` holds `nb` blocks and their scales.
         unsafe { prepare::<L>(a, y) };
@@ -332,11 +352,8 @@ unsafe fn rows_of<L: Legacy, const P: usize>(w: *const u8, pairs: [[usize; 2]; P
     let mut m = [0f32; 4];
     _mm_storeu_ps(m.as_mut_ptr(), mins);
     std::array::from_fn(|k| {
-        // Each row's 8 lanes as `x86::hsum` adds them: lanes 0..4 plus lanes 4..8, then across.
-        let v = acc[k];
-        let p = _mm_add_ps(_mm512_extractf32x4_ps(v, 0), _mm512_extractf32x4_ps(v, 1));
-        let q = _mm_add_ps(_mm512_extractf32x4_ps(v, 2), _mm512_extractf32x4_ps(v, 3));
-        let (sp, sq) = (hsum128(p), hsum128(q));
+        // Each row's 8 lanes, added as the row kernels add them.
+        let (sp, sq) = (hsum(_mm512_castps512_ps256(acc[k])), hsum(_mm512_extractf32x8_ps(acc[k], 1)));
         if L::MIN {
             [sp + m[2 * k], sq + m[2 * k + 1]]
         } else {

@@ -225,15 +225,7 @@ fn attend<const MODE: u8>(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], row
             }
         }
         for (i, sum) in sums[..tn].iter_mut().enumerate() {
-            let row = &mut scores[i * n_ctx..][..n_kv(i)];
-            #[cfg(target_arch = "x86_64")]
-            if MODE == AVX512 {
-                // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
-                unsafe { super::ops512::softmax(row) };
-                sum.clear();
-                continue;
-            }
-            ops::softmax(row);
+            softmax::<MODE>(&mut scores[i * n_ctx..][..n_kv(i)]);
             sum.clear();
         }
         for c in (0..end).step_by(KV_CHUNK) {
@@ -280,6 +272,17 @@ fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scal
         let d = ops::dot(q, key);
         *s = d * scale;
     }
+}
+
+/// `ops::softmax(scores)` in the build `MODE` names.
+#[inline(always)]
+fn softmax<const MODE: u8>(scores: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if MODE == AVX512 {
+        // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
+        return unsafe { super::ops512::softmax(scores) };
+    }
+    ops::softmax(scores);
 }
 
 /// `sum.add_block(p, values)` in the build `MODE` names.

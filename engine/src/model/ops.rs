@@ -95,14 +95,26 @@ pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     // Chains (0 + 2) + (1 + 3), lanes 0..8 and 8..16; then `reduce16`: 8 + 8, 4 + 4, (0 + 2) + (1 + 3).
     let lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
     let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
-    let h8 = _mm256_add_ps(hi, lo);
-    let h4 = _mm_add_ps(_mm256_extractf128_ps(h8, 1), _mm256_castps256_ps128(h8));
-    let h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    let mut sum = _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)));
+    let mut sum = reduce8(_mm256_add_ps(hi, lo));
     for (x, y) in a[whole..n].iter().zip(&b[whole..n]) {
         sum = x.mul_add(*y, sum);
     }
     sum
+}
+
+/// The last levels of [`reduce16`] on its 8 sums of lanes `i` and `8 + i`, in AVX registers: 4 + 4, then
+/// (0 + 2) + (1 + 3). The SIMD builds end their sums here, so that all of them add in the same order.
+///
+/// # Safety
+/// The CPU must have AVX.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx")]
+#[inline]
+pub(super) unsafe fn reduce8(h8: std::arch::x86_64::__m256) -> f32 {
+    use std::arch::x86_64::*;
+    let h4 = _mm_add_ps(_mm256_extractf128_ps(h8, 1), _mm256_castps256_ps128(h8));
+    let h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
+    _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)))
 }
 
 /// Probability-weighted sums of value rows the way llama.cpp's batch attention computes `V·softmax(KQ)` (a

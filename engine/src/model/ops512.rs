@@ -126,10 +126,7 @@ unsafe fn expf16(x: __m512) -> __m512 {
 #[inline]
 #[target_feature(enable = "avx512f")]
 unsafe fn reduce16(v: __m512) -> f32 {
-    let h8 = _mm256_add_ps(_mm512_extractf32x8_ps(v, 1), _mm512_castps512_ps256(v));
-    let h4 = _mm_add_ps(_mm256_extractf128_ps(h8, 1), _mm256_castps256_ps128(h8));
-    let h2 = _mm_add_ps(h4, _mm_movehl_ps(h4, h4));
-    _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)))
+    ops::reduce8(_mm256_add_ps(_mm512_extractf32x8_ps(v, 1), _mm512_castps512_ps256(v)))
 }
 
 /// [`ops::softmax`], bit for bit: the maximum subtracted, [`expf16`] sixteen at a time, each block's sum (the lanes
