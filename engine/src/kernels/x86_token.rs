@@ -38,6 +38,20 @@ fn prefetch_ahead(block: &[u8]) {
     }
 }
 
+/// For a kernel with rows in flight that lie one after the other, `span` bytes of blocks `ib` of them together:
+/// asks for `span` bytes [`PREFETCH_AHEAD`] ahead of block `ib` of the last of them (at `last`), a cache line at a
+/// time (a hint: it never faults). Block by block and group of rows by group, these cover every byte that follows,
+/// at least that far ahead of any byte the kernel reads; counted from the first row, the lead would shrink to
+/// nothing for the last rows of wide ones.
+#[inline(always)]
+pub(super) fn prefetch_span(last: *const u8, span: usize, ib: usize) {
+    let ahead = last.wrapping_add(PREFETCH_AHEAD + ib * span);
+    for line in (0..span).step_by(64) {
+        // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast()) };
+    }
+}
+
 /// The blocks of `block_bytes` in a row, after checking a one-token kernel's slices: `rows` whole rows of them in
 /// `w`, one token's activations in `a` (`act_per_block` bytes per weight block), and room for `rows` results.
 #[allow(clippy::too_many_arguments)]

@@ -3,10 +3,12 @@
 //! types instead of the k-quants, and the demo file is Q4_1.
 //!
 //! Four rows are in flight at once, so that each row's chain of multiply-adds (one per block) hides behind the
-//! others'; they lie one after the other, and the kernel asks for their bytes [`PREFETCH_AHEAD`] ahead, a cache
-//! line at a time. For the AVX-512 VNNI set, two rows share a 512-bit register (row p's 32 weights in the low 256
-//! bits, row q's in the high ones, against the token's 32 activations twice over); for the AVX2 sets, one row is
-//! in each 256-bit register, and the four rows' scales are converted together.
+//! others'; they lie one after the other, and the kernel asks for their bytes
+//! [`PREFETCH_AHEAD`](super::x86_token::PREFETCH_AHEAD) ahead of the last row's, a cache line at a time (counted
+//! from the first row's, as it was, rows of 2048 Q8_0 weights streamed at 33–40 GB/s on two threads rather than
+//! 48–50). For the AVX-512 VNNI set, two rows share a 512-bit register (row p's 32 weights in the low 256 bits,
+//! row q's in the high ones, against the token's 32 activations twice over); for the AVX2 sets, one row is in each
+//! 256-bit register, and the four rows' scales are converted together.
 //!
 //! The row kernels of `x86`, one row at a time, spend about eighteen instructions per block and row and ran slower
 //! than memory (Q5_0, one thread, cached rows: 12–17 GB/s). These spend about seven in 512-bit registers (32 GB/s;
@@ -30,7 +32,7 @@ use std::arch::x86_64::*;
 use super::x86::{bits_to_bytes, dpbusd_acc, hsum, nibbles};
 use super::x86_rows8::{with_buffer, PackedBlock};
 use crate::quant::GgmlType;
-use super::x86_token::{checked_blocks, PREFETCH_AHEAD};
+use super::x86_token::{checked_blocks, prefetch_span};
 
 /// A legacy weight type as these kernels read its blocks of 32 weights.
 trait Legacy {
@@ -204,17 +206,6 @@ unsafe fn prepare<L: Legacy>(a: &[u8], y: &mut [Token]) {
     }
 }
 
-/// Asks for the bytes that block `ib`'s share of `n` rows of `L` lies [`PREFETCH_AHEAD`] ahead of, a cache line at
-/// a time, the rows one after the other from `first` (a hint: it never faults).
-#[inline(always)]
-fn prefetch_rows<L: Legacy>(first: *const u8, n: usize, ib: usize) {
-    let ahead = first.wrapping_add(PREFETCH_AHEAD + ib * n * L::BYTES);
-    for line in (0..n * L::BYTES).step_by(64) {
-        // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast()) };
-    }
-}
-
 /// The codes of one block (at `x`) as a row kernel of `x86` lays them out, for [`rows_of_avx2`]: unsigned
 /// (nibble types, and Q8_0 + 128 with `VNNI`), or Q8_0's signed codes without it (which then go through the sign
 /// trick: + 128 would overflow `maddubs`' i16 pairs).
@@ -254,7 +245,7 @@ unsafe fn rows_of_avx2<L: Legacy, const VNNI: bool, const R: usize>(w: *const u8
     let ones = _mm256_set1_epi16(1);
     for (ib, t) in y.iter().enumerate() {
         let blk = |r: usize| w.add(r + ib * L::BYTES);
-        prefetch_rows::<L>(w.wrapping_add(rows[0]), R, ib);
+        prefetch_span(w.wrapping_add(rows[R - 1]), R * L::BYTES, ib);
         let (mut ds, mut ms) = (0u64, 0u64);
         for (i, &r) in rows.iter().enumerate() {
             ds |= half(blk(r)) << (16 * i);
@@ -330,7 +321,7 @@ unsafe fn rows_of<L: Legacy, const P: usize>(w: *const u8, pairs: [[usize; 2]; P
     for (ib, t) in y.iter().enumerate() {
         let blk = |r: usize| w.add(r + ib * L::BYTES);
         let (mut ds, mut ms) = (0u64, 0u64);
-        prefetch_rows::<L>(w.wrapping_add(pairs[0][0]), 2 * P, ib);
+        prefetch_span(w.wrapping_add(pairs[P - 1][1]), 2 * P * L::BYTES, ib);
         for (k, [p, q]) in pairs.iter().enumerate() {
             let (p, q) = (blk(*p), blk(*q));
             ds |= (half(p) | half(q) << 16) << (32 * k);
