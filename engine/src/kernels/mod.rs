@@ -160,18 +160,27 @@ pub fn set_force_scalar(on: bool) {
 }
 
 /// The set [`matmul`] uses: [`detected`], unless `POCKETLM_KERNELS` named another set this CPU has (`scalar`,
-/// `avx2`, `avx2+vnni`, `neon`, `neon+dotprod`; read when first asked) or [`set_force_scalar`] is on.
+/// `avx2`, `avx2+vnni`, `avx512+vnni`, `neon`, `neon+dotprod`; read when first asked) or [`set_force_scalar`] is
+/// on. A name this CPU has no set for is said once on stderr, with the set used instead.
 pub fn active() -> Isa {
     static ENV: OnceLock<Option<Isa>> = OnceLock::new();
     let env = *ENV.get_or_init(|| {
         let name = std::env::var("POCKETLM_KERNELS").ok()?;
-        Isa::available().into_iter().find(|i| i.name() == name)
+        named_set(&name, &Isa::available()).map_err(|e| eprintln!("pocketlm: {e}; using {}", detected().name())).ok()
     });
     if FORCE_SCALAR.load(Ordering::Relaxed) {
         Isa::Scalar
     } else {
         env.unwrap_or_else(detected)
     }
+}
+
+/// The set of `available` that `POCKETLM_KERNELS=name` asks for, or why there is none.
+fn named_set(name: &str, available: &[Isa]) -> Result<Isa, String> {
+    available.iter().copied().find(|i| i.name() == name).ok_or_else(|| {
+        let names: Vec<&str> = available.iter().map(|i| i.name()).collect();
+        format!("POCKETLM_KERNELS={name} is not a kernel set this CPU has ({})", names.join(", "))
+    })
 }
 
 /// One weight row against `out.len()` activation rows that lie `act_row` bytes apart in `a`:

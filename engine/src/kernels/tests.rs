@@ -259,6 +259,19 @@ fn force_scalar_switches_the_active_set() {
     assert!(matches!(detected(), Isa::Neon | Isa::NeonDotprod));
 }
 
+/// `POCKETLM_KERNELS` picks a set by its name among those the CPU has; any other name is refused with the names
+/// it could have been.
+#[test]
+fn kernels_env_names_an_available_set() {
+    let available = Isa::available();
+    for &isa in &available {
+        assert_eq!(super::named_set(isa.name(), &available), Ok(isa));
+    }
+    let e = super::named_set("avx9000", &[Isa::Scalar, Isa::Avx2]).unwrap_err();
+    assert_eq!(e, "POCKETLM_KERNELS=avx9000 is not a kernel set this CPU has (scalar, avx2)");
+    assert!(super::named_set("avx2", &[Isa::Scalar]).is_err());
+}
+
 /// A group of products equals the same products one by one, bit for bit: with a shared activation type (one
 /// conversion, one parallel region), with mixed ones (the fallback), for one token and a batch, and on a pool of
 /// two threads so that the rows really are split.
