@@ -18,7 +18,7 @@ use pocketlm::model::{Context, Model};
 use pocketlm::summary::human_bytes;
 use serde_json::json;
 
-use crate::model_args::{load, Threads};
+use crate::model_args::{load, Cache, Threads};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -41,6 +41,8 @@ pub struct Args {
     json: bool,
     #[command(flatten)]
     threads: Threads,
+    #[command(flatten)]
+    cache: Cache,
 }
 
 struct Test {
@@ -80,7 +82,7 @@ pub fn run(args: Args) -> Result<()> {
     let model = load(&args.model)?;
     let hp = model.hparams().clone();
     let n_ctx = (args.n_prompt.max(args.n_gen)).max(1);
-    let mut ctx = Context::new(model.clone(), n_ctx)?;
+    let mut ctx = Context::with_kv_type(model.clone(), n_ctx, args.cache.kv_type())?;
     ctx.set_batch(args.batch.min(n_ctx));
 
     let mut tests = Vec::new();
@@ -153,6 +155,7 @@ pub fn run(args: Args) -> Result<()> {
             "kernels": isa, "threads": threads, "results": results,
             "bytes_per_token": per_token, "read_bandwidth_bytes_per_s": bandwidth, "tg_bound_ts": bound,
             "tg_fraction_of_bound": tg.map(|t| t / bound), "kv_cache_bytes": ctx.kv_bytes(), "peak_rss_bytes": rss,
+            "cache_type": format!("{:?}", args.cache.kv_type()).to_lowercase(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -180,9 +183,10 @@ pub fn run(args: Args) -> Result<()> {
         println!("generation reached {:.0}% of that bound", 100.0 * tg.mean() / bound);
     }
     println!(
-        "memory: file {}, KV cache {}, peak resident {}",
+        "memory: file {}, KV cache {} ({:?}), peak resident {}",
         human_bytes(file_size),
         human_bytes(ctx.kv_bytes() as u64),
+        args.cache.kv_type(),
         rss.map_or("unknown".into(), human_bytes)
     );
     Ok(())

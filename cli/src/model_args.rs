@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, Result};
 use pocketlm::chat::{GenerateParams, GenerateStats, OnContextFull, Session, StopReason};
-use pocketlm::model::Model;
+use pocketlm::model::{KvType, Model};
 use pocketlm::sample::SamplerParams;
 
 #[derive(clap::Args, Clone, Debug)]
@@ -54,6 +54,32 @@ pub struct Sampling {
     /// When the context fills during a reply: `shift` forgets the older half and goes on, `stop` ends the reply.
     #[arg(long, default_value = "shift", value_parser = ["shift", "stop"])]
     pub on_full: String,
+    #[command(flatten)]
+    pub cache: Cache,
+}
+
+/// How the KV cache stores keys and values.
+#[derive(clap::Args, Clone, Debug)]
+pub struct Cache {
+    /// KV cache storage: `f32` (logits as transformers computes them) or `f16` (half the memory, llama.cpp's
+    /// default; keys and values rounded to 11 significant bits).
+    #[arg(long, value_enum, default_value_t = CacheType::F32)]
+    pub cache_type: CacheType,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CacheType {
+    F32,
+    F16,
+}
+
+impl Cache {
+    pub fn kv_type(&self) -> KvType {
+        match self.cache_type {
+            CacheType::F32 => KvType::F32,
+            CacheType::F16 => KvType::F16,
+        }
+    }
 }
 
 impl Sampling {
@@ -93,7 +119,7 @@ pub fn open_session(path: &Path, sampling: &Sampling, threads: &Threads, max_tok
     threads.apply()?;
     let model = load(path)?;
     let n_ctx = sampling.n_ctx(&model);
-    Ok((Session::new(model, n_ctx)?, sampling.params(max_tokens)))
+    Ok((Session::with_kv_type(model, n_ctx, sampling.cache.kv_type())?, sampling.params(max_tokens)))
 }
 
 /// One line of figures after a reply, for stderr.

@@ -85,6 +85,26 @@ fn bench_reports_prompt_and_generation_speed() {
     assert!(rss < file + v["kv_cache_bytes"].as_f64().unwrap() + 96.0 * 1048576.0, "peak RSS {rss} for a {file}-byte file");
 }
 
+/// `--cache-type f16` halves the KV cache and still answers; an unknown type is refused by name.
+#[test]
+fn an_f16_cache_takes_half_the_memory() {
+    let Some(m) = demo() else { return };
+    let m = m.to_str().unwrap();
+    let kv = |ty: &str| {
+        let out = pocketlm(&["bench", m, "-p", "16", "-n", "4", "-r", "1", "--json", "--cache-type", ty], "");
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["cache_type"], ty);
+        v["kv_cache_bytes"].as_u64().unwrap()
+    };
+    assert_eq!(2 * kv("f16"), kv("f32"));
+    let out = pocketlm(&["generate", m, "-p", "The capital of France is", "-n", "6", "--temp", "0", "--cache-type", "f16"], "");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("Paris"), "{}", text(&out.stdout));
+    let out = pocketlm(&["generate", m, "-p", "x", "--cache-type", "q8_0"], "");
+    assert!(!out.status.success() && text(&out.stderr).contains("possible values: f32, f16"), "{}", text(&out.stderr));
+}
+
 #[test]
 fn a_file_that_is_not_a_model_gets_a_clear_error() {
     let dir = std::env::temp_dir().join(format!("pocketlm-cli-bad-{}", std::process::id()));

@@ -15,7 +15,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::template::{ChatTemplate, Message, TemplateError};
-use crate::model::{Context, Model, ModelError};
+use crate::model::{Context, KvType, Model, ModelError};
 use crate::quantize::CancelToken;
 use crate::sample::{Sampler, SamplerParams};
 use crate::tokenizer::{Detokenizer, Tokenizer, TokenizerError};
@@ -120,9 +120,15 @@ pub struct Session {
 impl Session {
     /// A session of `n_ctx` positions over `model`, with the tokenizer and chat template of its file.
     pub fn new(model: Arc<Model>, n_ctx: usize) -> Result<Session, ChatError> {
+        Session::with_kv_type(model, n_ctx, KvType::F32)
+    }
+
+    /// [`Session::new`] with the KV cache stored as `kv_type` (F16: half the memory, see [`KvType`]).
+    pub fn with_kv_type(model: Arc<Model>, n_ctx: usize, kv_type: KvType) -> Result<Session, ChatError> {
         let tokenizer = Arc::new(Tokenizer::from_gguf(model.gguf())?);
         let template = Arc::new(ChatTemplate::from_gguf(model.gguf())?);
-        Session::with_parts(model, n_ctx, tokenizer, template)
+        let ctx = Context::with_kv_type(model, n_ctx, kv_type)?;
+        Ok(Session { ctx, tokenizer, template, cached: Vec::new() })
     }
 
     /// A session sharing an already built tokenizer and template (several sessions over one model).
