@@ -35,13 +35,10 @@ use super::x86_rows8::{with_buffer, PackedBlock, Q6K_BYTES, Q8K_BYTES, QK_BYTES}
 pub(super) const PREFETCH_AHEAD: usize = 4096;
 
 /// Asks for the cache lines [`PREFETCH_AHEAD`] bytes after those of `block` (a hint: it never faults, so the
-/// addresses may lie past the end of the weights).
+/// addresses may lie past the end of the weights): [`prefetch_span`] for one row.
 #[inline(always)]
 fn prefetch_ahead(block: &[u8]) {
-    for off in (0..block.len()).step_by(64) {
-        // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(block.as_ptr().wrapping_add(PREFETCH_AHEAD + off).cast()) };
-    }
+    prefetch_span(block.as_ptr(), block.len(), 0);
 }
 
 /// For a kernel with rows in flight that lie one after the other, `span` bytes of blocks `ib` of them together:
