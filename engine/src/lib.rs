@@ -19,4 +19,5 @@ pub mod pages;
 pub mod quantize;
 pub mod sample;
 pub mod summary;
+pub mod team;
 pub mod tokenizer;

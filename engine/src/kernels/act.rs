@@ -18,15 +18,14 @@
 //! through the weight codes' sums); `d` in every lane lets a kernel multiply it by the weight's `d` straight from
 //! memory.
 
-use rayon::prelude::*;
-
 use super::Isa;
+use crate::team::{Chunks, Parallel};
 use crate::quant::GgmlType;
 
 /// A row quantizer: whole blocks of f32 in, their bytes out.
 pub type RowQuantizer = fn(&[f32], &mut [u8]);
 
-/// Below this many values a batch is quantized on the calling thread: a rayon round trip costs more.
+/// Below this many values a batch is quantized on the calling thread: handing it to other threads costs more.
 const PARALLEL_MIN_VALUES: usize = 32 * 1024;
 
 /// Where the parts of one token's activation row lie.
@@ -89,7 +88,8 @@ fn quantize_row(ty: GgmlType, quantize: RowQuantizer, src: &[f32], dst: &mut [u8
 /// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(isa, ty, cols).total`. `ty` is
 /// one of the activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul`
 /// checks both. With `isa` AVX2, Q8_0 and Q8_1 go through llama.cpp's x86 rounding.
-pub fn quantize_activations(isa: Isa, ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
+/// Large batches are split by tokens across the threads of `par`.
+pub fn quantize_activations(par: &dyn Parallel, isa: Isa, ty: GgmlType, x: &[f32], cols: usize, out: &mut Vec<u8>) {
     let l = row_layout(isa, ty, cols);
     let n_tokens = x.len() / cols;
     out.resize(n_tokens * l.total, 0);
@@ -106,6 +106,8 @@ pub fn quantize_activations(isa: Isa, ty: GgmlType, x: &[f32], cols: usize, out:
             quantize_row(ty, quantize, src, dst, l);
         }
     } else {
-        x.par_chunks(cols).zip(out.par_chunks_mut(l.total)).for_each(|(src, dst)| quantize_row(ty, quantize, src, dst, l));
+        let rows = Chunks::new(&mut out[..n_tokens * l.total], l.total);
+        // SAFETY: piece t takes only row t.
+        par.for_each(n_tokens, &|t| quantize_row(ty, quantize, &x[t * cols..][..cols], unsafe { rows.get(t) }, l));
     }
 }

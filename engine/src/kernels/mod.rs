@@ -12,7 +12,7 @@
 //!    interleaved into the lanes of a register), `x86_512` (the AVX-512 VNNI set), and the one-token kernels of
 //!    `x86`, `x86_token` (Q4_K and Q6_K, with software prefetch) and `x86_token_legacy` (the legacy types, four
 //!    rows at a time);
-//! 3. rows are split across the rayon pool in contiguous ranges, and inside a range the tokens are taken a few at a
+//! 3. rows are split across threads in contiguous ranges (the rayon pool, or a forward pass's [`Team`]), and inside a range the tokens are taken a few at a
 //!    time per weight row, so that a batch (a prompt) reads each weight block once per tile rather than once per token.
 //!
 //! The instruction set is chosen at run time ([`detected`]), never by `target-cpu`; `POCKETLM_KERNELS` (read once)
@@ -37,7 +37,9 @@ mod x86_rows8;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use rayon::prelude::*;
+use crate::team::{Parallel, Pool};
+#[cfg(doc)]
+use crate::team::Team;
 
 use crate::quant::GgmlType;
 
@@ -305,11 +307,35 @@ fn check(w: &Weight<'_>, x_len: usize, n_tokens: usize, y_len: usize) -> Result<
 /// `n_tokens × rows`. `x` is converted to [`vec_dot_type`] into `scratch` (kept by the caller and reused), then rows
 /// are split across the current rayon pool. Uses the [`active`] kernel set.
 pub fn matmul(w: &Weight<'_>, x: &[f32], n_tokens: usize, y: &mut [f32], scratch: &mut Vec<u8>) -> Result<(), KernelError> {
-    matmul_with(active(), w, x, n_tokens, y, scratch)
+    product(&Pool, active(), w, x, n_tokens, y, scratch)
+}
+
+/// [`matmul`] with its rows split across the threads of `par` (a forward pass's [`Team`]).
+pub fn matmul_on(
+    par: &dyn Parallel,
+    w: &Weight<'_>,
+    x: &[f32],
+    n_tokens: usize,
+    y: &mut [f32],
+    scratch: &mut Vec<u8>,
+) -> Result<(), KernelError> {
+    product(par, active(), w, x, n_tokens, y, scratch)
 }
 
 /// [`matmul`] with a given kernel set (tests compare the sets; benchmarks time them).
 pub fn matmul_with(
+    isa: Isa,
+    w: &Weight<'_>,
+    x: &[f32],
+    n_tokens: usize,
+    y: &mut [f32],
+    scratch: &mut Vec<u8>,
+) -> Result<(), KernelError> {
+    product(&Pool, isa, w, x, n_tokens, y, scratch)
+}
+
+fn product(
+    par: &dyn Parallel,
     isa: Isa,
     w: &Weight<'_>,
     x: &[f32],
@@ -325,17 +351,17 @@ pub fn matmul_with(
         return Ok(());
     }
     let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
-    act::quantize_activations(isa, act_ty, x, w.cols, scratch);
+    act::quantize_activations(par, isa, act_ty, x, w.cols, scratch);
     let k8 = rows8_kernel(isa, w.ty, w.rows, n_tokens);
     let act_row = act::row_layout(isa, act_ty, w.cols).total;
     let job = Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
-    let serial = runs_serially(w.rows.saturating_mul(w.cols).saturating_mul(n_tokens));
-    let per = rows_per_piece(w.rows, serial, k8.is_some());
+    let serial = runs_serially(par, w.rows.saturating_mul(w.cols).saturating_mul(n_tokens));
+    let per = rows_per_piece(par, w.rows, serial, k8.is_some());
     if per >= w.rows {
         job.run(0, w.rows);
     } else {
-        (0..w.rows.div_ceil(per)).into_par_iter().for_each(|i| job.run(i * per, ((i + 1) * per).min(w.rows)));
+        par.for_each(w.rows.div_ceil(per), &|i| job.run(i * per, ((i + 1) * per).min(w.rows)));
     }
     Ok(())
 }
@@ -346,6 +372,18 @@ pub fn matmul_with(
 /// threads per group instead of one per matrix, which for a small model is a good part of a token's time.
 /// Otherwise the products run one by one.
 pub fn matmul_group(
+    ws: &[Weight<'_>],
+    ys: &mut [&mut [f32]],
+    x: &[f32],
+    n_tokens: usize,
+    scratch: &mut Vec<u8>,
+) -> Result<(), KernelError> {
+    matmul_group_on(&Pool, ws, ys, x, n_tokens, scratch)
+}
+
+/// [`matmul_group`] with the rows split across the threads of `par` (a forward pass's [`Team`]).
+pub fn matmul_group_on(
+    par: &dyn Parallel,
     ws: &[Weight<'_>],
     ys: &mut [&mut [f32]],
     x: &[f32],
@@ -365,14 +403,14 @@ pub fn matmul_group(
     }
     let Some(act_ty) = act_ty.filter(|_| shared && isa.is_available()) else {
         for (w, y) in ws.iter().zip(ys.iter_mut()) {
-            matmul_with(isa, w, x, n_tokens, y, scratch)?;
+            product(par, isa, w, x, n_tokens, y, scratch)?;
         }
         return Ok(());
     };
     if n_tokens == 0 {
         return Ok(());
     }
-    act::quantize_activations(isa, act_ty, x, ws[0].cols, scratch);
+    act::quantize_activations(par, isa, act_ty, x, ws[0].cols, scratch);
     let act_row = act::row_layout(isa, act_ty, ws[0].cols).total;
     let mut jobs = Vec::with_capacity(ws.len());
     for (w, y) in ws.iter().zip(ys.iter_mut()) {
@@ -382,31 +420,34 @@ pub fn matmul_group(
     }
 
     // Each product cut into row ranges as `matmul_with` cuts it, all in one parallel region.
-    let serial = runs_serially(ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
+    let serial = runs_serially(par, ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
-        let per = rows_per_piece(w.rows, serial, jobs[j].k8.is_some());
+        let per = rows_per_piece(par, w.rows, serial, jobs[j].k8.is_some());
         pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
     }
     if serial {
         pieces.iter().for_each(|&(j, r0, r1)| jobs[j].run(r0, r1));
     } else {
-        pieces.into_par_iter().for_each(|(j, r0, r1)| jobs[j].run(r0, r1));
+        par.for_each(pieces.len(), &|p| {
+            let (j, r0, r1) = pieces[p];
+            jobs[j].run(r0, r1)
+        });
     }
     Ok(())
 }
 
 /// Whether `work` multiply-adds stay on the calling thread: too few to pay for a hand-off, or no other thread.
-fn runs_serially(work: usize) -> bool {
-    work < SERIAL_MAX_MACS || rayon::current_num_threads() == 1
+fn runs_serially(par: &dyn Parallel, work: usize) -> bool {
+    work < SERIAL_MAX_MACS || par.threads() == 1
 }
 
 /// Rows per contiguous range of a product of `rows` (> 0) rows: all of them when serial; else four ranges per
 /// thread, so that a thread slowed by something else does not hold the rest up (the others take its ranges). That
 /// holds for a generated token too: one range per thread, the fewest hand-offs, was slower on a busy machine.
 /// With `by_8` (an 8-row kernel runs), a multiple of 8, and of 16 when `rows` is (see [`Rows8Kernel`]).
-fn rows_per_piece(rows: usize, serial: bool, by_8: bool) -> usize {
-    let ranges = if serial { 1 } else { 4 * rayon::current_num_threads() };
+fn rows_per_piece(par: &dyn Parallel, rows: usize, serial: bool, by_8: bool) -> usize {
+    let ranges = if serial { 1 } else { 4 * par.threads() };
     let per = rows.div_ceil(ranges.min(rows));
     match by_8 {
         true if rows.is_multiple_of(16) => per.next_multiple_of(16),

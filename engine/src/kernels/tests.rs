@@ -86,7 +86,7 @@ fn scalar_references_equal_the_dequantized_dot_product() {
             let (wb, wd) = weights(ty, rows, cols, cols as u64);
             let x = activations(1, cols, 7 + cols as u64);
             let mut scratch = Vec::new();
-            act::quantize_activations(Isa::Scalar, act_ty, &x, cols, &mut scratch);
+            act::quantize_activations(&crate::team::Pool, Isa::Scalar, act_ty, &x, cols, &mut scratch);
             let mut xd = vec![0f32; cols];
             dequantize(act_ty, &scratch[..act::row_layout(Isa::Scalar, act_ty, cols).blocks], &mut xd).unwrap();
             let mut y = vec![0f32; rows];

@@ -287,7 +287,7 @@ mod tests {
         x[5] = -30.0;
         let isa = Isa::Avx512Vnni;
         let mut a = Vec::new();
-        act::quantize_activations(isa, GgmlType::Q8_0, &x, cols, &mut a);
+        act::quantize_activations(&crate::team::Pool, isa, GgmlType::Q8_0, &x, cols, &mut a);
         let act_row = act::row_layout(isa, GgmlType::Q8_0, cols).total;
         for ty in [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0] {
             let row_bytes = bytes_for(ty, cols).unwrap();
@@ -334,7 +334,7 @@ mod tests {
         x[7] = 40.0;
         let isa = Isa::Avx512Vnni;
         let mut a = Vec::new();
-        act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
+        act::quantize_activations(&crate::team::Pool, isa, GgmlType::Q8_K, &x, cols, &mut a);
         let act_row = act::row_layout(isa, GgmlType::Q8_K, cols).total;
         for ty in [GgmlType::Q4_K, GgmlType::Q6_K] {
             let row_bytes = bytes_for(ty, cols).unwrap();

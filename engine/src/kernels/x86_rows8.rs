@@ -430,7 +430,7 @@ mod tests {
             for isa in [Isa::Avx2, Isa::Avx2Vnni].into_iter().filter(|i| i.is_available()) {
                 let vnni = isa == Isa::Avx2Vnni;
                 let mut a = Vec::new();
-                act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
+                act::quantize_activations(&crate::team::Pool, isa, GgmlType::Q8_K, &x, cols, &mut a);
                 let act_row = act::row_layout(isa, GgmlType::Q8_K, cols).total;
                 let k8 = super::super::x86::rows8_kernel(ty, rows, n, vnni).expect("an 8-row kernel");
                 let k = super::super::x86::kernel(ty, rows, n, vnni).unwrap();

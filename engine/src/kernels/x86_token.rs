@@ -462,7 +462,7 @@ mod tests {
             let mut x = normal(cols, 12);
             x[3] = -50.0;
             let mut a = Vec::new();
-            act::quantize_activations(isa, GgmlType::Q8_K, &x, cols, &mut a);
+            act::quantize_activations(&crate::team::Pool, isa, GgmlType::Q8_K, &x, cols, &mut a);
             let act_row = act::row_layout(isa, GgmlType::Q8_K, cols).total;
             for (ty, rows) in [(GgmlType::Q4_K, rows), (GgmlType::Q6_K, rows), (GgmlType::Q6_K, rows - 3)] {
                 let row_bytes = bytes_for(ty, cols).unwrap();

@@ -384,7 +384,7 @@ mod tests {
                 let act_ty = vec_dot_type(ty).unwrap();
                 for &isa in &sets {
                     let mut a = Vec::new();
-                    act::quantize_activations(isa, act_ty, &x, cols, &mut a);
+                    act::quantize_activations(&crate::team::Pool, isa, act_ty, &x, cols, &mut a);
                     let act_row = act::row_layout(isa, act_ty, cols).total;
                     let vnni = isa != Isa::Avx2;
                     let k = super::super::x86::kernel(ty, rows, 1, vnni).unwrap();

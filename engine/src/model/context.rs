@@ -6,7 +6,9 @@ use std::sync::Arc;
 use super::forward::{forward, Output, KV_CHUNK, Q_TILE};
 use super::kv::{KvCache, KvType};
 use super::load::Model;
+use super::ops::WeightedSum;
 use super::ModelError;
+use crate::team::Team;
 
 /// Prompt tokens go through the forward pass this many at a time: each weight matrix is read once per batch.
 pub const DEFAULT_BATCH: usize = 64;
@@ -30,6 +32,8 @@ pub(super) struct Buffers {
     pub scores: Vec<f32>,
     /// Each head's rows of an f16 cache converted to f32, a block at a time: n_head × KV_CHUNK × head_dim.
     pub kv_rows: Vec<f32>,
+    /// Each head's weighted sums of value rows, one per query token of a tile: n_head × Q_TILE.
+    pub sums: Vec<WeightedSum>,
     /// n_batch × n_ff.
     pub gate: Vec<f32>,
     pub up: Vec<f32>,
@@ -50,6 +54,8 @@ pub struct Context {
     buf: Buffers,
     logits: Vec<f32>,
     n_logits: usize,
+    /// The threads of the forward passes: as many as the rayon pool the context was made in has.
+    team: Team,
 }
 
 impl Context {
@@ -71,7 +77,8 @@ impl Context {
         let kv = KvCache::new(kv_type, hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx, MAX_KV_BYTES)?;
         let nb = DEFAULT_BATCH.min(n_ctx);
         let buf = Buffers::new(&model, nb, n_ctx);
-        Ok(Context { model, n_past: 0, n_batch: nb, kv, buf, logits: vec![0.0; hp.n_vocab], n_logits: 0 })
+        let team = Team::new(rayon::current_num_threads());
+        Ok(Context { model, n_past: 0, n_batch: nb, kv, buf, logits: vec![0.0; hp.n_vocab], n_logits: 0, team })
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -136,11 +143,7 @@ impl Context {
             } else {
                 Output::Nothing
             };
-            // On a thread of the pool (`rayon::scope` runs there): a caller outside it then waits once per pass,
-            // not once per parallel product, and the pass's own thread takes part in every product. From outside,
-            // each product would put the caller to sleep and wake a worker, hundreds of times per generated token.
-            let (model, kv, buf, n_past) = (&self.model, &mut self.kv, &mut self.buf, self.n_past);
-            let pass = rayon::scope(|_| forward(model, kv, buf, chunk, n_past, out));
+            let pass = forward(&self.team, &self.model, &mut self.kv, &mut self.buf, chunk, self.n_past, out);
             // A failed pass may have written part of the chunk: those positions are not cached.
             self.n_logits = 0;
             pass?;
@@ -204,6 +207,7 @@ impl Buffers {
             att_tok: z(nb * hp.n_q()),
             scores: z(hp.n_head * Q_TILE * n_ctx),
             kv_rows: z(hp.n_head * KV_CHUNK * hp.head_dim),
+            sums: (0..hp.n_head * Q_TILE).map(|_| WeightedSum::new(hp.head_dim)).collect(),
             gate: z(nb * hp.n_ff),
             up: z(nb * hp.n_ff),
             tmp: z(nb * hp.n_embd),

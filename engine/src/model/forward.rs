@@ -6,16 +6,16 @@
 //! key/value head h / (n_head / n_head_kv) (grouped-query attention).
 //!
 //! Activations are token-major: row t of a buffer is token t. Time goes to the weight matmuls (the kernels, which
-//! split rows across threads); attention splits its heads across threads.
-
-use rayon::prelude::*;
+//! split rows across threads); attention splits its heads across threads. The threads are the context's
+//! [`Team`](crate::team::Team), whose workers spin between the pass's many small steps.
 
 use super::context::Buffers;
 use super::kv::KvCache;
 use super::load::Model;
 use super::ops;
 use super::ModelError;
-use crate::kernels::{get_row, matmul, matmul_group};
+use crate::kernels::{get_row, matmul_group_on, matmul_on};
+use crate::team::{Chunks, Parallel};
 
 /// A kernel refusal (a bug: the loader checked every weight), as an error rather than a panic.
 fn kernel(e: impl std::fmt::Display) -> ModelError {
@@ -33,6 +33,7 @@ pub(super) enum Output<'a> {
 }
 
 pub(super) fn forward(
+    par: &dyn Parallel,
     model: &Model,
     kv: &mut KvCache,
     b: &mut Buffers,
@@ -63,7 +64,7 @@ pub(super) fn forward(
         let xn = &b.xn[..n * e];
         let qkv = [model.w(&layer.wq), model.w(&layer.wk), model.w(&layer.wv)];
         let outs: &mut [&mut [f32]] = &mut [&mut b.q[..n * nq], &mut b.k[..n * nkv], &mut b.v[..n * nkv]];
-        matmul_group(&qkv, outs, xn, n, &mut b.scratch).map_err(kernel)?;
+        matmul_group_on(par, &qkv, outs, xn, n, &mut b.scratch).map_err(kernel)?;
         for (buf, bias, w) in [(&mut b.q, &layer.bq, nq), (&mut b.k, &layer.bk, nkv), (&mut b.v, &layer.bv, nkv)] {
             if let Some(bias) = bias {
                 buf[..n * w].chunks_exact_mut(w).for_each(|row| ops::add(row, bias));
@@ -81,8 +82,8 @@ pub(super) fn forward(
                 kv.v.write(at, &b.v[t * nkv + h * hd..][..hd]);
             }
         }
-        attention(model, kv, b, l, n, pos0);
-        matmul(&model.w(&layer.wo), &b.att_tok[..n * nq], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
+        attention(par, model, kv, b, l, n, pos0);
+        matmul_on(par, &model.w(&layer.wo), &b.att_tok[..n * nq], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
         if let Some(bo) = &layer.bo {
             b.tmp[..n * e].chunks_exact_mut(e).for_each(|row| ops::add(row, bo));
         }
@@ -94,9 +95,9 @@ pub(super) fn forward(
         }
         let xn = &b.xn[..n * e];
         let gate_up = [model.w(&layer.w_gate), model.w(&layer.w_up)];
-        matmul_group(&gate_up, &mut [&mut b.gate[..n * ff], &mut b.up[..n * ff]], xn, n, &mut b.scratch).map_err(kernel)?;
+        matmul_group_on(par, &gate_up, &mut [&mut b.gate[..n * ff], &mut b.up[..n * ff]], xn, n, &mut b.scratch).map_err(kernel)?;
         ops::swiglu(&mut b.gate[..n * ff], &b.up[..n * ff], ff);
-        matmul(&model.w(&layer.w_down), &b.gate[..n * ff], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
+        matmul_on(par, &model.w(&layer.w_down), &b.gate[..n * ff], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
         ops::add(&mut b.x[..n * e], &b.tmp[..n * e]);
     }
 
@@ -110,54 +111,70 @@ pub(super) fn forward(
         let r = t - first;
         ops::rms_norm(&b.x[t * e..(t + 1) * e], &model.output_norm, hp.eps, &mut b.xn[r * e..(r + 1) * e]);
     }
-    matmul(&model.w(&model.output), &b.xn[..m * e], m, &mut logits[..m * hp.n_vocab], &mut b.scratch).map_err(kernel)
+    matmul_on(par, &model.w(&model.output), &b.xn[..m * e], m, &mut logits[..m * hp.n_vocab], &mut b.scratch).map_err(kernel)
 }
 
 /// Positions per block of keys or values that attention reads at a time (converted to f32 from an f16 cache).
 pub(super) const KV_CHUNK: usize = 64;
 
-/// Attention with fewer multiply-adds than this (q·k plus p·v, per head) stays on the calling thread.
-const SERIAL_MAX_MACS: usize = 32 * 1024;
+/// Attention with fewer multiply-adds than this (q·k plus p·v, all heads) stays on the calling thread. A step of
+/// the team costs about a microsecond; from a few positions on, the second thread reading half the cache is worth
+/// more (SmolLM2-135M, 128 tokens: 270 → 210 µs of attention per token, from 32K).
+const SERIAL_MAX_MACS: usize = 4 * 1024;
 
 /// Causal attention of the batch's queries over the cache (which already holds the batch's own keys and values).
 /// Heads run in parallel; each writes its n × head_dim block of `b.att`, then the blocks are interleaved into
 /// token-major `b.att_tok` for the output projection.
-fn attention(model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, pos0: usize) {
+fn attention(par: &dyn Parallel, model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, pos0: usize) {
     let hp = model.hparams();
     let (hd, nq, group) = (hp.head_dim, hp.n_q(), hp.n_head / hp.n_head_kv);
     let q = &b.q;
-    // Short contexts are less work than waking the pool: then all heads run on this thread.
-    let work = hp.n_head * n * (pos0 + n) * hd;
-    let heads_per_task = if work < SERIAL_MAX_MACS { hp.n_head } else { 1 };
     let avx2 = ops::avx2_fma();
     #[cfg(target_arch = "x86_64")]
     let avx512 = super::ops512::avx512();
-    b.att[..hp.n_head * n * hd]
-        .par_chunks_mut(n * hd)
-        .zip(b.scores.par_chunks_mut(Q_TILE * kv.n_ctx))
-        .zip(b.kv_rows.par_chunks_mut(KV_CHUNK * hd))
-        .with_min_len(heads_per_task)
-        .enumerate()
-        .for_each(|(h, ((out, scores), rows))| {
-            let head = Head { kv, base: kv.offset(l, h / group, 0), q, q_at: h * hd, nq, hd, n, pos0 };
-            #[cfg(target_arch = "x86_64")]
-            if avx512 {
-                // SAFETY: `ops512::avx512` checked that this CPU has AVX-512 F (and AVX2 and FMA).
-                return unsafe { attend_avx512(&head, out, scores, rows) };
-            }
-            #[cfg(target_arch = "x86_64")]
-            if avx2 {
-                // SAFETY: `ops::avx2_fma` checked that this CPU has AVX2 and FMA.
-                return unsafe { attend_avx2(&head, out, scores, rows) };
-            }
-            let _ = avx2;
-            attend::<PORTABLE>(&head, out, scores, rows)
-        });
+    // Head h writes its block of `att` and uses its own rows of `scores`, `kv_rows` and `sums`.
+    let outs = Chunks::new(&mut b.att[..hp.n_head * n * hd], n * hd);
+    let scores = Chunks::new(&mut b.scores, Q_TILE * kv.n_ctx);
+    let kv_rows = Chunks::new(&mut b.kv_rows, KV_CHUNK * hd);
+    let sums = Chunks::new(&mut b.sums, Q_TILE);
+    let head = |h: usize| {
+        // SAFETY: each head runs once (below), and takes only its own chunks.
+        let (out, scores, rows, sums) = unsafe { (outs.get(h), scores.get(h), kv_rows.get(h), sums.get(h)) };
+        let bufs = HeadBuffers { out, scores, rows, sums };
+        let head = Head { kv, base: kv.offset(l, h / group, 0), q, q_at: h * hd, nq, hd, n, pos0 };
+        #[cfg(target_arch = "x86_64")]
+        if avx512 {
+            // SAFETY: `ops512::avx512` checked that this CPU has AVX-512 F (and AVX2 and FMA).
+            return unsafe { attend_avx512(&head, bufs) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        if avx2 {
+            // SAFETY: `ops::avx2_fma` checked that this CPU has AVX2 and FMA.
+            return unsafe { attend_avx2(&head, bufs) };
+        }
+        let _ = avx2;
+        attend::<PORTABLE>(&head, bufs)
+    };
+    // Short contexts are less work than a hand-off: then all heads run on this thread.
+    if hp.n_head * n * (pos0 + n) * hd < SERIAL_MAX_MACS {
+        (0..hp.n_head).for_each(head);
+    } else {
+        par.for_each(hp.n_head, &head);
+    }
     for h in 0..hp.n_head {
         for t in 0..n {
             b.att_tok[t * nq + h * hd..][..hd].copy_from_slice(&b.att[(h * n + t) * hd..][..hd]);
         }
     }
+}
+
+/// What one query head writes: its block of the output (n × head_dim), and its own working buffers of `Buffers`:
+/// [`Q_TILE`] rows of scores, a block of converted cache rows, [`Q_TILE`] weighted sums.
+struct HeadBuffers<'a> {
+    out: &'a mut [f32],
+    scores: &'a mut [f32],
+    rows: &'a mut [f32],
+    sums: &'a mut [ops::WeightedSum],
 }
 
 /// What one query head reads: its cache rows (from `base`) and its slice of each token's queries.
@@ -184,16 +201,16 @@ const AVX512: u8 = 2;
 /// registers, and each `mul_add` one instruction — attention is a third of the work at a context of 1000.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn attend_avx2(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
-    attend::<AVX2>(h, out, scores, rows)
+unsafe fn attend_avx2(h: &Head<'_>, b: HeadBuffers<'_>) {
+    attend::<AVX2>(h, b)
 }
 
 /// [`attend`] with AVX-512 F as well: the keys' dot products sixteen at a time (`ops512::dots16`), the softmax and
 /// the weighted sums in 512-bit registers.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f")]
-unsafe fn attend_avx512(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
-    attend::<AVX512>(h, out, scores, rows)
+unsafe fn attend_avx512(h: &Head<'_>, b: HeadBuffers<'_>) {
+    attend::<AVX512>(h, b)
 }
 
 /// Query tokens per pass over a head's keys and values: each block of keys, then of values, is read (and for an
@@ -205,11 +222,11 @@ pub(super) const Q_TILE: usize = 8;
 /// [`Q_TILE`] rows of scores (the context's length each).
 /// `MODE`: which build (see [`PORTABLE`]); the caller has the features it names.
 #[inline(always)]
-fn attend<const MODE: u8>(h: &Head<'_>, out: &mut [f32], scores: &mut [f32], rows: &mut [f32]) {
+fn attend<const MODE: u8>(h: &Head<'_>, b: HeadBuffers<'_>) {
+    let HeadBuffers { out, scores, rows, sums } = b;
     let hd = h.hd;
     let scale = 1.0 / (hd as f32).sqrt();
     let n_ctx = scores.len() / Q_TILE;
-    let mut sums: Vec<ops::WeightedSum> = (0..Q_TILE.min(h.n)).map(|_| ops::WeightedSum::new(hd)).collect();
     for t0 in (0..h.n).step_by(Q_TILE) {
         let tn = Q_TILE.min(h.n - t0);
         // Token t0 + i sees positions 0..n_kv(i).

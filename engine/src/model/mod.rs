@@ -11,8 +11,8 @@
 //! ([`Context::truncate`]); when the context is full, [`Context::eval`] refuses with [`ModelError::ContextFull`]
 //! and the caller chooses: stop, or [`Context::shift`] the window as llama.cpp's context shift does.
 //!
-//! Threads: the matmuls and attention run on the current rayon pool, so `pool.install(|| ctx.eval(..))` picks the
-//! thread count for a session.
+//! Threads: the matmuls and attention run on the context's own team of threads ([`crate::team::Team`]), as many
+//! as the rayon pool it was created in has, so creating it inside `pool.install(..)` picks a session's thread count.
 //!
 //! The math is llama.cpp's (`src/llama-model.cpp`, `build_llama` and `build_qwen2`; ggml's `rope` and `rms_norm`),
 //! which for these architectures is the math of transformers' `LlamaForCausalLM` and `Qwen2ForCausalLM` on the
