@@ -62,12 +62,18 @@ for test, v in mine.items():
     ratio = "" if t is None else f"{v / t:.2f}x"
     print(f"{name:44} {test:6} {v:8.1f} t/s {ref_s:>12} {ratio:>8}")
 tg_test = next((t for t in mine if t.startswith("tg")), None)
-# The bound from the best bandwidth any of our runs measured (each measures right after its generation run).
+# The bound from the best bandwidth any of our runs measured (each measures right before and after its
+# generation run); and each run against the bandwidth measured around it, whose median is fairer on a machine
+# whose bandwidth moves between runs.
 bw = max(r["read_bandwidth_bytes_per_s"] for r in runs)
 bound = bw / ours["bytes_per_token"]
 tg = mine[tg_test] / bound if tg_test else None
+per_run = [f for r in runs for f in r.get("tg_fraction_of_bound_per_run", [])]
 print(f'{"":44} bound  {bound:8.1f} t/s  ({ours["bytes_per_token"] / 2**20:.1f} MiB per token at '
       f'{bw / 1e9:.1f} GB/s, the best of {len(runs)} runs); tg at {100 * tg:.0f}% of it' if tg else "")
+if per_run:
+    print(f'{"":44} each run against the bandwidth around it: median {100 * statistics.median(per_run):.0f}% '
+          f'({100 * min(per_run):.0f}-{100 * max(per_run):.0f}%)')
 print(f'{"":44} memory: file {ours["file_size"] / 2**20:.1f} MiB, KV {ours["kv_cache_bytes"] / 2**20:.1f} MiB, '
       f'peak RSS {ours["peak_rss_bytes"] / 2**20:.1f} MiB')
 PY

@@ -4,9 +4,11 @@
 //! `pp`: a fresh context evaluates `p` prompt tokens in batches. `tg`: a fresh context generates `n` tokens one at
 //! a time. Tokens are pseudo-random ids (speed does not depend on them). One warm-up run, then `r` timed runs;
 //! the mean and standard deviation of tokens per second are reported. Generation is bound by memory bandwidth, so
-//! the bench also measures this machine's read bandwidth, right after each timed generation run (it moves with
-//! whatever else the machine runs), and prints the bound: bytes read per generated token ÷ the best bandwidth
-//! measured, and how close generation comes to it.
+//! the bench also measures this machine's read bandwidth, right before and right after each timed generation run
+//! (on a shared machine it moves with whatever else runs, by half within seconds), and prints the bound: bytes
+//! read per generated token ÷ the best bandwidth measured, and how close the mean generation speed comes to it.
+//! Beside that strict figure it prints each run against the bandwidth measured around that run (the mean of the
+//! two probes): the median of those is the fairer figure when the bandwidth moves between runs.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -101,24 +103,35 @@ pub fn run(args: Args) -> Result<()> {
     }
     // Peak RSS before the bandwidth probe's buffer counts: after the warm-up run, which touched every weight.
     let mut rss = None;
-    // This machine's bandwidth moves with what else runs on it: the probe runs right after each generation run,
-    // and the bound takes the best it saw.
+    // The generation bound: every weight but the embedding table is read once per token (the table too when it
+    // doubles as the output), plus on average half the KV cache of the test.
+    let weights = weight_bytes_per_token(&model);
+    let kv_per_pos = 2 * hp.n_layer * hp.n_kv() * std::mem::size_of::<f32>();
+    let per_token = weights + kv_per_pos * args.n_gen / 2;
+
+    // This machine's bandwidth moves with what else runs on it: the probe runs right before and right after each
+    // timed generation run. The bound takes the best it saw; each run is also set against the mean of its own two.
     let mut probe = None;
     let mut bandwidth = 0f64;
+    let mut paired = Vec::new();
     if args.n_gen > 0 {
         let toks = tokens(args.n_gen, hp.n_vocab);
         let mut t = Test { name: format!("tg{}", args.n_gen), n_tokens: args.n_gen, samples: Vec::new() };
         for rep in 0..=args.repetitions {
             ctx.truncate(0);
+            let before = (rep > 0).then(|| read_bandwidth(probe.get_or_insert_with(bandwidth_buffer)));
             let start = Instant::now();
             for &tok in &toks {
                 black_box(ctx.eval(&[tok], false)?);
             }
-            if rep == 0 {
-                rss = peak_rss_bytes();
+            let speed = args.n_gen as f64 / start.elapsed().as_secs_f64();
+            if let Some(before) = before {
+                let after = read_bandwidth(probe.get_or_insert_with(bandwidth_buffer));
+                t.samples.push(speed);
+                bandwidth = bandwidth.max(before).max(after);
+                paired.push(speed * per_token as f64 / ((before + after) / 2.0));
             } else {
-                t.samples.push(args.n_gen as f64 / start.elapsed().as_secs_f64());
-                bandwidth = bandwidth.max(read_bandwidth(probe.get_or_insert_with(bandwidth_buffer)));
+                rss = peak_rss_bytes();
             }
         }
         tests.push(t);
@@ -126,13 +139,8 @@ pub fn run(args: Args) -> Result<()> {
         rss = peak_rss_bytes();
         bandwidth = read_bandwidth(&bandwidth_buffer());
     }
-
-    // The generation bound: every weight but the embedding table is read once per token (the table too when it
-    // doubles as the output), plus on average half the KV cache of the test.
-    let weights = weight_bytes_per_token(&model);
-    let kv_per_pos = 2 * hp.n_layer * hp.n_kv() * std::mem::size_of::<f32>();
-    let per_token = weights + kv_per_pos * args.n_gen / 2;
     let bound = bandwidth / per_token as f64;
+    let paired_median = median(&paired);
 
     let file_size = model.gguf().file_size();
     let params: u64 = model.gguf().tensors().iter().map(|t| t.n_elements()).sum();
@@ -154,7 +162,8 @@ pub fn run(args: Args) -> Result<()> {
             "model": args.model, "name": name, "arch": hp.arch.name(), "file_size": file_size, "params": params,
             "kernels": isa, "threads": threads, "results": results,
             "bytes_per_token": per_token, "read_bandwidth_bytes_per_s": bandwidth, "tg_bound_ts": bound,
-            "tg_fraction_of_bound": tg.map(|t| t / bound), "kv_cache_bytes": ctx.kv_bytes(), "peak_rss_bytes": rss,
+            "tg_fraction_of_bound": tg.map(|t| t / bound), "tg_fraction_of_bound_per_run": paired,
+            "tg_fraction_of_bound_per_run_median": paired_median, "kv_cache_bytes": ctx.kv_bytes(), "peak_rss_bytes": rss,
             "cache_type": format!("{:?}", args.cache.kv_type()).to_lowercase(),
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
@@ -182,6 +191,16 @@ pub fn run(args: Args) -> Result<()> {
     if let Some(tg) = tests.iter().find(|t| t.name.starts_with("tg")) {
         println!("generation reached {:.0}% of that bound", 100.0 * tg.mean() / bound);
     }
+    if let Some(m) = paired_median {
+        let lo = paired.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = paired.iter().copied().fold(0f64, f64::max);
+        println!(
+            "each run against the bandwidth measured around it: median {:.0}% ({:.0}–{:.0}%)",
+            100.0 * m,
+            100.0 * lo,
+            100.0 * hi
+        );
+    }
     println!(
         "memory: file {}, KV cache {} ({:?}), peak resident {}",
         human_bytes(file_size),
@@ -190,6 +209,14 @@ pub fn run(args: Args) -> Result<()> {
         rss.map_or("unknown".into(), human_bytes)
     );
     Ok(())
+}
+
+/// The median of `v` (the mean of the middle two for an even count), if it has any values.
+fn median(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    (n > 0).then(|| if n % 2 == 1 { v[n / 2] } else { (v[n / 2 - 1] + v[n / 2]) / 2.0 })
 }
 
 /// Bytes of weights one generated token reads.
@@ -264,5 +291,13 @@ mod tests {
             assert_eq!(super::sum_words(&words, prefetch), sum(&words));
             assert_eq!(super::sum_words(&words[..5], prefetch), sum(&words[..5]));
         }
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(super::median(&[]), None);
+        assert_eq!(super::median(&[0.7]), Some(0.7));
+        assert_eq!(super::median(&[0.9, 0.5, 0.7]), Some(0.7));
+        assert_eq!(super::median(&[0.9, 0.5, 0.75, 0.5]), Some(0.625));
     }
 }

@@ -80,6 +80,11 @@ fn bench_reports_prompt_and_generation_speed() {
     assert_eq!(tests, ["pp32", "tg8"]);
     assert!(v["results"].as_array().unwrap().iter().all(|r| r["avg_ts"].as_f64().unwrap() > 0.0));
     assert!(v["tg_bound_ts"].as_f64().unwrap() > 0.0);
+    // One figure per timed run against the bandwidth around it, and their median.
+    let per_run = v["tg_fraction_of_bound_per_run"].as_array().unwrap();
+    assert_eq!(per_run.len(), 1);
+    let median = v["tg_fraction_of_bound_per_run_median"].as_f64().unwrap();
+    assert!(median > 0.0 && median == per_run[0].as_f64().unwrap(), "{median} vs {per_run:?}");
     // Resident memory: the mapped file, the KV cache and a little, not a copy of the weights.
     let (rss, file) = (v["peak_rss_bytes"].as_f64().unwrap(), v["file_size"].as_f64().unwrap());
     assert!(rss < file + v["kv_cache_bytes"].as_f64().unwrap() + 96.0 * 1048576.0, "peak RSS {rss} for a {file}-byte file");
