@@ -17,7 +17,8 @@
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use pocketlm::kernels::{active, matmul_with, Isa, Weight};
+use pocketlm::kernels::{active, matmul_on, Isa, Weight};
+use pocketlm::team::Pool;
 use pocketlm::quant::{bytes_for, quantize, GgmlType};
 
 const TYPES: [GgmlType; 13] = [
@@ -98,16 +99,16 @@ fn main() -> Result<(), Box<dyn Error>> {
         let w = Weight { ty, data: &data, rows, cols };
         let mut y = vec![0f32; rows * n_tokens];
         let gbs = |isa: Isa, scratch: &mut Vec<u8>, y: &mut [f32]| -> Result<f64, Box<dyn Error>> {
-            matmul_with(isa, &w, &x[..cols], 1, &mut y[..rows], scratch)?;
+            matmul_on(&Pool, isa, &w, &x[..cols], 1, &mut y[..rows], scratch)?;
             let dt = best_of(Duration::from_millis(300), || {
-                matmul_with(isa, &w, &x[..cols], 1, &mut y[..rows], scratch).unwrap();
+                matmul_on(&Pool, isa, &w, &x[..cols], 1, &mut y[..rows], scratch).unwrap();
             });
             Ok(data.len() as f64 / dt.as_secs_f64() / 1e9)
         };
         let fast = gbs(isa, &mut scratch, &mut y)?;
         let slow = if scalar { format!("{:.2}", gbs(Isa::Scalar, &mut scratch, &mut y)?) } else { "-".into() };
         let dt = best_of(Duration::from_millis(500), || {
-            matmul_with(isa, &w, &x, n_tokens, &mut y, &mut scratch).unwrap();
+            matmul_on(&Pool, isa, &w, &x, n_tokens, &mut y, &mut scratch).unwrap();
         });
         let tps = n_tokens as f64 / dt.as_secs_f64();
         let gmacs = (rows * cols * n_tokens) as f64 / dt.as_secs_f64() / 1e9;

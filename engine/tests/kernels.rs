@@ -8,7 +8,8 @@
 mod demo;
 
 use pocketlm::gguf::GgufFile;
-use pocketlm::kernels::{act, active, get_row, matmul, matmul_with, supports, vec_dot_type, Isa, Weight};
+use pocketlm::kernels::{act, active, get_row, matmul, matmul_on, supports, vec_dot_type, Isa, Weight};
+use pocketlm::team::Pool;
 use pocketlm::quant::dequantize;
 
 /// Hidden-state-like activations: mostly small, one outlier per token.
@@ -40,7 +41,7 @@ fn real_tensors_match_the_dequantized_product() {
         let mut scratch = Vec::new();
         matmul(&w, &x, n_tokens, &mut y, &mut scratch).unwrap();
         let mut y_scalar = vec![0f32; rows * n_tokens];
-        matmul_with(Isa::Scalar, &w, &x, n_tokens, &mut y_scalar, &mut Vec::new()).unwrap();
+        matmul_on(&Pool, Isa::Scalar, &w, &x, n_tokens, &mut y_scalar, &mut Vec::new()).unwrap();
 
         let mut wd = vec![0f32; rows * cols];
         dequantize(t.ty, data, &mut wd).unwrap();

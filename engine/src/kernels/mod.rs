@@ -16,7 +16,7 @@
 //!    time per weight row, so that a batch (a prompt) reads each weight block once per tile rather than once per token.
 //!
 //! The instruction set is chosen at run time ([`detected`]), never by `target-cpu`; `POCKETLM_KERNELS` (read once)
-//! names another available set, [`set_force_scalar`] makes [`matmul`] use the references, and [`matmul_with`] runs a
+//! names another available set, [`set_force_scalar`] makes [`matmul`] use the references, and [`matmul_on`] runs a
 //! given set.
 
 pub mod act;
@@ -192,7 +192,7 @@ fn named_set(name: &str, available: &[Isa]) -> Result<Isa, String> {
 /// # Safety
 /// The kernel's instruction set must be available (only [`kernel`] hands them out, after checking), `w` must be one
 /// whole row and `a` must hold `out.len()` rows of `act_row` bytes of the paired activation type (checked by
-/// [`matmul_with`]). SIMD kernels may assume `out.len() <= TOKEN_TILE`.
+/// [`matmul_on`]). SIMD kernels may assume `out.len() <= TOKEN_TILE`.
 pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &mut [f32]);
 
 /// `rows` weight rows, a multiple of 8, and of 16 if the product's rows are (`w` holds them, `row_bytes` apart),
@@ -307,34 +307,12 @@ fn check(w: &Weight<'_>, x_len: usize, n_tokens: usize, y_len: usize) -> Result<
 /// `n_tokens × rows`. `x` is converted to [`vec_dot_type`] into `scratch` (kept by the caller and reused), then rows
 /// are split across the current rayon pool. Uses the [`active`] kernel set.
 pub fn matmul(w: &Weight<'_>, x: &[f32], n_tokens: usize, y: &mut [f32], scratch: &mut Vec<u8>) -> Result<(), KernelError> {
-    product(&Pool, active(), w, x, n_tokens, y, scratch)
+    matmul_on(&Pool, active(), w, x, n_tokens, y, scratch)
 }
 
-/// [`matmul`] with its rows split across the threads of `par` (a forward pass's [`Team`]).
+/// [`matmul`] with the rows split across the threads of `par` (a forward pass's [`Team`], or [`Pool`]) and the
+/// kernel set `isa` (tests compare the sets; benchmarks time them).
 pub fn matmul_on(
-    par: &dyn Parallel,
-    w: &Weight<'_>,
-    x: &[f32],
-    n_tokens: usize,
-    y: &mut [f32],
-    scratch: &mut Vec<u8>,
-) -> Result<(), KernelError> {
-    product(par, active(), w, x, n_tokens, y, scratch)
-}
-
-/// [`matmul`] with a given kernel set (tests compare the sets; benchmarks time them).
-pub fn matmul_with(
-    isa: Isa,
-    w: &Weight<'_>,
-    x: &[f32],
-    n_tokens: usize,
-    y: &mut [f32],
-    scratch: &mut Vec<u8>,
-) -> Result<(), KernelError> {
-    product(&Pool, isa, w, x, n_tokens, y, scratch)
-}
-
-fn product(
     par: &dyn Parallel,
     isa: Isa,
     w: &Weight<'_>,
@@ -403,7 +381,7 @@ pub fn matmul_group_on(
     }
     let Some(act_ty) = act_ty.filter(|_| shared && isa.is_available()) else {
         for (w, y) in ws.iter().zip(ys.iter_mut()) {
-            product(par, isa, w, x, n_tokens, y, scratch)?;
+            matmul_on(par, isa, w, x, n_tokens, y, scratch)?;
         }
         return Ok(());
     };
@@ -419,7 +397,7 @@ pub fn matmul_group_on(
         jobs.push(Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
     }
 
-    // Each product cut into row ranges as `matmul_with` cuts it, all in one parallel region.
+    // Each product cut into row ranges as `matmul_on` cuts it, all in one parallel region.
     let serial = runs_serially(par, ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
@@ -479,7 +457,7 @@ const ROWS8_ACT_CHUNK_BYTES: usize = 4 << 20;
 #[derive(Clone, Copy)]
 struct OutPtr(*mut f32);
 // SAFETY: the pointer is only written through `Job::run`, at indices `t·rows + r` for the rows `r` of the caller's
-// own range; ranges are disjoint, so no two threads touch the same element, and `matmul_with` holds the `&mut`
+// own range; ranges are disjoint, so no two threads touch the same element, and `matmul_on` holds the `&mut`
 // borrow of `y` until every thread has finished.
 unsafe impl Send for OutPtr {}
 unsafe impl Sync for OutPtr {}

@@ -86,11 +86,12 @@ fn scalar_references_equal_the_dequantized_dot_product() {
             let (wb, wd) = weights(ty, rows, cols, cols as u64);
             let x = activations(1, cols, 7 + cols as u64);
             let mut scratch = Vec::new();
-            act::quantize_activations(&crate::team::Pool, Isa::Scalar, act_ty, &x, cols, &mut scratch);
+            act::quantize_activations(&Pool, Isa::Scalar, act_ty, &x, cols, &mut scratch);
             let mut xd = vec![0f32; cols];
             dequantize(act_ty, &scratch[..act::row_layout(Isa::Scalar, act_ty, cols).blocks], &mut xd).unwrap();
             let mut y = vec![0f32; rows];
-            matmul_with(Isa::Scalar, &Weight { ty, data: &wb, rows, cols }, &x, 1, &mut y, &mut Vec::new()).unwrap();
+            let w = Weight { ty, data: &wb, rows, cols };
+            matmul_on(&Pool, Isa::Scalar, &w, &x, 1, &mut y, &mut Vec::new()).unwrap();
             let mut want = vec![0f32; rows];
             let mut bound = vec![0f64; rows];
             for r in 0..rows {
@@ -153,12 +154,12 @@ fn simd_kernels_equal_the_scalar_references() {
             for n_tokens in [1, 3, 4, 9, 13] {
                 let x = activations(n_tokens, cols, cols as u64 * 31 + n_tokens as u64);
                 let mut want = vec![0f32; rows * n_tokens];
-                matmul_with(Isa::Scalar, &w, &x, n_tokens, &mut want, &mut Vec::new()).unwrap();
+                matmul_on(&Pool, Isa::Scalar, &w, &x, n_tokens, &mut want, &mut Vec::new()).unwrap();
                 let bound = order_bound(&wd, &x, rows, cols, n_tokens);
                 for &isa in &sets {
                     let what = format!("{} {ty}, {cols} cols, {n_tokens} tokens", isa.name());
                     let mut got = vec![0f32; rows * n_tokens];
-                    matmul_with(isa, &w, &x, n_tokens, &mut got, &mut Vec::new()).unwrap();
+                    matmul_on(&Pool, isa, &w, &x, n_tokens, &mut got, &mut Vec::new()).unwrap();
                     assert_close(&got, &want, &bound, &what);
                     // Token by token: the same numbers, bit for bit (a tile must not change a token's result),
                     // in a batch that takes the same arithmetic (see `same_arithmetic_batch`).
@@ -166,7 +167,7 @@ fn simd_kernels_equal_the_scalar_references() {
                         let copies = same_arithmetic_batch(isa, ty, rows, n_tokens, t);
                         let xt = x[t * cols..(t + 1) * cols].repeat(copies);
                         let mut alone = vec![0f32; rows * copies];
-                        matmul_with(isa, &w, &xt, copies, &mut alone, &mut Vec::new()).unwrap();
+                        matmul_on(&Pool, isa, &w, &xt, copies, &mut alone, &mut Vec::new()).unwrap();
                         assert_eq!(&alone[..rows], &got[t * rows..(t + 1) * rows], "{what}: token {t} alone");
                     }
                 }
@@ -190,7 +191,7 @@ fn simd_kernels_survive_random_block_bytes() {
         let w = Weight { ty, data: &wb, rows, cols };
         let x = activations(5, cols, 3);
         let mut want = vec![0f32; rows * 5];
-        matmul_with(Isa::Scalar, &w, &x, 5, &mut want, &mut Vec::new()).unwrap();
+        matmul_on(&Pool, Isa::Scalar, &w, &x, 5, &mut want, &mut Vec::new()).unwrap();
         let mut bound = order_bound(&wd, &x, rows, cols, 5);
         let mut checked = 0;
         for (r, row) in wd.chunks_exact(cols).enumerate() {
@@ -205,7 +206,7 @@ fn simd_kernels_survive_random_block_bytes() {
         assert!(checked > rows / 2, "{ty}: only {checked} rows with finite scales");
         for &isa in &sets {
             let mut got = vec![0f32; rows * 5];
-            matmul_with(isa, &w, &x, 5, &mut got, &mut Vec::new()).unwrap();
+            matmul_on(&Pool, isa, &w, &x, 5, &mut got, &mut Vec::new()).unwrap();
             assert_close(&got, &want, &bound, &format!("{} {ty} random bytes", isa.name()));
         }
     }
@@ -230,7 +231,7 @@ fn bad_shapes_and_types_are_errors() {
     let mut row = [0f32; 32];
     assert!(matches!(get_row(&w, 2, &mut row), Err(KernelError::Length { .. })));
     #[cfg(target_arch = "x86_64")]
-    assert_eq!(matmul_with(Isa::Neon, &w, &[0.0; 32], 1, &mut y, &mut s), Err(KernelError::IsaUnavailable("neon")));
+    assert_eq!(matmul_on(&Pool, Isa::Neon, &w, &[0.0; 32], 1, &mut y, &mut s), Err(KernelError::IsaUnavailable("neon")));
 }
 
 #[test]

@@ -14,7 +14,7 @@ use super::kv::KvCache;
 use super::load::Model;
 use super::ops;
 use super::ModelError;
-use crate::kernels::{get_row, matmul_group_on, matmul_on};
+use crate::kernels::{active, get_row, matmul_group_on, matmul_on, Weight};
 use crate::team::{Chunks, Parallel};
 
 /// A kernel refusal (a bug: the loader checked every weight), as an error rather than a panic.
@@ -45,6 +45,11 @@ pub(super) fn forward(
     let (n, e, nq, nkv, ff, hd) = (tokens.len(), hp.n_embd, hp.n_q(), hp.n_kv(), hp.n_ff, hp.head_dim);
     let rope = &model.rope;
     let rot = 2 * rope.half();
+    // One weight matrix times the batch's activations, on the team, with the kernel set in use.
+    let isa = active();
+    let product = |w: &Weight<'_>, x: &[f32], y: &mut [f32], scratch: &mut Vec<u8>| {
+        matmul_on(par, isa, w, x, n, y, scratch).map_err(kernel)
+    };
 
     // Token embeddings: one row each, dequantized from the file.
     let embd = model.w(&model.tok_embd);
@@ -83,7 +88,7 @@ pub(super) fn forward(
             }
         }
         attention(par, model, kv, b, l, n, pos0);
-        matmul_on(par, &model.w(&layer.wo), &b.att_tok[..n * nq], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
+        product(&model.w(&layer.wo), &b.att_tok[..n * nq], &mut b.tmp[..n * e], &mut b.scratch)?;
         if let Some(bo) = &layer.bo {
             b.tmp[..n * e].chunks_exact_mut(e).for_each(|row| ops::add(row, bo));
         }
@@ -97,7 +102,7 @@ pub(super) fn forward(
         let gate_up = [model.w(&layer.w_gate), model.w(&layer.w_up)];
         matmul_group_on(par, &gate_up, &mut [&mut b.gate[..n * ff], &mut b.up[..n * ff]], xn, n, &mut b.scratch).map_err(kernel)?;
         ops::swiglu(&mut b.gate[..n * ff], &b.up[..n * ff], ff);
-        matmul_on(par, &model.w(&layer.w_down), &b.gate[..n * ff], n, &mut b.tmp[..n * e], &mut b.scratch).map_err(kernel)?;
+        product(&model.w(&layer.w_down), &b.gate[..n * ff], &mut b.tmp[..n * e], &mut b.scratch)?;
         ops::add(&mut b.x[..n * e], &b.tmp[..n * e]);
     }
 
@@ -111,7 +116,8 @@ pub(super) fn forward(
         let r = t - first;
         ops::rms_norm(&b.x[t * e..(t + 1) * e], &model.output_norm, hp.eps, &mut b.xn[r * e..(r + 1) * e]);
     }
-    matmul_on(par, &model.w(&model.output), &b.xn[..m * e], m, &mut logits[..m * hp.n_vocab], &mut b.scratch).map_err(kernel)
+    matmul_on(par, isa, &model.w(&model.output), &b.xn[..m * e], m, &mut logits[..m * hp.n_vocab], &mut b.scratch)
+        .map_err(kernel)
 }
 
 /// Positions per block of keys or values that attention reads at a time (converted to f32 from an f16 cache).
