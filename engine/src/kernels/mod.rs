@@ -12,8 +12,9 @@
 //!    interleaved into the lanes of a register), `x86_512` (the AVX-512 VNNI set), and the one-token kernels of
 //!    `x86`, `x86_token` (Q4_K and Q6_K, with software prefetch) and `x86_token_legacy` (the legacy types, four
 //!    rows at a time);
-//! 3. rows are split across threads in contiguous ranges (the rayon pool, or a forward pass's [`Team`]), and inside a range the tokens are taken a few at a
-//!    time per weight row, so that a batch (a prompt) reads each weight block once per tile rather than once per token.
+//! 3. rows are split across threads in contiguous ranges (the rayon pool, or a forward pass's [`Team`]), and inside
+//!    a range the tokens are taken a few at a time per weight row, so that a batch (a prompt) reads each weight
+//!    block once per tile rather than once per token.
 //!
 //! The instruction set is chosen at run time ([`detected`]), never by `target-cpu`; `POCKETLM_KERNELS` (read once)
 //! names another available set, [`set_force_scalar`] makes [`matmul`] use the references, and [`matmul_on`] runs a
@@ -346,7 +347,7 @@ pub fn matmul_on(
 
 /// Several products of the same input `x` at once — Q, K and V; gate and up: `ys[i] = ws[i] · x` as [`matmul`]
 /// computes it, bit for bit. When the weights pair with the same activation type, `x` is converted once, and the
-/// rows of every product go to the pool in one parallel region: a generated token then pays one hand-off between
+/// rows of every product go to the threads in one parallel region: a generated token then pays one hand-off between
 /// threads per group instead of one per matrix, which for a small model is a good part of a token's time.
 /// Otherwise the products run one by one.
 pub fn matmul_group(
