@@ -8,9 +8,10 @@
 //! much as a small step. A team's workers instead watch one shared word between steps, as llama.cpp's thread pool
 //! does, so a step starts on every thread within about a microsecond: they spin, then yield their core between
 //! looks (with more threads than cores, pure spinning starved the threads that had work: SmolLM2 with 4 threads on
-//! 2 cores generated 150 tok/s, not 340). After [`SPIN`] without work they sleep on a condition variable (between
-//! turns of a chat, say), and the next step wakes them. Against the rayon pool, in 10 alternating runs of 128
-//! generated tokens on 2 cores: SmolLM2-135M Q4_K_M median 345 → 373 tok/s; the 1B-shaped Q4_K_M 51.4 → 53.4 (6 runs).
+//! 2 cores generated 150 tok/s, not 340). After half a millisecond (`SPIN`) without work they sleep on a condition
+//! variable (between turns of a chat, say), and the next step wakes them. Against the rayon pool, in 10 alternating
+//! runs of 128 generated tokens on 2 cores: SmolLM2-135M Q4_K_M median 345 → 373 tok/s; the 1B-shaped Q4_K_M
+//! 51.4 → 53.4 (6 runs).
 //!
 //! One step ("job"): the caller publishes `n` pieces and a closure, and returns once all `n` have run. The pieces
 //! are cut into one contiguous range per thread (the caller's first), and each thread claims the pieces of its
