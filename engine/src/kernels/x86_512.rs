@@ -43,7 +43,10 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super:
         let run: super::Rows8Kernel = match ty {
             GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<true>,
             GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<true>,
-            _ => super::x86_token_legacy::kernel(ty, super::x86_token_legacy::ZMM)?,
+            _ => {
+                use super::x86_token_legacy::{vbmi_available, ZMM, ZMM_VBMI};
+                super::x86_token_legacy::kernel(ty, if vbmi_available() { ZMM_VBMI } else { ZMM })?
+            }
         };
         return Some(super::Rows8 { run, group: 1 });
     }
