@@ -90,7 +90,7 @@ struct Shared {
     cursors: Box<[Cursor]>,
     /// The job's closure: a pointer to a `&(dyn Fn(usize) + Sync)` on the caller's stack, valid while the job runs.
     f: AtomicPtr<()>,
-    /// Pieces of the current job that have finished.
+    /// Pieces of the current job that have finished, added by each thread once it has run all it claimed.
     done: AtomicUsize,
     /// The first panic of a piece, passed on to the caller.
     panic: Mutex<Option<Box<dyn Any + Send>>>,
@@ -193,9 +193,14 @@ impl Parallel for Team {
 }
 
 impl Shared {
-    /// Thread `me` claims and runs pieces of job `job` (of `n` pieces): its own range's, then the others'.
+    /// Thread `me` claims and runs pieces of job `job` (of `n` pieces): its own range's, then the others'. It
+    /// counts them in `done` once, at the end: one write to the line the caller watches instead of one per piece
+    /// (on 2 threads, an empty job of 16 pieces took 810 ns with a write per piece, 480 with one per thread; of 8,
+    /// 540 and 440). Until then the pieces it holds keep the job from ending, so the count cannot land in a later
+    /// job's.
     fn run_pieces(&self, me: usize, job: u32, n: usize) {
         let t = self.cursors.len();
+        let mut ran = 0;
         for r in (me..t).chain(0..me) {
             let (lo, hi) = range(r, t, n);
             let cursor = &self.cursors[r].0;
@@ -217,8 +222,11 @@ impl Shared {
                 if let Err(p) = catch_unwind(AssertUnwindSafe(|| f(lo + claimed))) {
                     self.panic.lock().unwrap_or_else(|e| e.into_inner()).get_or_insert(p);
                 }
-                self.done.fetch_add(1, Release);
+                ran += 1;
             }
+        }
+        if ran > 0 {
+            self.done.fetch_add(ran, Release);
         }
     }
 
