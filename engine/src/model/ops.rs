@@ -272,6 +272,11 @@ pub fn softmax(s: &mut [f32]) {
 /// x / (1 + [`expf`](−x)) in blocks of 16, and with libm's `expf` for the tail of a row past its last whole block.
 pub fn swiglu(gate: &mut [f32], up: &[f32], row: usize) {
     #[cfg(target_arch = "x86_64")]
+    if super::ops512::avx512() && row >= LANES {
+        // SAFETY: the AVX-512 VNNI kernel set is only active on a CPU with AVX-512 F.
+        return unsafe { super::ops512::swiglu(gate, up, row) };
+    }
+    #[cfg(target_arch = "x86_64")]
     if avx2_fma() {
         // SAFETY: the AVX2 kernel set is only active on a CPU with AVX2 and FMA.
         return unsafe { swiglu_fma(gate, up, row) };
@@ -287,7 +292,7 @@ unsafe fn swiglu_fma(gate: &mut [f32], up: &[f32], row: usize) {
 }
 
 #[inline(always)]
-fn swiglu_any(gate: &mut [f32], up: &[f32], row: usize) {
+pub(super) fn swiglu_any(gate: &mut [f32], up: &[f32], row: usize) {
     for (g, u) in gate.chunks_exact_mut(row).zip(up.chunks_exact(row)) {
         let whole = row / LANES * LANES;
         for (x, &u) in g[..whole].iter_mut().zip(&u[..whole]) {
