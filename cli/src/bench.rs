@@ -104,9 +104,9 @@ pub fn run(args: Args) -> Result<()> {
     // Peak RSS before the bandwidth probe's buffer counts: after the warm-up run, which touched every weight.
     let mut rss = None;
     // The generation bound: every weight but the embedding table is read once per token (the table too when it
-    // doubles as the output), plus on average half the KV cache of the test.
+    // doubles as the output), plus on average half the KV cache of the test, in the cache's type.
     let weights = weight_bytes_per_token(&model);
-    let kv_per_pos = 2 * hp.n_layer * hp.n_kv() * std::mem::size_of::<f32>();
+    let kv_per_pos = 2 * hp.n_layer * hp.n_kv() * args.cache.kv_type().bytes();
     let per_token = weights + kv_per_pos * args.n_gen / 2;
 
     // This machine's bandwidth moves with what else runs on it: the probe runs right before and right after each

@@ -90,19 +90,24 @@ fn bench_reports_prompt_and_generation_speed() {
     assert!(rss < file + v["kv_cache_bytes"].as_f64().unwrap() + 96.0 * 1048576.0, "peak RSS {rss} for a {file}-byte file");
 }
 
-/// `--cache-type f16` halves the KV cache and still answers; an unknown type is refused by name.
+/// `--cache-type f16` halves the KV cache (and the cache bytes the generation bound counts) and still answers; an
+/// unknown type is refused by name.
 #[test]
 fn an_f16_cache_takes_half_the_memory() {
     let Some(m) = demo() else { return };
     let m = m.to_str().unwrap();
+    // (KV cache bytes, bytes read per generated token) of a bench with a 16-position context and 4 tokens.
     let kv = |ty: &str| {
         let out = pocketlm(&["bench", m, "-p", "16", "-n", "4", "-r", "1", "--json", "--cache-type", ty], "");
         assert!(out.status.success(), "{}", text(&out.stderr));
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
         assert_eq!(v["cache_type"], ty);
-        v["kv_cache_bytes"].as_u64().unwrap()
+        (v["kv_cache_bytes"].as_u64().unwrap(), v["bytes_per_token"].as_u64().unwrap())
     };
-    assert_eq!(2 * kv("f16"), kv("f32"));
+    let ((kv32, read32), (kv16, read16)) = (kv("f32"), kv("f16"));
+    assert_eq!(2 * kv16, kv32);
+    // The weights, plus on average 2 of the 16 positions' keys and values.
+    assert_eq!(read32 - read16, (kv32 - kv16) / 16 * 2, "bytes per token: {read32} (f32), {read16} (f16)");
     let out = pocketlm(&["generate", m, "-p", "The capital of France is", "-n", "6", "--temp", "0", "--cache-type", "f16"], "");
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("Paris"), "{}", text(&out.stdout));
