@@ -34,6 +34,8 @@ mod x86_token;
 mod x86_token_legacy;
 #[cfg(target_arch = "x86_64")]
 mod x86_rows8;
+#[cfg(target_arch = "x86_64")]
+mod x86_q8k;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;

@@ -168,9 +168,10 @@ fn one_token_kernel(ty: GgmlType, rows: usize, vnni: bool) -> Option<super::Rows
 
 // ---- activation quantizer ----------------------------------------------------------------------------------
 
-/// The AVX2 Q8_0 and Q8_1 activation quantizers, or None without AVX2 (or for other types). They give the bytes of
-/// llama.cpp's x86 `quantize_row_q8_0` / `quantize_row_q8_1`, which its CPU backend applies to activations there;
-/// these differ from the reference quantizers (`quant::q8_0`, ggml's `quantize_row_q8_0_ref`) in two roundings:
+/// The AVX2 Q8_0, Q8_1 and Q8_K activation quantizers, or None without AVX2 (or for other types). Q8_K's
+/// (`x86_q8k`) gives the reference's bytes. The other two give the bytes of llama.cpp's x86 `quantize_row_q8_0` /
+/// `quantize_row_q8_1`, which its CPU backend applies to activations there; these differ from the reference
+/// quantizers (`quant::q8_0`, ggml's `quantize_row_q8_0_ref`) in two roundings:
 /// the codes are `v · (127/amax)` rather than `v · (1/d)`, and they round half to even rather than away from zero.
 /// Both are as accurate; matching llama.cpp's is what keeps our products its to the bit (see `model::ops`).
 pub fn act_quantizer(ty: GgmlType) -> Option<super::act::RowQuantizer> {
@@ -180,6 +181,7 @@ pub fn act_quantizer(ty: GgmlType) -> Option<super::act::RowQuantizer> {
     match ty {
         GgmlType::Q8_0 => Some(quantize_row_q8_0 as super::act::RowQuantizer),
         GgmlType::Q8_1 => Some(quantize_row_q8_1 as super::act::RowQuantizer),
+        GgmlType::Q8_K => Some(super::x86_q8k::quantize_row as super::act::RowQuantizer),
         _ => None,
     }
 }
