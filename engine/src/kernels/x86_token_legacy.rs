@@ -334,9 +334,7 @@ unsafe fn codes<L: Legacy>(p: *const u8, q: *const u8) -> __m512i {
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn rows_of<L: Legacy, const P: usize>(w: *const u8, pairs: [[usize; 2]; P], y: &[Token]) -> [[f32; 2]; P] {
     // Pair k's d in its rows' lanes: rows 2k and 2k + 1 of the four.
-    let spreads: [__m512i; P] = std::array::from_fn(|k| {
-        _mm512_inserti64x4(_mm512_set1_epi32(2 * k as i32), _mm256_set1_epi32(2 * k as i32 + 1), 1)
-    });
+    let spreads = spreads::<P>();
     let mut acc = [_mm512_setzero_ps(); P];
     // Lane i: row i's Σ m·s (Q4_1, Q5_1).
     let mut mins = _mm_setzero_ps();
@@ -363,10 +361,27 @@ unsafe fn rows_of<L: Legacy, const P: usize>(w: *const u8, pairs: [[usize; 2]; P
             mins = _mm_fmadd_ps(_mm_cvtph_ps(_mm_cvtsi64_si128(ms as i64)), _mm_set1_ps(t.s), mins);
         }
     }
+    pair_sums::<L, P>(&acc, mins)
+}
+
+/// Pair k's `d` in its rows' lanes: the indices of lanes 2k and 2k + 1 of the four rows' scales, each in its row's
+/// half of a register.
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn spreads<const P: usize>() -> [__m512i; P] {
+    std::array::from_fn(|k| {
+        _mm512_inserti64x4(_mm512_set1_epi32(2 * k as i32), _mm256_set1_epi32(2 * k as i32 + 1), 1)
+    })
+}
+
+/// Each pair's two row sums from its register of 8 lanes per row (added as the row kernels add them), plus, for
+/// types with a min, each row's `Σ m·s` (lane i of `mins`: row i of the four).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn pair_sums<L: Legacy, const P: usize>(acc: &[__m512; P], mins: __m128) -> [[f32; 2]; P] {
     let mut m = [0f32; 4];
     _mm_storeu_ps(m.as_mut_ptr(), mins);
     std::array::from_fn(|k| {
-        // Each row's 8 lanes, added as the row kernels add them.
         let (sp, sq) = (hsum(_mm512_castps512_ps256(acc[k])), hsum(_mm512_extractf32x8_ps(acc[k], 1)));
         if L::MIN {
             [sp + m[2 * k], sq + m[2 * k + 1]]
@@ -428,9 +443,7 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(w: *const u8, pairs: [[usize; 
     let scale_idx = _mm512_set_epi16(
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 49, 33, 17, 1, 48, 32, 16, 0,
     );
-    let spreads: [__m512i; P] = std::array::from_fn(|k| {
-        _mm512_inserti64x4(_mm512_set1_epi32(2 * k as i32), _mm256_set1_epi32(2 * k as i32 + 1), 1)
-    });
+    let spreads = spreads::<P>();
     let mut acc = [_mm512_setzero_ps(); P];
     // Lane i: row i's Σ m·s (Q4_1, Q5_1).
     let mut mins = _mm_setzero_ps();
@@ -466,16 +479,7 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(w: *const u8, pairs: [[usize; 
             mins = _mm_fmadd_ps(_mm256_extractf128_ps(scales, 1), _mm_set1_ps(t.s), mins);
         }
     }
-    let mut m = [0f32; 4];
-    _mm_storeu_ps(m.as_mut_ptr(), mins);
-    std::array::from_fn(|k| {
-        let (sp, sq) = (hsum(_mm512_castps512_ps256(acc[k])), hsum(_mm512_extractf32x8_ps(acc[k], 1)));
-        if L::MIN {
-            [sp + m[2 * k], sq + m[2 * k + 1]]
-        } else {
-            [sp, sq]
-        }
-    })
+    pair_sums::<L, P>(&acc, mins)
 }
 
 #[cfg(test)]
