@@ -213,9 +213,7 @@ unsafe fn quantize_row_q8_avx2<const WITH_SUM: bool>(x: &[f32], y: &mut [u8]) {
             _mm256_max_ps(_mm256_and_ps(v[0], abs_mask), _mm256_and_ps(v[1], abs_mask)),
             _mm256_max_ps(_mm256_and_ps(v[2], abs_mask), _mm256_and_ps(v[3], abs_mask)),
         );
-        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+        let amax = hmax(m);
         // `max_ps` drops NaNs depending on their position; check for them (and infinities) explicitly.
         let unordered = v.iter().fold(0, |acc, &x| acc | _mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q)));
         if unordered != 0 || !amax.is_finite() {
@@ -362,10 +360,19 @@ unsafe fn hsum128(v: __m128) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(s, _mm_movehdup_ps(s)))
 }
 
+/// The largest of the 8 lanes (of finite values: `max_ps` passes NaNs on by position).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn hmax(v: __m256) -> f32 {
+    let m4 = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)))
+}
+
 /// Sum of the 8 i32 lanes (exact: the callers' sums fit in i32).
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn hsum_i32(v: __m256i) -> i32 {
+pub(super) unsafe fn hsum_i32(v: __m256i) -> i32 {
     hsum128_i32(_mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1)))
 }
 

@@ -7,6 +7,7 @@
 
 use std::arch::x86_64::*;
 
+use super::x86::{hmax, hsum_i32};
 use crate::quant::GgmlType;
 
 /// ggml's `quantize_row_q8_K_ref`, as `quant` ports it.
@@ -37,10 +38,7 @@ unsafe fn quantize_row_avx2(x: &[f32], y: &mut [u8]) {
             quantize_row_ref(xb, yb);
             continue;
         }
-        let m = v.iter().fold(_mm256_setzero_ps(), |m, &v| _mm256_max_ps(m, _mm256_and_ps(v, abs_mask)));
-        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_movehdup_ps(m2)));
+        let amax = hmax(v.iter().fold(_mm256_setzero_ps(), |m, &v| _mm256_max_ps(m, _mm256_and_ps(v, abs_mask))));
         if amax == 0.0 {
             quantize_row_ref(xb, yb);
             continue;
@@ -68,10 +66,7 @@ unsafe fn quantize_row_avx2(x: &[f32], y: &mut [u8]) {
             _mm256_storeu_si256(yb[4 + 32 * k..][..32].as_mut_ptr().cast(), codes);
             // The two sums of 16 codes of these 32.
             for (h, q) in q.chunks_exact(2).enumerate() {
-                let s = _mm256_add_epi32(q[0], q[1]);
-                let s = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-                let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-                let s = _mm_cvtsi128_si32(_mm_add_epi32(s, _mm_shuffle_epi32(s, 1)));
+                let s = hsum_i32(_mm256_add_epi32(q[0], q[1]));
                 let at = 4 + 256 + 2 * (2 * k + h);
                 yb[at..at + 2].copy_from_slice(&(s as i16).to_le_bytes());
             }
