@@ -338,7 +338,7 @@ pub fn matmul_on(
     let job = Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
     let serial = runs_serially(par, w.rows.saturating_mul(w.cols).saturating_mul(n_tokens));
-    let per = rows_per_piece(if serial { 1 } else { 4 * par.threads() }, w.rows, k8.is_some());
+    let per = rows_per_piece(ranges(par, serial, w.data.len(), w.data.len()), w.rows, k8.is_some());
     if per >= w.rows {
         job.run(0, w.rows);
     } else {
@@ -400,15 +400,12 @@ pub fn matmul_group_on(
         jobs.push(Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
     }
 
-    // Each product cut into row ranges, all in one parallel region: four per thread in all, shared out by bytes
-    // (the threads take the pieces in contiguous runs, so equal pieces are equal runs: SmolLM2-135M's Q, K and V,
-    // 228, 76 and 117 KB, were cut 8 + 8 + 8, and one thread had Q and half of K while the other had the rest).
+    // Each product cut into row ranges, all in one parallel region.
     let serial = runs_serially(par, ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
-    let bytes: usize = ws.iter().map(|w| w.data.len()).sum::<usize>().max(1);
+    let bytes: usize = ws.iter().map(|w| w.data.len()).sum();
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
-        let ranges = if serial { 1 } else { (4 * par.threads() * w.data.len()).div_ceil(bytes) };
-        let per = rows_per_piece(ranges, w.rows, jobs[j].k8.is_some());
+        let per = rows_per_piece(ranges(par, serial, w.data.len(), bytes), w.rows, jobs[j].k8.is_some());
         pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
     }
     if serial {
@@ -427,9 +424,21 @@ fn runs_serially(par: &dyn Parallel, work: usize) -> bool {
     work < SERIAL_MAX_MACS || par.threads() == 1
 }
 
-/// Rows per contiguous range when a product of `rows` (> 0) rows is cut into `ranges`: 1 when serial; else four
-/// per thread, so that a thread slowed by something else does not hold the rest up (the others take its ranges).
-/// That holds for a generated token too: one range per thread, the fewest hand-offs, was slower on a busy machine.
+/// How many contiguous ranges a product of `bytes` gets in a parallel region of `total` bytes: 1 when serial; else
+/// four per thread in all, so that a thread slowed by something else does not hold the rest up (the others take its
+/// ranges). That holds for a generated token too: one range per thread, the fewest hand-offs, was slower on a busy
+/// machine. A group's products share them out by bytes: the threads take the pieces in contiguous runs, so equal
+/// pieces make equal runs (SmolLM2-135M's Q, K and V, 228, 76 and 117 KB, cut 8 + 8 + 8, gave one thread Q and
+/// half of K and the other the rest; by bytes they are cut 5 + 2 + 3).
+fn ranges(par: &dyn Parallel, serial: bool, bytes: usize, total: usize) -> usize {
+    if serial {
+        1
+    } else {
+        (4 * par.threads() * bytes).div_ceil(total.max(1))
+    }
+}
+
+/// Rows per contiguous range when a product of `rows` (> 0) rows is cut into `ranges` (at least one row each).
 /// With `by_8` (an 8-row kernel runs), a multiple of 8, and of 16 when `rows` is (see [`Rows8Kernel`]).
 fn rows_per_piece(ranges: usize, rows: usize, by_8: bool) -> usize {
     let per = rows.div_ceil(ranges.clamp(1, rows));
