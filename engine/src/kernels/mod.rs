@@ -2,7 +2,8 @@
 //!
 //! A product runs in three steps, as in llama.cpp's CPU backend (`ggml_compute_forward_mul_mat`):
 //! 1. the f32 activations are converted once to the type llama.cpp pairs with the weight ([`vec_dot_type`]: Q8_K
-//!    for the k-quants, Q8_0 or Q8_1 for the legacy types, f32 for float weights) — [`act`];
+//!    for the k-quants, Q8_0 or Q8_1 for the legacy types, f32 for float weights) — [`act`], in AVX2 registers
+//!    on x86-64 (`x86`, and `x86_q8k` for Q8_K);
 //! 2. each weight row is dotted with each token's activation row by a kernel of the form `vec_dot_<w>_<a>`: integer
 //!    products of the codes per block, scaled by the block scales. [`scalar`] holds the references; `x86` (AVX2+FMA,
 //!    and AVX-VNNI where the CPU has it) and `arm` (NEON, and dotprod where the CPU has it) hold SIMD versions held
