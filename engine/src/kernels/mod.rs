@@ -493,6 +493,11 @@ impl Job<'_> {
     /// Rows `r0..r1` for every token.
     fn run(&self, r0: usize, r1: usize) {
         let row_bytes = self.w.data.len() / self.w.rows;
+        // One token's rows stream from memory.
+        #[cfg(target_arch = "x86_64")]
+        if self.n_tokens == 1 {
+            x86_token::prefetch_start(&self.w.data[r0 * row_bytes..r1 * row_bytes]);
+        }
         let mut out = [0.0f32; TOKEN_TILE];
         // A whole number of tiles per chunk, so that tiles start at the same tokens however the chunks fall.
         // With the 8-row kernel, much larger: each chunk interleaves the rows anew.

@@ -55,6 +55,19 @@ pub(super) fn prefetch_span(last: *const u8, span: usize, ib: usize) {
     }
 }
 
+/// Asks for the first [`PREFETCH_AHEAD`] bytes of `rows` (a range of a product's rows, for one token), which the
+/// kernels' own requests, always that far ahead of the block in hand, never cover. Without it a thread starting a
+/// range waited for those bytes a few lines at a time, and a generated token starts about 150 ranges per thread
+/// (SmolLM2-135M). Tokens with and without it in alternation, in one process, took 1–5% less time with it (the
+/// medians of 8 series of 256 tokens; 1.5% in the middle).
+#[inline]
+pub(super) fn prefetch_start(rows: &[u8]) {
+    for line in (0..rows.len().min(PREFETCH_AHEAD)).step_by(64) {
+        // SAFETY: SSE is part of x86-64, and `line` lies inside `rows`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(rows.as_ptr().add(line).cast()) };
+    }
+}
+
 /// The blocks of `block_bytes` in a row, after checking a one-token kernel's slices: `rows` whole rows of them in
 /// `w`, one token's activations in `a` (`act_per_block` bytes per weight block), and room for `rows` results.
 #[allow(clippy::too_many_arguments)]
