@@ -48,10 +48,16 @@ fn prefetch_ahead(block: &[u8]) {
 /// nothing for the last rows of wide ones.
 #[inline(always)]
 pub(super) fn prefetch_span(last: *const u8, span: usize, ib: usize) {
-    let ahead = last.wrapping_add(PREFETCH_AHEAD + ib * span);
-    for line in (0..span).step_by(64) {
+    prefetch_lines(last.wrapping_add(PREFETCH_AHEAD + ib * span), span);
+}
+
+/// Asks for the cache lines of the `len` bytes from `from`, one request per 64 bytes (a hint: it never faults, so
+/// the addresses may lie anywhere).
+#[inline(always)]
+fn prefetch_lines(from: *const u8, len: usize) {
+    for line in (0..len).step_by(64) {
         // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(ahead.wrapping_add(line).cast()) };
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(from.wrapping_add(line).cast()) };
     }
 }
 
@@ -62,10 +68,7 @@ pub(super) fn prefetch_span(last: *const u8, span: usize, ib: usize) {
 /// medians of 8 series of 256 tokens; 1.5% in the middle).
 #[inline]
 pub(super) fn prefetch_start(rows: &[u8]) {
-    for line in (0..rows.len().min(PREFETCH_AHEAD)).step_by(64) {
-        // SAFETY: SSE is part of x86-64, and `line` lies inside `rows`.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(rows.as_ptr().add(line).cast()) };
-    }
+    prefetch_lines(rows.as_ptr(), rows.len().min(PREFETCH_AHEAD));
 }
 
 /// The blocks of `block_bytes` in a row, after checking a one-token kernel's slices: `rows` whole rows of them in
