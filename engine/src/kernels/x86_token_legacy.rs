@@ -515,7 +515,13 @@ mod tests {
                     let mut a = Vec::new();
                     act::quantize_activations(&crate::team::Pool, isa, act_ty, &x, cols, &mut a);
                     let act_row = act::row_layout(isa, act_ty, cols).total;
-                    let vnni = isa != Isa::Avx2;
+                    // The row kernels' VNNI build is AVX-VNNI's (VEX) `vpdpbusd`, which some CPUs with AVX-512
+                    // VNNI lack (AMD Zen 4, Intel Ice Lake): there the AVX-512 set's row kernels go without it.
+                    let vnni = match isa {
+                        Isa::Avx2 => false,
+                        Isa::Avx2Vnni => true,
+                        _ => super::super::x86::vnni_available(),
+                    };
                     let k = super::super::x86::kernel(ty, rows, 1, vnni).unwrap();
                     // The kernel the set hands out, and for AVX-512 both builds: with and without VBMI.
                     let mut kernels = vec![match isa {
