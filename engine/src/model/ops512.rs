@@ -82,16 +82,17 @@ impl WeightedSum {
         }
         for l0 in 0..ops::LANES.min(p.len()) {
             let lane = (self.next + l0) % ops::LANES;
+            let first = self.next + l0 < ops::LANES;
             let acc = self.acc[lane * dim..(lane + 1) * dim].as_mut_ptr();
             for d0 in (0..dim).step_by(64) {
                 // SAFETY: the features are there (this function's contract); `acc` has `dim` sums, and `rows`
                 // holds `p.len()` rows of `dim` (checked above), so every offset below lies inside them.
                 unsafe {
                     match (dim - d0).min(64) / 16 {
-                        4 => columns::<4>(acc.add(d0), rows.as_ptr().add(d0), p, l0, dim),
-                        3 => columns::<3>(acc.add(d0), rows.as_ptr().add(d0), p, l0, dim),
-                        2 => columns::<2>(acc.add(d0), rows.as_ptr().add(d0), p, l0, dim),
-                        _ => columns::<1>(acc.add(d0), rows.as_ptr().add(d0), p, l0, dim),
+                        4 => columns::<4>(acc.add(d0), first, rows.as_ptr().add(d0), p, l0, dim),
+                        3 => columns::<3>(acc.add(d0), first, rows.as_ptr().add(d0), p, l0, dim),
+                        2 => columns::<2>(acc.add(d0), first, rows.as_ptr().add(d0), p, l0, dim),
+                        _ => columns::<1>(acc.add(d0), first, rows.as_ptr().add(d0), p, l0, dim),
                     }
                 }
             }
@@ -130,6 +131,20 @@ unsafe fn reduce16(v: __m512) -> f32 {
     ops::reduce8(_mm256_add_ps(_mm512_extractf32x8_ps(v, 1), _mm512_castps512_ps256(v)))
 }
 
+/// The largest of `s` (−∞ if it is empty or all NaN), as `ops::softmax` finds it with `f32::max` one by one: NaNs
+/// are passed over, and which zero a tie of −0 and +0 gives does not matter to the `s − max` that follow.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn max16(s: &[f32]) -> f32 {
+    let mut m = _mm512_set1_ps(f32::NEG_INFINITY);
+    for block in s.chunks(ops::LANES) {
+        let k: __mmask16 = if block.len() == ops::LANES { !0 } else { (1 << block.len()) - 1 };
+        // `vmaxps` gives its second operand where either is NaN: the maximum so far survives a NaN score.
+        m = _mm512_mask_max_ps(m, k, _mm512_maskz_loadu_ps(k, block.as_ptr()), m);
+    }
+    _mm512_reduce_max_ps(m)
+}
+
 /// [`ops::softmax`], bit for bit: the maximum subtracted, [`expf16`] sixteen at a time, each block's sum (the lanes
 /// past a short last block 0) added up in f64 in order, then every value times the reciprocal of the sum.
 ///
@@ -137,7 +152,7 @@ unsafe fn reduce16(v: __m512) -> f32 {
 /// The CPU must have AVX-512 F ([`avx512`]).
 #[target_feature(enable = "avx512f")]
 pub unsafe fn softmax(s: &mut [f32]) {
-    let max = _mm512_set1_ps(s.iter().copied().fold(f32::NEG_INFINITY, f32::max));
+    let max = _mm512_set1_ps(max16(s));
     let mut sum = 0f64;
     for block in s.chunks_mut(ops::LANES) {
         let k: __mmask16 = if block.len() == ops::LANES { !0 } else { (1 << block.len()) - 1 };
@@ -175,15 +190,17 @@ pub unsafe fn swiglu(gate: &mut [f32], up: &[f32], row: usize) {
     }
 }
 
-/// `16·W` partial sums at `acc`, each plus `p[i]` times the row's value `16·W` columns from `rows + i·dim`, for the
-/// positions `i` from `l0` in steps of 16, in order.
+/// `16·W` partial sums at `acc` (from 0 if `first`: position `l0` is the first to reach them), each plus `p[i]`
+/// times the row's value `16·W` columns from `rows + i·dim`, for the positions `i` from `l0` in steps of 16, in
+/// order.
 ///
 /// # Safety
 /// AVX-512 F; `acc` and every row `i` (of `p.len()`) hold `16·W` floats at those offsets.
 #[inline]
 #[target_feature(enable = "avx512f")]
-unsafe fn columns<const W: usize>(acc: *mut f32, rows: *const f32, p: &[f32], l0: usize, dim: usize) {
-    let mut a: [__m512; W] = std::array::from_fn(|k| _mm512_loadu_ps(acc.add(16 * k)));
+unsafe fn columns<const W: usize>(acc: *mut f32, first: bool, rows: *const f32, p: &[f32], l0: usize, dim: usize) {
+    let mut a: [__m512; W] =
+        std::array::from_fn(|k| if first { _mm512_setzero_ps() } else { _mm512_loadu_ps(acc.add(16 * k)) });
     for i in (l0..p.len()).step_by(ops::LANES) {
         let pi = _mm512_set1_ps(p[i]);
         let row = rows.add(i * dim);
