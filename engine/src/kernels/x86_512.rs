@@ -44,8 +44,8 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super:
             GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<true>,
             GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<true>,
             _ => {
-                use super::x86_token_legacy::{vbmi_available, ZMM, ZMM_VBMI};
-                super::x86_token_legacy::kernel(ty, if vbmi_available() { ZMM_VBMI } else { ZMM })?
+                use super::x86_token_legacy::{vbmi_preferred, ZMM, ZMM_VBMI};
+                super::x86_token_legacy::kernel(ty, if vbmi_preferred() { ZMM_VBMI } else { ZMM })?
             }
         };
         return Some(super::Rows8 { run, group: 1 });

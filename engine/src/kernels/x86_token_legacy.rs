@@ -13,8 +13,8 @@
 //! The row kernels of `x86`, one row at a time, spend about eighteen instructions per block and row and ran slower
 //! than memory (Q5_0, one thread, cached rows: 12–17 GB/s). These spend about fourteen in 512-bit registers, and
 //! about ten where the CPU also has AVX-512 VBMI, GFNI and BITALG (`rows_of_vbmi`: Q5_0, one thread, rows in L2:
-//! 18 → 35 GB/s; SmolLM2-135M, whose rows of 576 weights are half Q5_0, generated about 3% faster), and 15–20 GB/s
-//! in 256-bit ones (Q4_1: 9–12 → 17–21 GB/s).
+//! 18 → 35 GB/s; SmolLM2-135M, whose rows of 576 weights are half Q5_0, generated about 3% faster; not on AMD Zen
+//! 4, see [`vbmi_preferred`]), and 15–20 GB/s in 256-bit ones (Q4_1: 9–12 → 17–21 GB/s).
 //!
 //! The sums are those of the row kernels of `x86` (llama.cpp's `ggml_vec_dot_*` for AVX2), bit for bit: per
 //! block, 8 lanes of exact integer sums, each of 4 byte products, converted to float and multiply-added by
@@ -113,6 +113,28 @@ pub(super) fn vbmi_available() -> bool {
         && is_x86_feature_detected!("avx512vbmi")
         && is_x86_feature_detected!("gfni")
         && is_x86_feature_detected!("avx512bitalg")
+}
+
+/// Whether the product's one-token kernels take [`ZMM_VBMI`] rather than [`ZMM`] here: where the CPU has its
+/// instructions ([`vbmi_available`]), except on AMD Zen 4 (family 19h), which runs each 512-bit operation as two
+/// 256-bit halves. There its byte permutes, affine transform and bit shuffle cost more than the scalar loads and
+/// mask moves they replace: Q5_0, one thread, cached rows, 18.6 GB/s against 20.6 with `ZMM`, and SmolLM2-135M
+/// Q4_K_M generated tokens took 2.5% less time with `ZMM` (9 series of 256 tokens in one process, each kernel in
+/// turn: 0.966–0.983). On Zen 5 (family 1Ah), with whole 512-bit units, `ZMM_VBMI` is the faster by far (18 → 35
+/// GB/s); Intel's CPUs keep it too. Either gives the same results, bit for bit.
+pub(super) fn vbmi_preferred() -> bool {
+    static ZEN4: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    vbmi_available() && !*ZEN4.get_or_init(|| amd_family() == Some(0x19))
+}
+
+/// The CPU family (base plus extended, as AMD numbers them) if this is an AMD CPU.
+fn amd_family() -> Option<u32> {
+    // SAFETY: CPUID is there on every x86-64 CPU; leaves 0 and 1 always exist. (Safe to call from Rust 1.87 on.)
+    #[allow(unused_unsafe)]
+    let (vendor, id) = unsafe { (__cpuid(0), __cpuid(1)) };
+    let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6E65, 0x444D_4163]; // "AuthenticAMD"
+    let base = (id.eax >> 8) & 0xF;
+    amd.then(|| if base == 0xF { base + ((id.eax >> 20) & 0xFF) } else { base })
 }
 
 /// The one-token kernel for weights of type `ty` in the registers `set` names, or None if `ty` is not a legacy
@@ -486,6 +508,25 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(w: *const u8, pairs: [[usize; 
 mod tests {
     use crate::kernels::{act, vec_dot_type, Isa};
     use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
+
+    /// The CPU family read from CPUID is the one Linux reports, on AMD CPUs; on others there is none.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn amd_family_is_the_one_linux_reports() {
+        let info = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo");
+        let field = |name: &str| {
+            let line = info.lines().find(|l| l.split(':').next().is_some_and(|k| k.trim() == name));
+            line.and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string())
+        };
+        let want = match field("vendor_id").as_deref() {
+            Some("AuthenticAMD") => Some(field("cpu family").expect("a cpu family").parse::<u32>().expect("a number")),
+            _ => None,
+        };
+        assert_eq!(super::amd_family(), want);
+        if want == Some(0x19) {
+            assert!(!super::vbmi_preferred(), "Zen 4 takes the ZMM kernels");
+        }
+    }
 
     /// The one-token kernels equal the row kernels of their set for one token bit for bit, for every legacy type
     /// and every set this CPU has (AVX2, AVX2 with VNNI, AVX-512 VNNI), on rows of 1 to 13 blocks, with 1 to 11 rows
