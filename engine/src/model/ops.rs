@@ -144,11 +144,18 @@ impl WeightedSum {
         self.next = 0;
     }
 
+    /// Whether the position `ahead` after the next one is the first to reach its partial sum, which then starts
+    /// from 0 rather than from what its row holds.
+    #[inline(always)]
+    pub(super) fn first_at(&self, ahead: usize) -> bool {
+        self.next + ahead < LANES
+    }
+
     /// Adds `p · row` for the next position.
     #[inline(always)]
     pub fn add(&mut self, p: f32, row: &[f32]) {
         let lane = self.next % LANES;
-        let first = self.next < LANES;
+        let first = self.first_at(0);
         self.next += 1;
         for (s, &v) in self.acc[lane * self.dim..(lane + 1) * self.dim].iter_mut().zip(row) {
             *s = v.mul_add(p, if first { 0.0 } else { *s });
@@ -180,7 +187,7 @@ impl WeightedSum {
         }
         for l0 in 0..LANES.min(p.len()) {
             let lane = (self.next + l0) % LANES;
-            let first = self.next + l0 < LANES;
+            let first = self.first_at(l0);
             let acc = &mut self.acc[lane * dim..(lane + 1) * dim];
             for d0 in (0..dim).step_by(64) {
                 let w8 = (dim - d0).min(64) / 8;

@@ -82,7 +82,7 @@ impl WeightedSum {
         }
         for l0 in 0..ops::LANES.min(p.len()) {
             let lane = (self.next + l0) % ops::LANES;
-            let first = self.next + l0 < ops::LANES;
+            let first = self.first_at(l0);
             let acc = self.acc[lane * dim..(lane + 1) * dim].as_mut_ptr();
             for d0 in (0..dim).step_by(64) {
                 // SAFETY: the features are there (this function's contract); `acc` has `dim` sums, and `rows`
