@@ -321,8 +321,8 @@ unsafe fn codes_avx2<L: Legacy, const VNNI: bool>(x: *const u8) -> __m256i {
     }
 }
 
-/// `R` rows (their offsets from `w`, one after the other) against the prepared token in 256-bit registers, one row
-/// to a register: each row's sum, as the module's notes describe.
+/// `R` rows (their offsets from `w`: one after the other, or `apart`, see [`prefetch_rows`]) against the prepared
+/// token in 256-bit registers, one row to a register: each row's sum, as the module's notes describe.
 ///
 /// # Safety
 /// AVX2 (and AVX-VNNI with `VNNI`); every row offset is that of a whole row of `y.len()` blocks of type `L` in
@@ -399,8 +399,8 @@ unsafe fn codes<L: Legacy>(p: *const u8, q: *const u8) -> __m512i {
     }
 }
 
-/// `P` pairs of rows (`pairs[k]`: the offsets of rows 2k and 2k + 1 from `w`) against the prepared token: each
-/// row's sum, as the module's notes describe.
+/// `P` pairs of rows (`pairs[k]`: the offsets of rows 2k and 2k + 1 from `w`; all one after the other, or `apart`,
+/// see [`prefetch_rows`]) against the prepared token: each row's sum, as the module's notes describe.
 ///
 /// # Safety
 /// The features; every row offset is that of a whole row of `y.len()` blocks of type `L` in `w`.
