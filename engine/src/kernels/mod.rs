@@ -339,7 +339,7 @@ pub fn matmul_on(
     let job = Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) };
 
     let serial = runs_serially(par, w.rows.saturating_mul(w.cols).saturating_mul(n_tokens));
-    let per = rows_per_piece(ranges(par, serial, w.data.len(), w.data.len()), w.rows, k8.is_some());
+    let per = rows_per_piece(ranges(par, serial, w.data.len(), w.data.len(), n_tokens), w.rows, k8.is_some());
     if per >= w.rows {
         job.run(0, w.rows);
     } else {
@@ -406,7 +406,7 @@ pub fn matmul_group_on(
     let bytes: usize = ws.iter().map(|w| w.data.len()).sum();
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
-        let per = rows_per_piece(ranges(par, serial, w.data.len(), bytes), w.rows, jobs[j].k8.is_some());
+        let per = rows_per_piece(ranges(par, serial, w.data.len(), bytes, n_tokens), w.rows, jobs[j].k8.is_some());
         pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
     }
     if serial {
@@ -426,16 +426,31 @@ fn runs_serially(par: &dyn Parallel, work: usize) -> bool {
 }
 
 /// How many contiguous ranges a product of `bytes` gets in a parallel region of `total` bytes: 1 when serial; else
-/// four per thread in all, so that a thread slowed by something else does not hold the rest up (the others take its
-/// ranges). That holds for a generated token too: one range per thread, the fewest hand-offs, was slower on a busy
-/// machine. A group's products share them out by bytes: the threads take the pieces in contiguous runs, so equal
-/// pieces make equal runs (SmolLM2-135M's Q, K and V, 228, 76 and 117 KB, cut 8 + 8 + 8, gave one thread Q and
-/// half of K and the other the rest; by bytes they are cut 5 + 2 + 3).
-fn ranges(par: &dyn Parallel, serial: bool, bytes: usize, total: usize) -> usize {
+/// [`ranges_per_thread`] per thread in all, so that a thread slowed by something else does not hold the rest up
+/// (the others take its ranges). A group's products share them out by bytes: the threads take the pieces in
+/// contiguous runs, so equal pieces make equal runs (SmolLM2-135M's Q, K and V, 228, 76 and 117 KB, cut 8 + 8 + 8,
+/// gave one thread Q and half of K and the other the rest; by bytes they are cut 5 + 2 + 3).
+fn ranges(par: &dyn Parallel, serial: bool, bytes: usize, total: usize, n_tokens: usize) -> usize {
     if serial {
         1
     } else {
-        (4 * par.threads() * bytes).div_ceil(total.max(1))
+        (ranges_per_thread(n_tokens) * par.threads() * bytes).div_ceil(total.max(1))
+    }
+}
+
+/// Ranges per thread: four for a batch of tokens, two for one (a generated token, whose rows stream from memory).
+/// Each range is a stream, or four (`x86_token_legacy::quarter`), that the hardware prefetchers must find anew.
+/// SmolLM2-135M Q4_K_M's tokens took about 3.5% less time with two than with four, 1–2% from the fewer ranges and
+/// the rest from its feed-forward's ranges, 304 KB instead of 152, being long enough to read as four streams (AMD
+/// Zen 4, 2 threads; in one process the two ways took turns token by token, 3 series of 256 tokens with each in
+/// the first turn: 1.03–1.04 and 0.96–0.97). The 1B-shaped file's k-quants, in larger ranges, ran as fast either
+/// way (0.985–1.02). One range per thread was faster still by 2–3%, then with nothing to even the threads out: one
+/// slowed down (by another program, or a slower core of a phone or a hybrid laptop) would hold the other up.
+fn ranges_per_thread(n_tokens: usize) -> usize {
+    if n_tokens == 1 {
+        2
+    } else {
+        4
     }
 }
 

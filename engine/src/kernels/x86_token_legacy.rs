@@ -6,7 +6,7 @@
 //! others'; they lie one after the other, and the kernel asks for their bytes
 //! [`PREFETCH_AHEAD`](super::x86_token::PREFETCH_AHEAD) ahead of the last row's, a cache line at a time (counted
 //! from the first row's, as it was, rows of 2048 Q8_0 weights streamed at 33–40 GB/s on two threads rather than
-//! 48–50). A range of a megabyte or more is read as four streams instead, one per quarter, which the hardware
+//! 48–50). A range of 256 KB or more is read as four streams instead, one per quarter, which the hardware
 //! prefetchers follow without help ([`quarter`]). For the AVX-512 VNNI set, two rows share a 512-bit register (row
 //! p's 32 weights in the low 256 bits, row q's in the high ones, against the token's 32 activations twice over);
 //! for the AVX2 sets, one row is in each 256-bit register, and the four rows' scales are converted together.
@@ -241,19 +241,22 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
 }
 
 /// A range of rows of at least this many bytes is read as four streams, one per quarter (see [`quarter`]).
-const APART_MIN_BYTES: usize = 1 << 20;
+const APART_MIN_BYTES: usize = 256 << 10;
 
 /// How many rows each of the four streams of a range of `rows` rows takes, or 0 when the range is read with its
-/// four rows in flight side by side. From [`APART_MIN_BYTES`] on (SmolLM2-135M's tied output: 49152 rows of 612
-/// bytes of Q8_0, in ranges of 3.7 MB) they are rows `i`, `q + i`, `2q + i` and `3q + i` for `i < q`: four streams
-/// that each run front to back through a quarter of the range, which the hardware prefetchers follow on their own,
-/// where four rows side by side go back and forth across 2.4 KB and need the software prefetch. On AMD Zen 4 (2
-/// threads, the product read from memory, medians of 20 runs in one process) that product ran at 28–32 GB/s
-/// instead of 24–25, about what a plain sum of the same bytes reached (30–32); SmolLM2-135M's tokens took about
-/// 2% less time (12 series of 256 tokens, each in one process, the two ways in alternation: 0.95–1.00, median
-/// 0.98). The software prefetch on top of the four streams made them slower (1–2.5%), and so did four streams in
-/// smaller ranges (the feed-forward's 152 KB: 0–3%; all ranges: 3–6%), whose streams are short for the
-/// prefetchers to find.
+/// four rows in flight side by side. From [`APART_MIN_BYTES`] on they are rows `i`, `q + i`, `2q + i` and `3q + i`
+/// for `i < q`: four streams that each run front to back through a quarter of the range, which the hardware
+/// prefetchers follow on their own, where four rows side by side go back and forth across 2.4 KB and need the
+/// software prefetch. Measured on AMD Zen 4, 2 threads:
+/// - SmolLM2-135M's tied output (49152 rows of 612 bytes of Q8_0, ranges of 3.7 MB then), read from memory, ran at
+///   28–32 GB/s instead of 24–25 (medians of 20 runs in one process), about what a plain sum of the same bytes
+///   reached (30–32); its tokens took about 2% less time (12 series of 256 tokens, each in one process, the two
+///   ways in alternation: 0.95–1.00, median 0.98).
+/// - Its feed-forward's gate and up, 1.2 MB of Q5_0 a layer: in ranges of 304 KB (two per thread, see
+///   `kernels::ranges_per_thread`) four streams made tokens about 2% faster than rows side by side (1.7–3.6%, in
+///   alternation as above); in the 152 KB ranges of four per thread, 0–3% slower, as were four streams in every
+///   range (3–6%): streams of 38 KB or less are short for the prefetchers to find.
+/// - The software prefetch on top of the four streams made them slower (1–2.5%).
 fn quarter(rows: usize, row_bytes: usize) -> usize {
     if rows.saturating_mul(row_bytes) >= APART_MIN_BYTES {
         rows / 4
