@@ -315,17 +315,23 @@ fn group_equals_separate_products() {
     assert!(matmul_group(&[w], &mut [], &[0.0; 64], 1, &mut Vec::new()).is_err());
 }
 
-/// A generated token's products are cut into two ranges per thread, a batch's into four, one when serial; a
-/// group's products share them by bytes (SmolLM2-135M's Q, K and V: 228, 76 and 117 KB).
+/// A batch's products are cut into four ranges per thread; a generated token's into ranges of 256 KB or more, one
+/// to four per thread; one range when serial. A group's products share them by bytes (SmolLM2-135M's Q, K and V:
+/// 228, 76 and 117 KB).
 #[test]
-fn ranges_per_thread_for_a_token_and_a_batch() {
+fn ranges_for_a_token_and_a_batch() {
     let team = crate::team::Team::new(2);
-    assert_eq!(ranges(&team, false, 1 << 20, 1 << 20, 1), 4);
-    assert_eq!(ranges(&team, false, 1 << 20, 1 << 20, 512), 8);
-    assert_eq!(ranges(&team, true, 1 << 20, 1 << 20, 1), 1);
+    let mb = 1 << 20;
+    assert_eq!(ranges(&team, false, mb, mb, 512), 8);
+    assert_eq!(ranges(&team, false, 100 << 10, 100 << 10, 1), 2);
+    assert_eq!(ranges(&team, false, mb, mb, 1), 4);
+    assert_eq!(ranges(&team, false, 1216 << 10, 1216 << 10, 1), 4);
+    assert_eq!(ranges(&team, false, 2 * mb, 2 * mb, 1), 8);
+    assert_eq!(ranges(&team, false, 30 * mb, 30 * mb, 1), 8);
+    assert_eq!(ranges(&team, true, mb, mb, 1), 1);
     let qkv = [228_096, 76_032, 117_504];
     let total = qkv.iter().sum();
     let cut = |n_tokens| qkv.map(|bytes| ranges(&team, false, bytes, total, n_tokens));
-    assert_eq!(cut(1), [3, 1, 2]);
+    assert_eq!(cut(1), [2, 1, 1]);
     assert_eq!(cut(512), [5, 2, 3]);
 }

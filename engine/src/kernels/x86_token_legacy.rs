@@ -253,7 +253,7 @@ const APART_MIN_BYTES: usize = 256 << 10;
 ///   reached (30–32); its tokens took about 2% less time (12 series of 256 tokens, each in one process, the two
 ///   ways in alternation: 0.95–1.00, median 0.98).
 /// - Its feed-forward's gate and up, 1.2 MB of Q5_0 a layer: in ranges of 304 KB (two per thread, see
-///   `kernels::ranges_per_thread`) four streams made tokens about 2% faster than rows side by side (1.7–3.6%, in
+///   `kernels::TOKEN_RANGE_MIN_BYTES`) four streams made tokens about 2% faster than rows side by side (1.7–3.6%, in
 ///   alternation as above); in the 152 KB ranges of four per thread, 0–3% slower, as were four streams in every
 ///   range (3–6%): streams of 38 KB or less are short for the prefetchers to find.
 /// - The software prefetch on top of the four streams made them slower (1–2.5%).
