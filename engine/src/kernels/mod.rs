@@ -440,10 +440,10 @@ fn ranges(par: &dyn Parallel, serial: bool, bytes: usize, total: usize, n_tokens
 
 /// Ranges per thread in a parallel region of `total` bytes: four for a batch of tokens; for one token (a generated
 /// one, whose rows stream from memory) as many as make ranges of [`TOKEN_RANGE_MIN_BYTES`] or more, from one to
-/// four.
+/// eight.
 fn ranges_per_thread(n_tokens: usize, total: usize, threads: usize) -> usize {
     if n_tokens == 1 {
-        (total / (TOKEN_RANGE_MIN_BYTES * threads.max(1))).clamp(1, 4)
+        (total / (TOKEN_RANGE_MIN_BYTES * threads.max(1))).clamp(1, 8)
     } else {
         4
     }
@@ -452,16 +452,19 @@ fn ranges_per_thread(n_tokens: usize, total: usize, threads: usize) -> usize {
 /// The least bytes a generated token's range of rows is cut to (but one range per thread): each range is a stream,
 /// or four (`x86_token_legacy::quarter`, from the same size on), that the hardware prefetchers must find anew, and
 /// more ranges than threads are there to even the threads out. SmolLM2-135M Q4_K_M then takes one range per thread
-/// for Q, K and V, the attention output and down, two for gate and up (304 KB, four streams each) and four for the
-/// output; the 1B-shaped file four everywhere. Measured on AMD Zen 4, 2 threads, the ways in alternation token by
-/// token in one process (3 series of 256 or 64 tokens with each in the first turn):
+/// for Q, K and V, the attention output and down, two for gate and up (304 KB, four streams each) and eight for the
+/// output; the 1B-shaped file four for the attention output, seven for Q, K and V, eight for the rest. Measured on
+/// AMD Zen 4, 2 threads, the ways in alternation token by token in one process (series of 256 or 64 tokens, with
+/// each way in the first turn in half of them):
 /// - SmolLM2 against four ranges per thread throughout (with four streams from 1 MB only): 1–5% less time, about
 ///   4% in the middle (1.01–1.05, and 0.95–0.99 the other way round). Of that, two ranges per thread everywhere
 ///   gave 3.5% (1.03–1.04 and 0.96–0.97), one for the small products 0.3–2.6% more (0.97–1.00 and 1.01–1.02).
 ///   One range per thread everywhere was faster by 2–3% still, but leaves nothing to even out a thread slowed
 ///   down (by another program, or a slower core of a phone or a hybrid laptop).
 /// - The 1B-shaped file, whose threads' speeds differed by up to a fifth in some runs here (the two cores of a
-///   virtual machine): two ranges per thread instead of four took 1–8% more time, and so keep four.
+///   virtual machine), needs the ranges to even them out: two per thread instead of four took 1–8% more time, and
+///   eight instead of four about 1.3% less (12 series: 0.96–1.00, and 0.99–1.04 the other way round; 9 of the 12
+///   in favour of eight). SmolLM2 ran as fast with its output in eight ranges per thread as in four (0.99–1.02).
 const TOKEN_RANGE_MIN_BYTES: usize = 256 << 10;
 
 /// Rows per contiguous range when a product of `rows` (> 0) rows is cut into `ranges` (at least one row each).

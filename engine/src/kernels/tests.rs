@@ -316,7 +316,7 @@ fn group_equals_separate_products() {
 }
 
 /// A batch's products are cut into four ranges per thread; a generated token's into ranges of 256 KB or more, one
-/// to four per thread; one range when serial. A group's products share them by bytes (SmolLM2-135M's Q, K and V:
+/// to eight per thread; one range when serial. A group's products share them by bytes (SmolLM2-135M's Q, K and V:
 /// 228, 76 and 117 KB).
 #[test]
 fn ranges_for_a_token_and_a_batch() {
@@ -327,7 +327,8 @@ fn ranges_for_a_token_and_a_batch() {
     assert_eq!(ranges(&team, false, mb, mb, 1), 4);
     assert_eq!(ranges(&team, false, 1216 << 10, 1216 << 10, 1), 4);
     assert_eq!(ranges(&team, false, 2 * mb, 2 * mb, 1), 8);
-    assert_eq!(ranges(&team, false, 30 * mb, 30 * mb, 1), 8);
+    assert_eq!(ranges(&team, false, 4 * mb, 4 * mb, 1), 16);
+    assert_eq!(ranges(&team, false, 30 * mb, 30 * mb, 1), 16);
     assert_eq!(ranges(&team, true, mb, mb, 1), 1);
     let qkv = [228_096, 76_032, 117_504];
     let total = qkv.iter().sum();
