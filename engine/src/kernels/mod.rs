@@ -30,6 +30,8 @@ mod x86;
 #[cfg(target_arch = "x86_64")]
 mod x86_512;
 #[cfg(target_arch = "x86_64")]
+mod x86_legacy8;
+#[cfg(target_arch = "x86_64")]
 mod x86_token;
 #[cfg(target_arch = "x86_64")]
 mod x86_token_legacy;

@@ -119,11 +119,13 @@ pub fn kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<
 /// The 8-row kernel for a product of `rows` rows with `n_tokens` tokens, where one applies (a multiple of 8 rows).
 /// For prompts:
 /// Q4_K (whose `REPACK` arithmetic it reproduces for groups of 4 tokens) with at least one such group, and Q6_K
-/// with 8 tokens or more (the `TILED` arithmetic).
+/// with 8 tokens or more (the `TILED` arithmetic); without AVX-VNNI, Q4_0, Q5_0 and Q8_0 with 16 tokens or more
+/// (`x86_legacy8`, the row kernels' sums with each row unpacked once per call).
 /// For a single token (a generated one), every type and any number of rows: the row kernels' arithmetic, many rows
 /// per call, so that each row costs no indirect call and no set-up (Q4_K with a multiple of 8 rows, and Q6_K:
 /// `x86_token`'s kernels; the legacy types: `x86_token_legacy`'s, four rows at a time).
 pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> Option<super::Rows8> {
+    use super::x86_legacy8;
     use super::x86_rows8::{q4_k_q8_k, q6_k_q8_k};
     if n_tokens == 1 {
         use super::x86_token_legacy::{YMM, YMM_VNNI};
@@ -138,12 +140,21 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> O
         };
         return Some(super::Rows8 { run, group: 1 });
     }
-    let k: super::Rows8Kernel = match ty {
-        GgmlType::Q4_K if n_tokens >= super::ROWS8_GROUP => if vnni { q4_k_q8_k::<true> } else { q4_k_q8_k::<false> },
-        GgmlType::Q6_K if n_tokens >= 8 => if vnni { q6_k_q8_k::<true> } else { q6_k_q8_k::<false> },
+    let (k, group): (super::Rows8Kernel, usize) = match ty {
+        GgmlType::Q4_K if n_tokens >= super::ROWS8_GROUP => {
+            (if vnni { q4_k_q8_k::<true> } else { q4_k_q8_k::<false> }, super::ROWS8_GROUP)
+        }
+        GgmlType::Q6_K if n_tokens >= 8 => {
+            (if vnni { q6_k_q8_k::<true> } else { q6_k_q8_k::<false> }, super::ROWS8_GROUP)
+        }
+        // The legacy types with the sign trick, from two tiles of tokens on (one tile gains nothing from the rows
+        // unpacked once); with AVX-VNNI the row kernels.
+        GgmlType::Q4_0 if !vnni && n_tokens >= 16 => (x86_legacy8::rows::<{ x86_legacy8::Q4_0 }>, 1),
+        GgmlType::Q5_0 if !vnni && n_tokens >= 16 => (x86_legacy8::rows::<{ x86_legacy8::Q5_0 }>, 1),
+        GgmlType::Q8_0 if !vnni && n_tokens >= 16 => (x86_legacy8::rows::<{ x86_legacy8::Q8_0 }>, 1),
         _ => return None,
     };
-    rows.is_multiple_of(8).then_some(super::Rows8 { run: k, group: super::ROWS8_GROUP })
+    rows.is_multiple_of(8).then_some(super::Rows8 { run: k, group })
 }
 
 /// Turns a row kernel body into a [`Rows8Kernel`](super::Rows8Kernel) for one token: the rows one after the other,

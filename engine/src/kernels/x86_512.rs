@@ -1,6 +1,6 @@
-//! AVX-512 kernels (with VNNI) for x86-64, for prompts (one token: `x86_token`, `x86_token_legacy`): the legacy types (Q4_0, Q5_0,
-//! Q8_0) eight rows at a time, two rows to a 512-bit register, and Q4_K and Q6_K as `x86_rows8` computes them with
-//! 16 rows side by side instead of 8. Everything else runs on the AVX2 kernels of `x86`.
+//! AVX-512 kernels (with VNNI) for x86-64, for prompts (one token: `x86_token`, `x86_token_legacy`): the legacy
+//! types (Q4_0, Q5_0, Q8_0) two rows to a 512-bit register, each call's rows unpacked once (`x86_legacy8`), and
+//! Q4_K and Q6_K as `x86_rows8` computes them with 16 rows side by side instead of 8. Everything else runs on the AVX2 kernels of `x86`.
 //!
 //! The sums are those of the AVX-VNNI row kernels (`x86::signed_q8_0_body`), bit for bit: per block and token, the
 //! 8 lanes of sums of 4 byte products, times `d·d_a`, multiply-added into 8 float lanes, which are added at the end
@@ -16,10 +16,9 @@
 
 use std::arch::x86_64::*;
 
-use super::x86::{bits_to_bytes, h8, hsum, nibbles};
-use super::x86_rows8::{
-    pack, pack6, with_buffer, Interleaved, Packed, Packed6, PackedBlock, Q6K_BYTES, Q8K_BYTES, QK_BYTES,
-};
+use super::x86::hsum;
+use super::x86_legacy8::{self, PairBlock};
+use super::x86_rows8::{pack, pack6, with_buffer, Interleaved, Packed, Packed6, Q6K_BYTES, Q8K_BYTES, QK_BYTES};
 use super::ROWS8_GROUP;
 use crate::quant::GgmlType;
 
@@ -55,9 +54,9 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super:
     let (run, group): (super::Rows8Kernel, usize) = match ty {
         // Not for fewer tokens: with a row pair at a time, the weights (read from memory for a generated token)
         // stream in two interleaved runs, which the prefetchers follow badly; one row after the other is faster.
-        GgmlType::Q4_0 if n_tokens >= 4 => (q4_0_q8_0, 1),
-        GgmlType::Q5_0 if n_tokens >= 4 => (q5_0_q8_0, 1),
-        GgmlType::Q8_0 if n_tokens >= 4 => (q8_0_q8_0, 1),
+        GgmlType::Q4_0 if n_tokens >= 4 => (signed::<{ x86_legacy8::Q4_0 }>, 1),
+        GgmlType::Q5_0 if n_tokens >= 4 => (signed::<{ x86_legacy8::Q5_0 }>, 1),
+        GgmlType::Q8_0 if n_tokens >= 4 => (signed::<{ x86_legacy8::Q8_0 }>, 1),
         GgmlType::Q4_K if rows.is_multiple_of(16) && n_tokens >= ROWS8_GROUP => (q4_k_q8_k, ROWS8_GROUP),
         GgmlType::Q6_K if rows.is_multiple_of(16) && n_tokens >= 8 => (q6_k_q8_k, ROWS8_GROUP),
         _ => return None,
@@ -65,133 +64,84 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super:
     rows.is_multiple_of(8).then_some(super::Rows8 { run, group })
 }
 
-/// A block of a pair of rows, unpacked once per call for every tile of tokens: the two rows' 32 signed codes (row
-/// 0's in the low half), `−128 · Σ` of each 4 of them (the start of the sums, see [`signed_rows8`]) and the rows'
-/// `d` in 8 lanes each. Unpacked once per tile of 16 tokens instead, Q5_0's fifth bits and nibbles took a fifth of
-/// the kernel's time: SmolLM2-135M Q4_K_M (whose 576-column products are Q5_0) ran pp512 10–17% faster on one
-/// thread of AMD Zen 4 and 18–22% on two, with the same sums.
-#[repr(C, align(64))]
-#[derive(Clone, Copy)]
-struct PairBlock {
-    codes: [i8; 64],
-    start: [i32; 16],
-    d: [f32; 16],
-}
-
-// SAFETY: integers and floats in arrays, `repr(C, align(64))`, 192 bytes (a multiple of 64).
-unsafe impl PackedBlock for PairBlock {
-    const ROWS: usize = 2;
-}
-
-/// Signed codes of one weight block of `$wb` bytes (`$codes(x)`, 32 codes as i8) against Q8_0 with the VNNI extras,
-/// 8 rows at a time: a [`Rows8Kernel`](super::Rows8Kernel).
-macro_rules! signed_rows8 {
-    ($name:ident, $wb:expr, |$x:ident| $codes:expr) => {
-        /// # Safety
-        /// As for a [`Rows8Kernel`](super::Rows8Kernel), on a CPU for which [`available`] holds.
-        unsafe fn $name(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]) {
-            let nb = row_bytes / $wb;
-            let extra = nb * (34 + 4);
-            assert!(row_bytes == nb * $wb && rows.is_multiple_of(2) && w.len() >= rows * row_bytes);
-            assert!(out.len() >= rows * n && act_row >= extra + 64 * nb && a.len() >= n * act_row, "short slices");
-            let pairs = rows / 2;
-            with_buffer::<PairBlock, _>(pairs * nb, |packed| {
-                // Each pair of rows unpacked once for all the tiles of tokens (a prompt's hundreds of tokens pass
-                // over the same rows in tiles of 16).
-                for (p, blocks) in packed.chunks_exact_mut(nb).enumerate() {
-                    // SAFETY: the features are there (the caller's contract); the two rows are whole (checked).
-                    unsafe { unpack(&w[2 * p * row_bytes..][..2 * row_bytes], row_bytes, blocks) };
-                }
-                // A tile of tokens against every pair of rows while its activations are in L1: 16 tokens, then 8,
-                // 4, 2, 1.
-                let mut g = 0;
-                while g < n {
-                    let nt = [16, 8, 4, 2, 1].into_iter().find(|&c| c <= n - g).expect("n - g ≥ 1");
-                    let a = a[g * act_row..].as_ptr();
-                    let out = &mut out[g * rows..];
-                    for (p, blocks) in packed.chunks_exact(nb).enumerate() {
-                        // SAFETY: the features are there; the tokens were checked above.
-                        unsafe {
-                            match nt {
-                                16 => body::<16>(blocks, a, act_row, extra, out, rows, 2 * p),
-                                8 => body::<8>(blocks, a, act_row, extra, out, rows, 2 * p),
-                                4 => body::<4>(blocks, a, act_row, extra, out, rows, 2 * p),
-                                2 => body::<2>(blocks, a, act_row, extra, out, rows, 2 * p),
-                                _ => body::<1>(blocks, a, act_row, extra, out, rows, 2 * p),
-                            }
-                        }
-                    }
-                    g += nt;
-                }
-            });
-
-            /// The blocks of rows 0 and 1 of `w` (`row_bytes` apart) into `blocks`.
-            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-            unsafe fn unpack(w: &[u8], row_bytes: usize, blocks: &mut [PairBlock]) {
-                for (ib, pb) in blocks.iter_mut().enumerate() {
-                    let (x0, x1) = (&w[ib * $wb..][..$wb], &w[row_bytes + ib * $wb..][..$wb]);
-                    let q = {
-                        let $x = x0;
-                        let lo = $codes;
-                        let $x = x1;
-                        let hi = $codes;
-                        _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1)
-                    };
-                    // −128 · Σ of each 4 codes: with the activations + 128 the sums come out as the sign trick's.
-                    let start = _mm512_sub_epi32(
-                        _mm512_setzero_si512(),
-                        _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(0x80u8 as i8), q),
-                    );
-                    let d = _mm512_insertf32x8(_mm512_castps256_ps512(h8(x0, 0)), h8(x1, 0), 1);
-                    _mm512_store_si512(pb.codes.as_mut_ptr().cast(), q);
-                    _mm512_store_si512(pb.start.as_mut_ptr().cast(), start);
-                    _mm512_store_ps(pb.d.as_mut_ptr(), d);
-                }
-            }
-
-            /// The pair of rows of `blocks` against `NT` tokens, into `out[t·stride + r0]` and
-            /// `out[t·stride + r0 + 1]`.
-            #[allow(clippy::too_many_arguments)]
-            #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-            unsafe fn body<const NT: usize>(
-                blocks: &[PairBlock],
-                a: *const u8,
-                act_row: usize,
-                extra: usize,
-                out: &mut [f32],
-                stride: usize,
-                r0: usize,
-            ) {
-                let mut acc = [_mm512_setzero_ps(); NT];
-                for (ib, pb) in blocks.iter().enumerate() {
-                    let q = _mm512_load_si512(pb.codes.as_ptr().cast());
-                    let start = _mm512_load_si512(pb.start.as_ptr().cast());
-                    let dx = _mm512_load_ps(pb.d.as_ptr());
-                    for t in 0..NT {
-                        let at = a.add(t * act_row + extra + ib * 64);
-                        let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(at.cast()));
-                        let dy = _mm512_broadcast_f32x8(_mm256_loadu_ps(at.add(32).cast()));
-                        let s = _mm512_dpbusd_epi32(start, y, q);
-                        acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(s), acc[t]);
-                    }
-                }
-                for t in 0..NT {
-                    out[t * stride + r0] = hsum(_mm512_castps512_ps256(acc[t]));
-                    out[t * stride + r0 + 1] = hsum(_mm512_extractf32x8_ps(acc[t], 1));
-                }
-            }
+/// The legacy type `TY` (`x86_legacy8`'s Q4_0, Q5_0 or Q8_0: signed codes) against Q8_0 with the VNNI extras, two
+/// rows to a register: a [`Rows8Kernel`](super::Rows8Kernel) for any even number of rows. The call's rows are
+/// unpacked once, with the start of the biased sums (`x86_legacy8::unpack`), for every tile of 16 tokens (then 8,
+/// 4, 2, 1) that passes over them while its activations are in L1.
+///
+/// # Safety
+/// As for a [`Rows8Kernel`](super::Rows8Kernel), on a CPU for which [`available`] holds.
+unsafe fn signed<const TY: u8>(
+    w: &[u8],
+    rows: usize,
+    row_bytes: usize,
+    a: &[u8],
+    act_row: usize,
+    n: usize,
+    out: &mut [f32],
+) {
+    let wb = x86_legacy8::block_bytes(TY);
+    let nb = row_bytes / wb;
+    let extra = nb * (34 + 4);
+    assert!(row_bytes == nb * wb && rows.is_multiple_of(2) && w.len() >= rows * row_bytes);
+    assert!(out.len() >= rows * n && act_row >= extra + 64 * nb && a.len() >= n * act_row, "short slices");
+    with_buffer::<PairBlock, _>(rows / 2 * nb, |packed| {
+        for (p, blocks) in packed.chunks_exact_mut(nb).enumerate() {
+            // SAFETY: the features are there (the caller's contract); the two rows are whole (checked above).
+            unsafe { x86_legacy8::unpack::<TY, true>(&w[2 * p * row_bytes..][..2 * row_bytes], row_bytes, blocks) };
         }
-    };
+        let mut g = 0;
+        while g < n {
+            let nt = [16, 8, 4, 2, 1].into_iter().find(|&c| c <= n - g).expect("n - g ≥ 1");
+            let (a, out) = (a[g * act_row..].as_ptr(), &mut out[g * rows..]);
+            for (p, blocks) in packed.chunks_exact(nb).enumerate() {
+                // SAFETY: the features are there; the tile's `nt` activation rows were checked above.
+                unsafe {
+                    match nt {
+                        16 => signed_body::<16>(blocks, a, act_row, extra, out, rows, 2 * p),
+                        8 => signed_body::<8>(blocks, a, act_row, extra, out, rows, 2 * p),
+                        4 => signed_body::<4>(blocks, a, act_row, extra, out, rows, 2 * p),
+                        2 => signed_body::<2>(blocks, a, act_row, extra, out, rows, 2 * p),
+                        _ => signed_body::<1>(blocks, a, act_row, extra, out, rows, 2 * p),
+                    }
+                }
+            }
+            g += nt;
+        }
+    });
 }
 
-signed_rows8!(q8_0_q8_0, 34, |x| _mm256_loadu_si256(x[2..34].as_ptr().cast()));
-// Q4_0: nibble − 8.
-signed_rows8!(q4_0_q8_0, 18, |x| _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)));
-// Q5_0: the 5-bit code − 16 is the nibble with 0xF0 ORed in where the fifth bit is clear (two's complement).
-signed_rows8!(q5_0_q8_0, 22, |x| _mm256_or_si256(
-    nibbles(&x[6..]),
-    _mm256_andnot_si256(bits_to_bytes(&x[2..]), _mm256_set1_epi8(0xF0u8 as i8))
-));
+/// The unpacked pair of rows `blocks` against `NT` tokens (`a`, `act_row` bytes apart; the biased codes and `d_a`
+/// of block `ib` at `extra + 64·ib`), into `out[t·stride + r0]` and `out[t·stride + r0 + 1]`.
+#[allow(clippy::too_many_arguments)]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn signed_body<const NT: usize>(
+    blocks: &[PairBlock],
+    a: *const u8,
+    act_row: usize,
+    extra: usize,
+    out: &mut [f32],
+    stride: usize,
+    r0: usize,
+) {
+    let mut acc = [_mm512_setzero_ps(); NT];
+    for (ib, pb) in blocks.iter().enumerate() {
+        let q = _mm512_load_si512(pb.codes.as_ptr().cast());
+        let start = _mm512_load_si512(pb.aux.as_ptr().cast());
+        let dx = _mm512_load_ps(pb.d.as_ptr().cast());
+        for t in 0..NT {
+            let at = a.add(t * act_row + extra + ib * 64);
+            let y = _mm512_broadcast_i64x4(_mm256_loadu_si256(at.cast()));
+            let dy = _mm512_broadcast_f32x8(_mm256_loadu_ps(at.add(32).cast()));
+            let s = _mm512_dpbusd_epi32(start, y, q);
+            acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dx, dy), _mm512_cvtepi32_ps(s), acc[t]);
+        }
+    }
+    for t in 0..NT {
+        out[t * stride + r0] = hsum(_mm512_castps512_ps256(acc[t]));
+        out[t * stride + r0 + 1] = hsum(_mm512_extractf32x8_ps(acc[t], 1));
+    }
+}
 
 // ---- k-quants: 16 rows side by side --------------------------------------------------------------------------
 
