@@ -1,6 +1,7 @@
 //! AVX-512 kernels (with VNNI) for x86-64, for prompts (one token: `x86_token`, `x86_token_legacy`): the legacy
 //! types (Q4_0, Q5_0, Q8_0) two rows to a 512-bit register, each call's rows unpacked once (`x86_legacy8`), and
-//! Q4_K and Q6_K as `x86_rows8` computes them with 16 rows side by side instead of 8. Everything else runs on the AVX2 kernels of `x86`.
+//! Q4_K and Q6_K as `x86_rows8` computes them with 16 rows side by side instead of 8. Everything else runs on the
+//! AVX2 kernels of `x86`.
 //!
 //! The sums are those of the AVX-VNNI row kernels (`x86::signed_q8_0_body`), bit for bit: per block and token, the
 //! 8 lanes of sums of 4 byte products, times `d·d_a`, multiply-added into 8 float lanes, which are added at the end
@@ -263,51 +264,22 @@ mod tests {
     use crate::kernels::{act, Isa};
     use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
 
-    /// The 8-row kernels equal the AVX-VNNI row kernels bit for bit (the same integer sums and float steps).
+    /// The legacy types' kernels equal the row kernels the other sets use bit for bit (the same integer sums and
+    /// float steps): the biased VNNI ones where the CPU has AVX-VNNI, else the sign trick (the same sums either
+    /// way). 31 tokens: passes of 16, 8, 4, 2 and 1 (the tests run the products of 1 and 3 tokens too).
     #[test]
     fn equal_the_row_kernels_bit_for_bit() {
         if !Isa::Avx512Vnni.is_available() {
             eprintln!("no AVX-512 VNNI here: skipped");
             return;
         }
-        // 31 tokens: passes of 16, 8, 4, 2 and 1 (the tests run the products of 1 and 3 tokens too).
-        let (rows, cols, n) = (24, 576, 31);
-        let mut src = normal(rows * cols, 7);
-        for (r, row) in src.chunks_exact_mut(cols).enumerate() {
-            row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0][r % 3]);
-        }
-        let mut x = normal(n * cols, 8);
-        x[5] = -30.0;
-        let isa = Isa::Avx512Vnni;
-        let mut a = Vec::new();
-        act::quantize_activations(&crate::team::Pool, isa, GgmlType::Q8_0, &x, cols, &mut a);
-        let act_row = act::row_layout(isa, GgmlType::Q8_0, cols).total;
-        for ty in [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0] {
-            let row_bytes = bytes_for(ty, cols).unwrap();
-            let mut w = vec![0u8; rows * row_bytes];
-            quantize(ty, &src, cols, &mut w).unwrap();
-            // The row kernels the other sets use: the biased VNNI ones where the CPU has AVX-VNNI, else the sign
-            // trick (the same sums either way).
-            let k = super::super::x86::kernel(ty, rows, n, super::super::x86::vnni_available()).unwrap();
-            let k8 = super::rows8_kernel(ty, rows, n).expect("an 8-row kernel");
-            assert_eq!(k8.group, 1);
-            let mut got = vec![0f32; rows * n];
-            // SAFETY: the set is available; `rows` whole rows, `n` activation rows of `act_row` bytes.
-            unsafe { (k8.run)(&w, rows, row_bytes, &a, act_row, n, &mut got) };
-            for r in 0..rows {
-                let wr = &w[r * row_bytes..(r + 1) * row_bytes];
-                for t0 in (0..n).step_by(8) {
-                    let nt = 8.min(n - t0);
-                    let mut want = [0f32; 8];
-                    // SAFETY: one whole row and `nt` activation rows.
-                    unsafe { k(wr, &a[t0 * act_row..], act_row, &mut want[..nt]) };
-                    for t in t0..t0 + nt {
-                        let v = got[t * rows + r];
-                        assert_eq!(v.to_bits(), want[t - t0].to_bits(), "{ty} row {r} token {t}: {v} vs {}", want[t - t0]);
-                    }
-                }
-            }
-        }
+        use crate::kernels::x86;
+        crate::kernels::x86_legacy8::tests::equal_the_row_kernels(
+            Isa::Avx512Vnni,
+            &[(24, 576, 31)],
+            super::rows8_kernel,
+            |ty, rows, n| x86::kernel(ty, rows, n, x86::vnni_available()),
+        );
     }
 
     /// The 16-row k-quant kernels equal the row kernels' arithmetic for the same product bit for bit (`x86::REPACK`

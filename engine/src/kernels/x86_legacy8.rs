@@ -172,20 +172,21 @@ unsafe fn body<const NT: usize>(
 }
 
 #[cfg(test)]
-mod tests {
-    use crate::kernels::{act, Isa};
+pub(super) mod tests {
+    use crate::kernels::{act, Isa, RowKernel, Rows8};
     use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
 
-    /// The kernels equal the AVX2 row kernels (the sign trick) bit for bit, for every type, over tiles of 8, 4, 2
-    /// and 1 tokens, with weights of very different scales and an outlying activation.
-    #[test]
-    fn equal_the_row_kernels_bit_for_bit() {
-        if !Isa::Avx2.is_available() {
-            eprintln!("no AVX2 here: skipped");
-            return;
-        }
-        let isa = Isa::Avx2;
-        for (rows, cols, n) in [(24, 576, 39), (8, 64, 16)] {
+    /// Checks that the many-row kernel `k8(ty, rows, n)` gives what the row kernel `row(ty, rows, n)` gives, bit for
+    /// bit, for Q4_0, Q5_0 and Q8_0 weights of `rows × cols` (rows of very different scales) against `n` tokens
+    /// (one activation an outlier) laid out for `isa`, for each `(rows, cols, n)` of `shapes`. The caller makes
+    /// sure the CPU has `isa`.
+    pub(in crate::kernels) fn equal_the_row_kernels(
+        isa: Isa,
+        shapes: &[(usize, usize, usize)],
+        k8: impl Fn(GgmlType, usize, usize) -> Option<Rows8>,
+        row: impl Fn(GgmlType, usize, usize) -> Option<RowKernel>,
+    ) {
+        for &(rows, cols, n) in shapes {
             let mut src = normal(rows * cols, 11);
             for (r, row) in src.chunks_exact_mut(cols).enumerate() {
                 row.iter_mut().for_each(|v| *v *= [1.0, 1e-3, 40.0][r % 3]);
@@ -199,11 +200,11 @@ mod tests {
                 let row_bytes = bytes_for(ty, cols).unwrap();
                 let mut w = vec![0u8; rows * row_bytes];
                 quantize(ty, &src, cols, &mut w).unwrap();
-                let k = super::super::x86::kernel(ty, rows, n, false).unwrap();
-                let k8 = super::super::x86::rows8_kernel(ty, rows, n, false).expect("a many-row kernel");
+                let k = row(ty, rows, n).expect("a row kernel");
+                let k8 = k8(ty, rows, n).expect("a many-row kernel");
                 assert_eq!(k8.group, 1);
                 let mut got = vec![0f32; rows * n];
-                // SAFETY: AVX2 is there; `rows` whole rows, `n` activation rows of `act_row` bytes.
+                // SAFETY: the set is available (the caller's word); `rows` whole rows, `n` activation rows.
                 unsafe { (k8.run)(&w, rows, row_bytes, &a, act_row, n, &mut got) };
                 for r in 0..rows {
                     let mut want = vec![0f32; n];
@@ -217,5 +218,22 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The AVX2 kernels equal the AVX2 row kernels (the sign trick) bit for bit, over tiles of 8, 4, 2 and 1
+    /// tokens; a changed rounding fails this (a multiply and an add for the multiply-add did).
+    #[test]
+    fn equal_the_row_kernels_bit_for_bit() {
+        if !Isa::Avx2.is_available() {
+            eprintln!("no AVX2 here: skipped");
+            return;
+        }
+        use crate::kernels::x86;
+        equal_the_row_kernels(
+            Isa::Avx2,
+            &[(24, 576, 39), (8, 64, 16)],
+            |ty, rows, n| x86::rows8_kernel(ty, rows, n, false),
+            |ty, rows, n| x86::kernel(ty, rows, n, false),
+        );
     }
 }
