@@ -574,11 +574,12 @@ impl Job<'_> {
                 // 16 if `rows` is) whole rows, `a` holds `grouped` (a multiple of the group) activation rows of the
                 // paired type.
                 unsafe { (k8.run)(w, nr, row_bytes, a, self.act_row, grouped, out8) };
+                // Each token's `nr` outputs are contiguous in `y` too: one copy each (element by element, this
+                // took 4–6% of a SmolLM2 prompt).
                 for (t, o) in out8.chunks_exact(nr).enumerate() {
-                    for (i, &v) in o.iter().enumerate() {
-                        // SAFETY: as in `run_block`: inside `y`, and row g + i is in this range.
-                        unsafe { *self.y.0.add((c0 + t) * self.w.rows + g + i) = v };
-                    }
+                    // SAFETY: as in `run_block`: rows g..g + nr of token c0 + t are inside `y` and in this range
+                    // only; `out8` is this thread's own buffer, so the two do not overlap.
+                    unsafe { std::ptr::copy_nonoverlapping(o.as_ptr(), self.y.0.add((c0 + t) * self.w.rows + g), nr) };
                 }
             }
             if c0 + grouped < c1 {
