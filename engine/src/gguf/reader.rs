@@ -75,6 +75,14 @@ impl GgufFile {
         // mmap-based model loader (llama.cpp's included), and PocketLM writes files only through temp + rename,
         // so its own outputs are never changed in place.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| GgufError::new(path, Fault::Io(e)))?;
+        // Ask for the file's pages in 2 MiB folios, mapped as such (Linux's transparent huge pages): a generated
+        // token streams every weight once, and with 4 KiB pages that is a TLB miss every 4 KiB. It takes effect
+        // where the page cache does not hold the file yet (the first run after a boot, or once the file is
+        // evicted). The 1B-shaped Q4_K_M on Zen 4, tg32 medians of six runs in each state of the page cache:
+        // two threads 37.2 tok/s so mapped against 33.6; one thread 21.1 against 19.3 in one series, 22.4 both in
+        // another. Only a hint: a kernel without THP for files ignores it.
+        #[cfg(target_os = "linux")]
+        let _ = map.advise(memmap2::Advice::HugePage);
         Self::from_backing(path.to_path_buf(), Backing::Mmap(map))
     }
 
@@ -408,6 +416,40 @@ mod tests {
         let err = GgufFile::from_bytes("big.gguf", b).err().expect("refused");
         assert!(matches!(err.fault, Fault::LimitExceeded { what: "array element", .. }), "{err}");
         assert!(err.to_string().starts_with("big.gguf: at byte 41:"), "{err}");
+    }
+
+    /// The mapping of an opened file is advised for huge pages: its area of `/proc/self/smaps` carries the flag
+    /// `hg` (MADV_HUGEPAGE). Skipped where the kernel has no transparent huge pages.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_mapping_asks_for_huge_pages() {
+        let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+        if thp.is_empty() || thp.contains("[never]") {
+            eprintln!("no transparent huge pages here: skipped");
+            return;
+        }
+        let mut w = crate::gguf::GgufWriter::new(Vec::new(), "huge.gguf");
+        w.add_tensor_info("t".to_string(), &[1 << 20], crate::quant::GgmlType::F32).unwrap();
+        w.write_tensor_data("t", &vec![0u8; 4 << 20]).unwrap();
+        let path = std::env::temp_dir().join(format!("pocketlm-huge-{}.gguf", std::process::id()));
+        std::fs::write(&path, w.finish().unwrap()).unwrap();
+        let file = GgufFile::open(&path).unwrap();
+        let at = file.tensor_data(&file.tensors()[0]).as_ptr() as usize;
+        let smaps = std::fs::read_to_string("/proc/self/smaps").unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // Each area starts with "start-end perms ..." and ends with its "VmFlags:" line.
+        let mut inside = false;
+        for line in smaps.lines() {
+            if let Some((start, end)) = line.split(' ').next().and_then(|r| r.split_once('-')) {
+                if let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
+                    inside = (start..end).contains(&at);
+                }
+            } else if inside && line.starts_with("VmFlags:") {
+                assert!(line.split_whitespace().any(|f| f == "hg"), "not advised: {line}");
+                return;
+            }
+        }
+        panic!("no area of /proc/self/smaps holds the mapping at {at:#x}");
     }
 
     #[test]
