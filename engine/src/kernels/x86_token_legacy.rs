@@ -14,8 +14,9 @@
 //! The row kernels of `x86`, one row at a time, spend about eighteen instructions per block and row and ran slower
 //! than memory (Q5_0, one thread, cached rows: 12–17 GB/s). These spend about fourteen in 512-bit registers, and
 //! about ten where the CPU also has AVX-512 VBMI, GFNI and BITALG (`rows_of_vbmi`: Q5_0, one thread, rows in L2:
-//! 18 → 35 GB/s; SmolLM2-135M, whose rows of 576 weights are half Q5_0, generated about 3% faster; not on AMD Zen
-//! 4, see [`vbmi_preferred`]), and 15–20 GB/s in 256-bit ones (Q4_1: 9–12 → 17–21 GB/s).
+//! 18 → 35 GB/s; from memory, since its loads are plain ones, 33 GB/s, as fast as `rows_of`, and SmolLM2-135M
+//! generates 1–5% faster; not on AMD Zen 4, see [`vbmi_preferred`]), and 15–20 GB/s in 256-bit ones (Q4_1: 9–12 →
+//! 17–21 GB/s).
 //!
 //! The sums are those of the row kernels of `x86` (llama.cpp's `ggml_vec_dot_*` for AVX2), bit for bit: per
 //! block, 8 lanes of exact integer sums, each of 4 byte products, converted to float and multiply-added by
@@ -485,8 +486,12 @@ const fn index_bytes(base: usize, period: usize, half: usize) -> [u8; 64] {
 }
 
 /// [`rows_of`] for the nibble types with fewer instructions per block, from AVX-512 VBMI, GFNI and BITALG. A
-/// pair's two blocks (22 bytes each for Q5_0) come in with two masked loads, row p's at byte 0 of the register and
-/// row q's at byte 32, without reading a byte past either block. Then, from that one register:
+/// pair's two blocks (22 bytes each for Q5_0) come into one register, row p's at byte 0 and row q's at byte 32:
+/// each with a plain 32-byte load, whose bytes past the block lie in the row's next one and are never picked; the
+/// last block of a row with a masked load, which reads no byte past it. Masked loads for every block, as this
+/// kernel had at first, were as fast on cached rows but starved it on rows from memory: on AMD Zen 5, one thread,
+/// rows of 576 Q5_0 weights read from memory as four streams, 11–12 GB/s against 32–33 with plain loads (Q4_0:
+/// 12 against 34), while the same rows in L2 ran at 39 either way. Then, from that one register:
 /// - the codes: one byte permute lays out [p's nibble bytes twice, q's twice] in the four 128-bit lanes, and one
 ///   affine transform per byte (`gf2p8affineqb`, whose matrix is chosen per 64-bit lane) keeps the low nibble in
 ///   the first copy and moves the high nibble down in the second;
@@ -509,6 +514,10 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
     apart: bool,
 ) -> [[f32; 2]; P] {
     const { assert!(P == 1 || P == 2, "one or two pairs: the scales' permute takes two registers") };
+    // (Q8_0 is built too, for `kernel`'s match, but never handed out.)
+    const {
+        assert!(!has_nibbles::<L>() || (L::BYTES <= 32 && 2 * L::BYTES >= 32), "a 32-byte load ends in the next block")
+    };
     // The bytes of one block, in each half of a register.
     let block: u64 = (1 << L::BYTES) - 1;
     // The nibble bytes of each half, twice, [p, p, q, q]: byte i is byte QS + i mod 16 of row p's half (lanes 0
@@ -533,13 +542,20 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
     let mut acc = [_mm512_setzero_ps(); P];
     // Lane i: row i's Σ m·s (Q4_1, Q5_1).
     let mut mins = _mm_setzero_ps();
+    let last = y.len().saturating_sub(1);
     for (ib, t) in y.iter().enumerate() {
         let blk = |r: usize| w.add(r + ib * L::BYTES);
         prefetch_rows(w, pairs.as_flattened(), apart, ib, L::BYTES);
         let z: [__m512i; P] = std::array::from_fn(|k| {
             let [p, q] = pairs[k];
-            let z = _mm512_maskz_loadu_epi8(block, blk(p).cast());
-            _mm512_mask_loadu_epi8(z, block << 32, blk(q).wrapping_sub(32).cast())
+            if ib < last {
+                // 32 bytes from each block: the rest lies in the row's next block (2 · 18 bytes or more).
+                let z = _mm512_castsi256_si512(_mm256_loadu_si256(blk(p).cast()));
+                _mm512_inserti64x4(z, _mm256_loadu_si256(blk(q).cast()), 1)
+            } else {
+                let z = _mm512_maskz_loadu_epi8(block, blk(p).cast());
+                _mm512_mask_loadu_epi8(z, block << 32, blk(q).wrapping_sub(32).cast())
+            }
         });
         // [d_p, d_q] of each pair (and then [m_p, m_q]) as f16, then f32.
         let halves = match P {
