@@ -98,8 +98,9 @@ pub enum Isa {
     Scalar,
     /// x86-64 with AVX2, FMA and F16C (every x86 CPU since 2013 that has AVX2 also has the other two).
     Avx2,
-    /// [`Isa::Avx2`] with AVX-VNNI (`vpdpbusd`, Intel since Alder Lake, AMD since Zen 4): the legacy types' byte
-    /// products in one instruction instead of two, with the same integer results.
+    /// [`Isa::Avx2`] with AVX-VNNI (`vpdpbusd`, Intel since Alder Lake, AMD since Zen 5): the legacy types' byte
+    /// products in one instruction instead of two, and a generated token's Q4_K ones in fewer, with the same
+    /// integer results.
     Avx2Vnni,
     /// [`Isa::Avx2`] with AVX-512 (F, BW, DQ, VL) and its VNNI (Intel since Ice Lake, AMD since Zen 4): the legacy
     /// types' prompts two rows to a 512-bit register; the rest as [`Isa::Avx2Vnni`] (or [`Isa::Avx2`] on a CPU

@@ -131,7 +131,8 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> O
         use super::x86_token_legacy::{YMM, YMM_VNNI};
         let legacy = super::x86_token_legacy::kernel(ty, if vnni { YMM_VNNI } else { YMM });
         let run: super::Rows8Kernel = match ty {
-            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false>,
+            GgmlType::Q4_K if vnni && rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false, true>,
+            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false, false>,
             GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<false>,
             _ => match legacy {
                 Some(run) => run,
