@@ -337,8 +337,8 @@ fn ranges_for_a_token_and_a_batch() {
     assert_eq!(cut(512), [5, 2, 3]);
 }
 
-/// Anonymous memory of at least `len` bytes with an inaccessible page on each side, so that a read outside
-/// `[base, base + pages)` faults.
+/// Anonymous memory of `len` bytes (at least the size asked for, in whole pages) with an inaccessible page on each
+/// side, so that a read before or after those bytes faults.
 #[cfg(unix)]
 struct Fenced {
     map: *mut u8,
