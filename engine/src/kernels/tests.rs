@@ -389,7 +389,7 @@ impl Drop for Fenced {
 
 /// No kernel reads a byte outside the weights: with them placed right after an inaccessible page and right before
 /// one, every set's products of every type (one token, a few tokens and a batch, rows with and without a whole
-/// number of groups, and ranges long enough for the one-token kernels' four streams) run without a fault and give
+/// number of groups, and a range of 400 KB whose prefetches run past its end) run without a fault and give
 /// what they give on the weights in an ordinary buffer. A weight matrix may end where a GGUF file's mapping does.
 #[test]
 #[cfg(unix)]
@@ -398,7 +398,7 @@ fn kernels_read_no_byte_outside_the_weights() {
     for ty in TYPES {
         let mut shapes: Vec<(usize, usize)> = lengths(ty).into_iter().flat_map(|c| [(c, 8), (c, 13)]).collect();
         if ty.block_size() == 32 {
-            // Over 256 KB: the legacy types' one-token kernels read it as four streams.
+            // A range the one-token kernels read as one stream, asking for bytes far past its end.
             shapes.push((576, 1001));
         }
         for (cols, rows) in shapes {

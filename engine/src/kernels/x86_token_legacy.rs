@@ -6,8 +6,11 @@
 //! others'; they lie one after the other, and the kernel asks for their bytes
 //! [`PREFETCH_AHEAD`](super::x86_token::PREFETCH_AHEAD) ahead of the last row's, a cache line at a time (counted
 //! from the first row's, as it was, rows of 2048 Q8_0 weights streamed at 33–40 GB/s on two threads rather than
-//! 48–50). A range of 256 KB or more is read as four streams instead, one per quarter, which the hardware
-//! prefetchers follow without help ([`quarter`]). For the AVX-512 VNNI set, two rows share a 512-bit register (row
+//! 48–50). Ranges of 256 KB and more were once read as four streams instead, one per quarter, left to the hardware
+//! prefetchers: on AMD Zen 4 that was about 2% faster for SmolLM2-135M, but on Zen 5 rows side by side with the
+//! software prefetch are faster everywhere (one thread, SmolLM2-135M Q4_K_M, with the prefetch 8 KB ahead: its tied
+//! Q8_0 output 825 → 680 µs a token, gate and up 1300 → 1140, tokens 10–15% faster; 4–11% on the AVX2 sets; on two
+//! threads 4–16%, in four pairs of runs in turn). For the AVX-512 VNNI set, two rows share a 512-bit register (row
 //! p's 32 weights in the low 256 bits, row q's in the high ones, against the token's 32 activations twice over);
 //! for the AVX2 sets, one row is in each 256-bit register, and the four rows' scales are converted together.
 //!
@@ -184,8 +187,8 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
         // SAFETY: AVX2 is there in every set (the caller's contract); `a` holds `nb` blocks and their scales.
         unsafe { prepare::<L>(a, y) };
         let (w, row) = (w.as_ptr(), |r: usize| r * row_bytes);
-        // Rows `four` in flight, and whether they lie apart (see `quarter`).
-        let four_rows = |four: [usize; 4], apart: bool| {
+        // Rows `four` in flight.
+        let four_rows = |four: [usize; 4]| {
             let four = four.map(row);
             // SAFETY: the features are there (the caller's contract); the rows are whole rows of `w` (checked
             // above) and `y` has their blocks.
@@ -194,26 +197,19 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
                     ZMM | ZMM_VBMI => {
                         let pairs = [[four[0], four[1]], [four[2], four[3]]];
                         let o = match SET {
-                            ZMM => rows_of::<L, 2>(w, pairs, y, apart),
-                            _ => rows_of_vbmi::<L, 2>(w, pairs, y, apart),
+                            ZMM => rows_of::<L, 2>(w, pairs, y),
+                            _ => rows_of_vbmi::<L, 2>(w, pairs, y),
                         };
                         o.as_flattened().try_into().expect("4")
                     }
-                    YMM_VNNI => rows_of_avx2::<L, true, 4>(w, four, y, apart),
-                    _ => rows_of_avx2::<L, false, 4>(w, four, y, apart),
+                    YMM_VNNI => rows_of_avx2::<L, true, 4>(w, four, y),
+                    _ => rows_of_avx2::<L, false, 4>(w, four, y),
                 }
             }
         };
-        let q = quarter(rows, row_bytes);
-        for i in 0..q {
-            let o: [f32; 4] = four_rows([i, q + i, 2 * q + i, 3 * q + i], true);
-            for (k, v) in o.into_iter().enumerate() {
-                out[k * q + i] = v;
-            }
-        }
-        let mut r = 4 * q;
+        let mut r = 0;
         while r + 4 <= rows {
-            let o: [f32; 4] = four_rows([r, r + 1, r + 2, r + 3], false);
+            let o: [f32; 4] = four_rows([r, r + 1, r + 2, r + 3]);
             out[r..r + 4].copy_from_slice(&o);
             r += 4;
         }
@@ -226,14 +222,14 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
                         let r1 = (r + 1).min(rows - 1);
                         let pair = [[row(r), row(r1)]];
                         [[out[r], out[r1]]] = match SET {
-                            ZMM => rows_of::<L, 1>(w, pair, y, false),
-                            _ => rows_of_vbmi::<L, 1>(w, pair, y, false),
+                            ZMM => rows_of::<L, 1>(w, pair, y),
+                            _ => rows_of_vbmi::<L, 1>(w, pair, y),
                         };
                         r += 2;
                         continue;
                     }
-                    YMM_VNNI => [out[r]] = rows_of_avx2::<L, true, 1>(w, [row(r)], y, false),
-                    _ => [out[r]] = rows_of_avx2::<L, false, 1>(w, [row(r)], y, false),
+                    YMM_VNNI => [out[r]] = rows_of_avx2::<L, true, 1>(w, [row(r)], y),
+                    _ => [out[r]] = rows_of_avx2::<L, false, 1>(w, [row(r)], y),
                 }
             }
             r += 1;
@@ -241,37 +237,11 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
     })
 }
 
-/// A range of rows of at least this many bytes is read as four streams, one per quarter (see [`quarter`]).
-const APART_MIN_BYTES: usize = 256 << 10;
-
-/// How many rows each of the four streams of a range of `rows` rows takes, or 0 when the range is read with its
-/// four rows in flight side by side. From [`APART_MIN_BYTES`] on they are rows `i`, `q + i`, `2q + i` and `3q + i`
-/// for `i < q`: four streams that each run front to back through a quarter of the range, which the hardware
-/// prefetchers follow on their own, where four rows side by side go back and forth across 2.4 KB and need the
-/// software prefetch. Measured on AMD Zen 4, 2 threads:
-/// - SmolLM2-135M's tied output (49152 rows of 612 bytes of Q8_0, ranges of 3.7 MB then), read from memory, ran at
-///   28–32 GB/s instead of 24–25 (medians of 20 runs in one process), about what a plain sum of the same bytes
-///   reached (30–32); its tokens took about 2% less time (12 series of 256 tokens, each in one process, the two
-///   ways in alternation: 0.95–1.00, median 0.98).
-/// - Its feed-forward's gate and up, 1.2 MB of Q5_0 a layer: in ranges of 304 KB (two per thread, see
-///   `kernels::TOKEN_RANGE_MIN_BYTES`) four streams made tokens about 2% faster than rows side by side (1.7–3.6%, in
-///   alternation as above); in the 152 KB ranges of four per thread, 0–3% slower, as were four streams in every
-///   range (3–6%): streams of 38 KB or less are short for the prefetchers to find.
-/// - The software prefetch on top of the four streams made them slower (1–2.5%).
-fn quarter(rows: usize, row_bytes: usize) -> usize {
-    if rows.saturating_mul(row_bytes) >= APART_MIN_BYTES {
-        rows / 4
-    } else {
-        0
-    }
-}
-
-/// The software prefetch of a kernel with `rows` in flight (their offsets from `w`) at block `ib` of `bytes`: for
-/// rows side by side, their blocks together, ahead of the last row's ([`prefetch_span`]); for rows apart, none
-/// (see [`quarter`]).
+/// The software prefetch of a kernel with `rows` in flight, one after the other (their offsets from `w`), at
+/// block `ib` of `bytes`: their blocks together, ahead of the last row's ([`prefetch_span`]).
 #[inline(always)]
-fn prefetch_rows(w: *const u8, rows: &[usize], apart: bool, ib: usize, bytes: usize) {
-    if let (false, Some(&last)) = (apart, rows.last()) {
+fn prefetch_rows(w: *const u8, rows: &[usize], ib: usize, bytes: usize) {
+    if let Some(&last) = rows.last() {
         prefetch_span(w.wrapping_add(last), rows.len() * bytes, ib);
     }
 }
@@ -325,7 +295,7 @@ unsafe fn codes_avx2<L: Legacy, const VNNI: bool>(x: *const u8) -> __m256i {
     }
 }
 
-/// `R` rows (their offsets from `w`: one after the other, or `apart`, see [`prefetch_rows`]) against the prepared
+/// `R` rows (their offsets from `w`, one after the other) against the prepared
 /// token in 256-bit registers, one row to a register: each row's sum, as the module's notes describe.
 ///
 /// # Safety
@@ -336,7 +306,6 @@ unsafe fn rows_of_avx2<L: Legacy, const VNNI: bool, const R: usize>(
     w: *const u8,
     rows: [usize; R],
     y: &[Token],
-    apart: bool,
 ) -> [f32; R] {
     let mut acc = [_mm256_setzero_ps(); R];
     // Lane i: row i's Σ m·s (Q4_1, Q5_1).
@@ -345,7 +314,7 @@ unsafe fn rows_of_avx2<L: Legacy, const VNNI: bool, const R: usize>(
     let ones = _mm256_set1_epi16(1);
     for (ib, t) in y.iter().enumerate() {
         let blk = |r: usize| w.add(r + ib * L::BYTES);
-        prefetch_rows(w, &rows, apart, ib, L::BYTES);
+        prefetch_rows(w, &rows, ib, L::BYTES);
         let (mut ds, mut ms) = (0u64, 0u64);
         for (i, &r) in rows.iter().enumerate() {
             ds |= half(blk(r)) << (16 * i);
@@ -403,8 +372,7 @@ unsafe fn codes<L: Legacy>(p: *const u8, q: *const u8) -> __m512i {
     }
 }
 
-/// `P` pairs of rows (`pairs[k]`: the offsets of rows 2k and 2k + 1 from `w`; all one after the other, or `apart`,
-/// see [`prefetch_rows`]) against the prepared token: each row's sum, as the module's notes describe.
+/// `P` pairs of rows (`pairs[k]`: the offsets of rows 2k and 2k + 1 from `w`, all one after the other) against the prepared token: each row's sum, as the module's notes describe.
 ///
 /// # Safety
 /// The features; every row offset is that of a whole row of `y.len()` blocks of type `L` in `w`.
@@ -413,7 +381,6 @@ unsafe fn rows_of<L: Legacy, const P: usize>(
     w: *const u8,
     pairs: [[usize; 2]; P],
     y: &[Token],
-    apart: bool,
 ) -> [[f32; 2]; P] {
     // Pair k's d in its rows' lanes: rows 2k and 2k + 1 of the four.
     let spreads = spreads::<P>();
@@ -424,7 +391,7 @@ unsafe fn rows_of<L: Legacy, const P: usize>(
     for (ib, t) in y.iter().enumerate() {
         let blk = |r: usize| w.add(r + ib * L::BYTES);
         let (mut ds, mut ms) = (0u64, 0u64);
-        prefetch_rows(w, pairs.as_flattened(), apart, ib, L::BYTES);
+        prefetch_rows(w, pairs.as_flattened(), ib, L::BYTES);
         for (k, [p, q]) in pairs.iter().enumerate() {
             let (p, q) = (blk(*p), blk(*q));
             ds |= (half(p) | half(q) << 16) << (32 * k);
@@ -490,7 +457,7 @@ const fn index_bytes(base: usize, period: usize, half: usize) -> [u8; 64] {
 /// each with a plain 32-byte load, whose bytes past the block lie in the row's next one and are never picked; the
 /// last block of a row with a masked load, which reads no byte past it. Masked loads for every block, as this
 /// kernel had at first, were as fast on cached rows but starved it on rows from memory: on AMD Zen 5, one thread,
-/// rows of 576 Q5_0 weights read from memory as four streams, 11–12 GB/s against 32–33 with plain loads (Q4_0:
+/// rows of 576 Q5_0 weights read from memory (then as four streams), 11–12 GB/s against 32–33 with plain loads (Q4_0:
 /// 12 against 34), while the same rows in L2 ran at 39 either way. Then, from that one register:
 /// - the codes: one byte permute lays out [p's nibble bytes twice, q's twice] in the four 128-bit lanes, and one
 ///   affine transform per byte (`gf2p8affineqb`, whose matrix is chosen per 64-bit lane) keeps the low nibble in
@@ -511,7 +478,6 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
     w: *const u8,
     pairs: [[usize; 2]; P],
     y: &[Token],
-    apart: bool,
 ) -> [[f32; 2]; P] {
     const { assert!(P == 1 || P == 2, "one or two pairs: the scales' permute takes two registers") };
     // (Q8_0 is built too, for `kernel`'s match, but never handed out.)
@@ -545,7 +511,7 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
     let last = y.len().saturating_sub(1);
     for (ib, t) in y.iter().enumerate() {
         let blk = |r: usize| w.add(r + ib * L::BYTES);
-        prefetch_rows(w, pairs.as_flattened(), apart, ib, L::BYTES);
+        prefetch_rows(w, pairs.as_flattened(), ib, L::BYTES);
         let z: [__m512i; P] = std::array::from_fn(|k| {
             let [p, q] = pairs[k];
             if ib < last {
@@ -619,21 +585,6 @@ mod tests {
             let rows = 11;
             for ty in [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q5_1] {
                 assert_equal_to_row_kernels(ty, rows, cols, &Vec::from_iter(1..=rows));
-            }
-        }
-    }
-
-    /// So they do over a range of a megabyte and more, which they read as four streams (`quarter`), for a row
-    /// count with one to three rows left over after the four quarters.
-    #[test]
-    fn equal_the_row_kernels_over_four_streams() {
-        let cols = 32 * 12;
-        for ty in [GgmlType::Q4_0, GgmlType::Q5_0, GgmlType::Q8_0, GgmlType::Q4_1, GgmlType::Q5_1] {
-            let row_bytes = bytes_for(ty, cols).unwrap();
-            let four = super::APART_MIN_BYTES.div_ceil(row_bytes).next_multiple_of(4);
-            for rows in [four, four + 3] {
-                assert!(super::quarter(rows, row_bytes) > 0 && super::quarter(four - 4, row_bytes) == 0);
-                assert_equal_to_row_kernels(ty, rows, cols, &[rows]);
             }
         }
     }
