@@ -16,7 +16,7 @@
 //!
 //! The row kernels of `x86`, one row at a time, spend about eighteen instructions per block and row and ran slower
 //! than memory (Q5_0, one thread, cached rows: 12–17 GB/s). These spend about fourteen in 512-bit registers, and
-//! about ten where the CPU also has AVX-512 VBMI, GFNI and BITALG (`rows_of_vbmi`: Q5_0, one thread, rows in L2:
+//! about ten where the CPU also has AVX-512 VBMI and GFNI (`rows_of_vbmi`: Q5_0, one thread, rows in L2:
 //! 18 → 35 GB/s; from memory, since its loads are plain ones, 33 GB/s, as fast as `rows_of`, and SmolLM2-135M
 //! generates 1–5% faster; not on AMD Zen 4, see [`vbmi_preferred`]), and 15–20 GB/s in 256-bit ones (Q4_1: 9–12 →
 //! 17–21 GB/s).
@@ -105,24 +105,21 @@ unsafe impl PackedBlock for Token {
 
 /// Which registers a kernel runs in: 512-bit ones (the AVX-512 VNNI set), or 256-bit ones with or without
 /// AVX-VNNI's `vpdpbusd` (the AVX2 sets). `ZMM_VBMI` is `ZMM` with the byte permutes of AVX-512 VBMI, GFNI's
-/// affine byte transform and BITALG's bit shuffle ([`vbmi_available`]), for the nibble types: see [`rows_of_vbmi`].
+/// affine byte transform ([`vbmi_available`]), for the nibble types: see [`rows_of_vbmi`].
 pub(super) const ZMM: u8 = 0;
 pub(super) const YMM_VNNI: u8 = 1;
 pub(super) const YMM: u8 = 2;
 pub(super) const ZMM_VBMI: u8 = 3;
 
-/// AVX-512 VBMI, GFNI and BITALG on top of the AVX-512 VNNI set (Intel since Ice Lake, AMD since Zen 4; not
-/// Skylake or Cascade Lake servers), detected at run time.
+/// AVX-512 VBMI and GFNI on top of the AVX-512 VNNI set (Intel since Ice Lake, AMD since Zen 4; not Skylake or
+/// Cascade Lake servers), detected at run time.
 pub(super) fn vbmi_available() -> bool {
-    super::x86_512::available()
-        && is_x86_feature_detected!("avx512vbmi")
-        && is_x86_feature_detected!("gfni")
-        && is_x86_feature_detected!("avx512bitalg")
+    super::x86_512::available() && is_x86_feature_detected!("avx512vbmi") && is_x86_feature_detected!("gfni")
 }
 
 /// Whether the product's one-token kernels take [`ZMM_VBMI`] rather than [`ZMM`] here: where the CPU has its
 /// instructions ([`vbmi_available`]), except on AMD Zen 4 (family 19h), which runs each 512-bit operation as two
-/// 256-bit halves. There its byte permutes, affine transform and bit shuffle cost more than the scalar loads and
+/// 256-bit halves. There its byte permutes, affine transform and bit shuffles cost more than the scalar loads and
 /// mask moves they replace: Q5_0, one thread, cached rows, 18.6 GB/s against 20.6 with `ZMM`, and SmolLM2-135M
 /// Q4_K_M generated tokens took 2.5% less time with `ZMM` (9 series of 256 tokens in one process, each kernel in
 /// turn: 0.966–0.983). On Zen 5 (family 1Ah), with whole 512-bit units, `ZMM_VBMI` is the faster by far (18 → 35
@@ -452,7 +449,7 @@ const fn index_bytes(base: usize, period: usize, half: usize) -> [u8; 64] {
     a
 }
 
-/// [`rows_of`] for the nibble types with fewer instructions per block, from AVX-512 VBMI, GFNI and BITALG. A
+/// [`rows_of`] for the nibble types with fewer instructions per block, from AVX-512 VBMI and GFNI. A
 /// pair's two blocks (22 bytes each for Q5_0) come into one register, row p's at byte 0 and row q's at byte 32:
 /// each with a plain 32-byte load, whose bytes past the block lie in the row's next one and are never picked; the
 /// last block of a row with a masked load, which reads no byte past it. Masked loads for every block, as this
@@ -463,7 +460,9 @@ const fn index_bytes(base: usize, period: usize, half: usize) -> [u8; 64] {
 ///   affine transform per byte (`gf2p8affineqb`, whose matrix is chosen per 64-bit lane) keeps the low nibble in
 ///   the first copy and moves the high nibble down in the second;
 /// - the fifth bits (Q5_0, Q5_1): the 64-bit word that holds a row's 32 bits is copied to that row's four words,
-///   and a bit shuffle (`vpshufbitqmb`) picks weight j's bit for byte j: a mask for the add of 16;
+///   and a multishift (`vpmultishiftqb`) moves weight j's bit to bit 4 of byte j, which one bitwise op (`vpternlogd`)
+///   puts into the code. As a bit shuffle (`vpshufbitqmb`) to a mask for an add of 16, as it was, the kernel ran
+///   2–5% slower (Zen 5, one thread, Q5_0 in L2, four pairs of runs in turn: 37.4–39.1 against 38.8–40.0 GB/s);
 /// - the scales (and mins) of all the rows in flight: one word permute across the pairs' registers.
 ///
 /// Against `rows_of`'s scalar loads, shifts and mask moves, that is 38 instructions per four row-blocks of Q5_0
@@ -473,7 +472,7 @@ const fn index_bytes(base: usize, period: usize, half: usize) -> [u8; 64] {
 /// # Safety
 /// The features of [`vbmi_available`]; every row offset is that of a whole row of `y.len()` blocks of type `L`
 /// in `w`, and `L` has nibbles, at most 32 bytes a block.
-#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,gfni,avx512bitalg")]
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,gfni")]
 unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
     w: *const u8,
     pairs: [[usize; 2]; P],
@@ -494,10 +493,11 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
     const HIGH: i64 = 0x1020_4080_0000_0000;
     let nibble = _mm512_set_epi64(HIGH, HIGH, LOW, LOW, HIGH, HIGH, LOW, LOW);
     // Fifth bits: the 64-bit word that holds a row's 32 (from its byte QH on, within its first word) in all four
-    // of the row's words, and for byte j of a row the bit of weight j in that word.
+    // of the row's words.
     let qh_word = _mm512_set_epi64(4, 4, 4, 4, 0, 0, 0, 0);
-    let qh_bits = const { index_bytes(8 * if let Some(qh) = L::QH { qh } else { 0 }, 32, 0) };
-    let bit_of = _mm512_loadu_si512(qh_bits.as_ptr().cast());
+    // For byte j of a row, where the 8 bits start that put weight j's fifth bit at bit 4 (4 below it).
+    let fifth_at = const { index_bytes(8 * if let Some(qh) = L::QH { qh } else { 2 } - 4, 32, 0) };
+    let fifth_at = _mm512_loadu_si512(fifth_at.as_ptr().cast());
     let sixteen = _mm512_set1_epi8(16);
     // The scales' words (the mins' after them): word 0 and word 16 of each pair's register, pair by pair.
     #[rustfmt::skip]
@@ -535,8 +535,9 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
         for k in 0..P {
             let codes = _mm512_gf2p8affine_epi64_epi8::<0>(_mm512_permutexvar_epi8(qs_idx, z[k]), nibble);
             let codes = if L::QH.is_some() {
-                let fifth = _mm512_bitshuffle_epi64_mask(_mm512_permutexvar_epi64(qh_word, z[k]), bit_of);
-                _mm512_mask_add_epi8(codes, fifth, codes, sixteen)
+                let fifth = _mm512_multishift_epi64_epi8(fifth_at, _mm512_permutexvar_epi64(qh_word, z[k]));
+                // codes | (fifth & 16)
+                _mm512_ternarylogic_epi32::<0xF8>(codes, fifth, sixteen)
             } else {
                 codes
             };
@@ -639,7 +640,7 @@ mod tests {
                 if super::vbmi_available() {
                     kernels.push(super::kernel(ty, super::ZMM_VBMI).expect("a legacy type"));
                 } else {
-                    eprintln!("no AVX-512 VBMI, GFNI and BITALG here: their kernels are skipped");
+                    eprintln!("no AVX-512 VBMI and GFNI here: their kernels are skipped");
                 }
             }
             for (build, k1) in kernels.into_iter().enumerate() {
