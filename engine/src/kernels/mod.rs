@@ -455,9 +455,9 @@ fn ranges_per_thread(n_tokens: usize, total: usize, threads: usize) -> usize {
 /// The least bytes a generated token's range of rows is cut to (but one range per thread): each range is a stream
 /// that the prefetchers must find anew, and more ranges than threads are there to even the threads out.
 /// SmolLM2-135M Q4_K_M then takes one range per thread for Q, K and V, the attention output and down, two for gate
-/// and up (304 KB) and eight for the output; the 1B-shaped file four for the attention output, seven for Q, K and V, eight for the rest. Measured on
-/// AMD Zen 4, 2 threads, the ways in alternation token by token in one process (series of 256 or 64 tokens, with
-/// each way in the first turn in half of them):
+/// and up (304 KB) and eight for the output; the 1B-shaped file four for the attention output, seven for Q, K and
+/// V, eight for the rest. Measured on AMD Zen 4, 2 threads, the ways in alternation token by token in one process
+/// (series of 256 or 64 tokens, with each way in the first turn in half of them):
 /// - SmolLM2 against four ranges per thread throughout (with four streams from 1 MB only): 1–5% less time, about
 ///   4% in the middle (1.01–1.05, and 0.95–0.99 the other way round). Of that, two ranges per thread everywhere
 ///   gave 3.5% (1.03–1.04 and 0.96–0.97), one for the small products 0.3–2.6% more (0.97–1.00 and 1.01–1.02).

@@ -183,55 +183,128 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
     with_buffer::<Token, _>(nb, |y| {
         // SAFETY: AVX2 is there in every set (the caller's contract); `a` holds `nb` blocks and their scales.
         unsafe { prepare::<L>(a, y) };
-        let (w, row) = (w.as_ptr(), |r: usize| r * row_bytes);
-        // Rows `four` in flight.
-        let four_rows = |four: [usize; 4]| {
-            let four = four.map(row);
-            // SAFETY: the features are there (the caller's contract); the rows are whole rows of `w` (checked
-            // above) and `y` has their blocks.
-            unsafe {
-                match SET {
-                    ZMM | ZMM_VBMI => {
-                        let pairs = [[four[0], four[1]], [four[2], four[3]]];
-                        let o = match SET {
-                            ZMM => rows_of::<L, 2>(w, pairs, y),
-                            _ => rows_of_vbmi::<L, 2>(w, pairs, y),
-                        };
-                        o.as_flattened().try_into().expect("4")
-                    }
-                    YMM_VNNI => rows_of_avx2::<L, true, 4>(w, four, y),
-                    _ => rows_of_avx2::<L, false, 4>(w, four, y),
-                }
+        let w = w.as_ptr();
+        // SAFETY: the features are there (the caller's contract); the rows are whole rows of `w` (checked above)
+        // and `y` has their blocks.
+        unsafe {
+            match SET {
+                ZMM => all_rows_zmm::<L, ZMM>(w, rows, row_bytes, y, out),
+                ZMM_VBMI => all_rows_vbmi::<L>(w, rows, row_bytes, y, out),
+                _ => all_rows_avx2::<L, SET>(w, rows, row_bytes, y, out),
             }
-        };
-        let mut r = 0;
-        while r + 4 <= rows {
-            let o: [f32; 4] = four_rows([r, r + 1, r + 2, r + 3]);
-            out[r..r + 4].copy_from_slice(&o);
-            r += 4;
-        }
-        while r < rows {
-            // SAFETY: as above.
-            unsafe {
-                match SET {
-                    ZMM | ZMM_VBMI => {
-                        // The last row of an odd count goes in with itself.
-                        let r1 = (r + 1).min(rows - 1);
-                        let pair = [[row(r), row(r1)]];
-                        [[out[r], out[r1]]] = match SET {
-                            ZMM => rows_of::<L, 1>(w, pair, y),
-                            _ => rows_of_vbmi::<L, 1>(w, pair, y),
-                        };
-                        r += 2;
-                        continue;
-                    }
-                    YMM_VNNI => [out[r]] = rows_of_avx2::<L, true, 1>(w, [row(r)], y),
-                    _ => [out[r]] = rows_of_avx2::<L, false, 1>(w, [row(r)], y),
-                }
-            }
-            r += 1;
         }
     })
+}
+
+/// [`all_rows`] compiled with the features of [`ZMM`]: the row kernels inline into its loop, and their constants
+/// are set up once per call rather than once per four rows. (As calls of their own, one per four rows, they were
+/// slower: Zen 5, one thread, 576-wide rows in L2, Q5_0 38.4–39.1 → 39.6–41.4 GB/s, Q8_0 70–72 → 81–83; the AVX2
+/// kernels as fast either way; SmolLM2-135M Q4_K_M tokens 3–5% faster on one thread.)
+///
+/// # Safety
+/// As for [`all_rows`], with `x86_512::available`.
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
+unsafe fn all_rows_zmm<L: Legacy, const SET: u8>(
+    w: *const u8,
+    rows: usize,
+    row_bytes: usize,
+    y: &[Token],
+    out: &mut [f32],
+) {
+    all_rows::<L, SET>(w, rows, row_bytes, y, out)
+}
+
+/// [`all_rows`] for [`ZMM_VBMI`], compiled with its features (see [`all_rows_zmm`]).
+///
+/// # Safety
+/// As for [`all_rows`], with [`vbmi_available`].
+#[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,gfni")]
+unsafe fn all_rows_vbmi<L: Legacy>(
+    w: *const u8,
+    rows: usize,
+    row_bytes: usize,
+    y: &[Token],
+    out: &mut [f32],
+) {
+    all_rows::<L, ZMM_VBMI>(w, rows, row_bytes, y, out)
+}
+
+/// [`all_rows`] for the AVX2 sets, compiled with their features (see [`all_rows_zmm`]).
+///
+/// # Safety
+/// As for [`all_rows`], with `x86::available` (and `x86::vnni_available` for `YMM_VNNI`).
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn all_rows_avx2<L: Legacy, const SET: u8>(
+    w: *const u8,
+    rows: usize,
+    row_bytes: usize,
+    y: &[Token],
+    out: &mut [f32],
+) {
+    all_rows::<L, SET>(w, rows, row_bytes, y, out)
+}
+
+/// Every row of `w` (`rows` of them, `row_bytes` apart) against the prepared token, four at a time in the
+/// registers `SET` names: `out[r]`.
+///
+/// # Safety
+/// The features of `SET`; `w` holds `rows` whole rows of `y.len()` blocks of type `L`, and `out` room for them.
+#[inline(always)]
+unsafe fn all_rows<L: Legacy, const SET: u8>(
+    w: *const u8,
+    rows: usize,
+    row_bytes: usize,
+    y: &[Token],
+    out: &mut [f32],
+) {
+    let row = |r: usize| r * row_bytes;
+    // Rows `four` in flight.
+    let four_rows = |four: [usize; 4]| {
+        let four = four.map(row);
+        // SAFETY: the features are there (the caller's contract); the rows are whole rows of `w` (checked
+        // above) and `y` has their blocks.
+        unsafe {
+            match SET {
+                ZMM | ZMM_VBMI => {
+                    let pairs = [[four[0], four[1]], [four[2], four[3]]];
+                    let o = match SET {
+                        ZMM => rows_of::<L, 2>(w, pairs, y),
+                        _ => rows_of_vbmi::<L, 2>(w, pairs, y),
+                    };
+                    o.as_flattened().try_into().expect("4")
+                }
+                YMM_VNNI => rows_of_avx2::<L, true, 4>(w, four, y),
+                _ => rows_of_avx2::<L, false, 4>(w, four, y),
+            }
+        }
+    };
+    let mut r = 0;
+    while r + 4 <= rows {
+        let o: [f32; 4] = four_rows([r, r + 1, r + 2, r + 3]);
+        out[r..r + 4].copy_from_slice(&o);
+        r += 4;
+    }
+    while r < rows {
+        // SAFETY: as above.
+        unsafe {
+            match SET {
+                ZMM | ZMM_VBMI => {
+                    // The last row of an odd count goes in with itself.
+                    let r1 = (r + 1).min(rows - 1);
+                    let pair = [[row(r), row(r1)]];
+                    [[out[r], out[r1]]] = match SET {
+                        ZMM => rows_of::<L, 1>(w, pair, y),
+                        _ => rows_of_vbmi::<L, 1>(w, pair, y),
+                    };
+                    r += 2;
+                    continue;
+                }
+                YMM_VNNI => [out[r]] = rows_of_avx2::<L, true, 1>(w, [row(r)], y),
+                _ => [out[r]] = rows_of_avx2::<L, false, 1>(w, [row(r)], y),
+            }
+        }
+        r += 1;
+    }
 }
 
 /// The software prefetch of a kernel with `rows` in flight, one after the other (their offsets from `w`), at
@@ -298,6 +371,7 @@ unsafe fn codes_avx2<L: Legacy, const VNNI: bool>(x: *const u8) -> __m256i {
 /// # Safety
 /// AVX2 (and AVX-VNNI with `VNNI`); every row offset is that of a whole row of `y.len()` blocks of type `L` in
 /// `w`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn rows_of_avx2<L: Legacy, const VNNI: bool, const R: usize>(
     w: *const u8,
@@ -369,10 +443,12 @@ unsafe fn codes<L: Legacy>(p: *const u8, q: *const u8) -> __m512i {
     }
 }
 
-/// `P` pairs of rows (`pairs[k]`: the offsets of rows 2k and 2k + 1 from `w`, all one after the other) against the prepared token: each row's sum, as the module's notes describe.
+/// `P` pairs of rows (`pairs[k]`: the offsets of rows 2k and 2k + 1 from `w`, all one after the other) against
+/// the prepared token: each row's sum, as the module's notes describe.
 ///
 /// # Safety
 /// The features; every row offset is that of a whole row of `y.len()` blocks of type `L` in `w`.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn rows_of<L: Legacy, const P: usize>(
     w: *const u8,
@@ -454,8 +530,8 @@ const fn index_bytes(base: usize, period: usize, half: usize) -> [u8; 64] {
 /// each with a plain 32-byte load, whose bytes past the block lie in the row's next one and are never picked; the
 /// last block of a row with a masked load, which reads no byte past it. Masked loads for every block, as this
 /// kernel had at first, were as fast on cached rows but starved it on rows from memory: on AMD Zen 5, one thread,
-/// rows of 576 Q5_0 weights read from memory (then as four streams), 11–12 GB/s against 32–33 with plain loads (Q4_0:
-/// 12 against 34), while the same rows in L2 ran at 39 either way. Then, from that one register:
+/// rows of 576 Q5_0 weights read from memory (then as four streams), 11–12 GB/s against 32–33 with plain loads
+/// (Q4_0: 12 against 34), while the same rows in L2 ran at 39 either way. Then, from that one register:
 /// - the codes: one byte permute lays out [p's nibble bytes twice, q's twice] in the four 128-bit lanes, and one
 ///   affine transform per byte (`gf2p8affineqb`, whose matrix is chosen per 64-bit lane) keeps the low nibble in
 ///   the first copy and moves the high nibble down in the second;
@@ -472,6 +548,7 @@ const fn index_bytes(base: usize, period: usize, half: usize) -> [u8; 64] {
 /// # Safety
 /// The features of [`vbmi_available`]; every row offset is that of a whole row of `y.len()` blocks of type `L`
 /// in `w`, and `L` has nibbles, at most 32 bytes a block.
+#[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,gfni")]
 unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
     w: *const u8,
