@@ -204,14 +204,8 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
 /// # Safety
 /// As for [`all_rows`], with `x86_512::available`.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-unsafe fn all_rows_zmm<L: Legacy, const SET: u8>(
-    w: *const u8,
-    rows: usize,
-    row_bytes: usize,
-    y: &[Token],
-    out: &mut [f32],
-) {
-    all_rows::<L, SET>(w, rows, row_bytes, y, out)
+unsafe fn all_rows_zmm<L: Legacy, const SET: u8>(w: *const u8, rows: usize, rb: usize, y: &[Token], out: &mut [f32]) {
+    all_rows::<L, SET>(w, rows, rb, y, out)
 }
 
 /// [`all_rows`] for [`ZMM_VBMI`], compiled with its features (see [`all_rows_zmm`]).
@@ -219,14 +213,8 @@ unsafe fn all_rows_zmm<L: Legacy, const SET: u8>(
 /// # Safety
 /// As for [`all_rows`], with [`vbmi_available`].
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni,avx512vbmi,gfni")]
-unsafe fn all_rows_vbmi<L: Legacy>(
-    w: *const u8,
-    rows: usize,
-    row_bytes: usize,
-    y: &[Token],
-    out: &mut [f32],
-) {
-    all_rows::<L, ZMM_VBMI>(w, rows, row_bytes, y, out)
+unsafe fn all_rows_vbmi<L: Legacy>(w: *const u8, rows: usize, rb: usize, y: &[Token], out: &mut [f32]) {
+    all_rows::<L, ZMM_VBMI>(w, rows, rb, y, out)
 }
 
 /// [`all_rows`] for the AVX2 sets, compiled with their features (see [`all_rows_zmm`]).
@@ -234,14 +222,8 @@ unsafe fn all_rows_vbmi<L: Legacy>(
 /// # Safety
 /// As for [`all_rows`], with `x86::available` (and `x86::vnni_available` for `YMM_VNNI`).
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn all_rows_avx2<L: Legacy, const SET: u8>(
-    w: *const u8,
-    rows: usize,
-    row_bytes: usize,
-    y: &[Token],
-    out: &mut [f32],
-) {
-    all_rows::<L, SET>(w, rows, row_bytes, y, out)
+unsafe fn all_rows_avx2<L: Legacy, const SET: u8>(w: *const u8, rows: usize, rb: usize, y: &[Token], out: &mut [f32]) {
+    all_rows::<L, SET>(w, rows, rb, y, out)
 }
 
 /// Every row of `w` (`rows` of them, `row_bytes` apart) against the prepared token, four at a time in the
