@@ -170,6 +170,9 @@ pub(super) unsafe fn q4_k_q8_k<const ZMM: bool, const VNNI: bool>(
 /// overlap the next row's blocks. As calls of their own, one per row, they were slower: Zen 5, one thread, 256
 /// cached rows of 2048 weights, Q4_K 47.6–48.4 → 49.9–51.1 GB/s and Q6_K 53.2–53.4 → 55.9–56.1 (in 256-bit
 /// registers with AVX-VNNI, 27.4–28.5 → 29.5–29.6 and 36.2–36.6 → 36.6–38.7).
+///
+/// # Safety
+/// As for [`q4_k_q8_k`] with `ZMM`; `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn q4_k_rows(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
@@ -178,6 +181,9 @@ unsafe fn q4_k_rows(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32])
 }
 
 /// [`q4_k_row_avx2`] for each row of `w`, as [`q4_k_rows`].
+///
+/// # Safety
+/// As for [`q4_k_q8_k`] without `ZMM`; `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_k_rows_avx2<const VNNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
@@ -410,6 +416,9 @@ pub(super) unsafe fn q6_k_q8_k<const ZMM: bool>(
 }
 
 /// [`q6_k_row`] for each row of `w` (`row_bytes` apart), into `out`, in one loop as [`q4_k_rows`].
+///
+/// # Safety
+/// As for [`q6_k_q8_k`] with `ZMM`; `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn q6_k_rows(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
@@ -418,6 +427,9 @@ unsafe fn q6_k_rows(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
 }
 
 /// [`q6_k_row_avx2`] for each row of `w`, as [`q4_k_rows`].
+///
+/// # Safety
+/// As for [`q6_k_q8_k`] without `ZMM`; `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6_k_rows_avx2(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
