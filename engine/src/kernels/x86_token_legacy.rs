@@ -188,7 +188,7 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
         // and `y` has their blocks.
         unsafe {
             match SET {
-                ZMM => all_rows_zmm::<L, ZMM>(w, rows, row_bytes, y, out),
+                ZMM => all_rows_zmm::<L>(w, rows, row_bytes, y, out),
                 ZMM_VBMI => all_rows_vbmi::<L>(w, rows, row_bytes, y, out),
                 _ => all_rows_avx2::<L, SET>(w, rows, row_bytes, y, out),
             }
@@ -204,8 +204,8 @@ unsafe fn one_token<L: Legacy, const SET: u8>(
 /// # Safety
 /// As for [`all_rows`], with `x86_512::available`.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-unsafe fn all_rows_zmm<L: Legacy, const SET: u8>(w: *const u8, rows: usize, rb: usize, y: &[Token], out: &mut [f32]) {
-    all_rows::<L, SET>(w, rows, rb, y, out)
+unsafe fn all_rows_zmm<L: Legacy>(w: *const u8, rows: usize, rb: usize, y: &[Token], out: &mut [f32]) {
+    all_rows::<L, ZMM>(w, rows, rb, y, out)
 }
 
 /// [`all_rows`] for [`ZMM_VBMI`], compiled with its features (see [`all_rows_zmm`]).
