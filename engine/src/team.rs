@@ -304,6 +304,18 @@ impl<'a, T> Chunks<'a, T> {
         // SAFETY: `start..end` lies in the borrowed slice, and the caller takes each chunk at most once at a time.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), end - start) }
     }
+
+    /// Chunks `chunks` together, as one slice (the last may be short; past the end, empty).
+    ///
+    /// # Safety
+    /// No two calls whose chunks overlap (here or in [`Chunks::get`]) may have their chunks alive at once.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn span(&self, chunks: std::ops::Range<usize>) -> &'a mut [T] {
+        let start = chunks.start.saturating_mul(self.size).min(self.len);
+        let end = chunks.end.saturating_mul(self.size).clamp(start, self.len);
+        // SAFETY: `start..end` lies in the borrowed slice, and the caller takes each chunk at most once at a time.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.add(start), end - start) }
+    }
 }
 
 #[cfg(test)]
