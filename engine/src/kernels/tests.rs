@@ -337,6 +337,54 @@ fn ranges_for_a_token_and_a_batch() {
     assert_eq!(cut(512), [5, 2, 3]);
 }
 
+/// What a product's threads ask for next is where each thread's range of a generated token's pieces starts: the
+/// first row of the group's first piece for the caller, then the first row of each later range (one range per
+/// thread of SmolLM2-135M-shaped Q, K and V: thread 1's starts at K, after Q's two pieces), and the first byte
+/// only when the product runs on the calling thread. Asking changes no result.
+#[test]
+fn next_asks_for_the_start_of_each_threads_share() {
+    let cols = 576;
+    let mats: Vec<(GgmlType, Vec<u8>, usize)> = [(GgmlType::Q5_0, 576), (GgmlType::Q5_0, 192), (GgmlType::Q8_0, 192)]
+        .iter()
+        .enumerate()
+        .map(|(i, &(ty, rows))| (ty, weights(ty, rows, cols, 60 + i as u64).0, rows))
+        .collect();
+    let ws: Vec<Weight<'_>> = mats.iter().map(|(ty, data, rows)| Weight { ty: *ty, data, rows: *rows, cols }).collect();
+    let row = |j: usize| ws[j].data.len() / ws[j].rows;
+    let at = |j: usize, r: usize| ws[j].data.as_ptr() as usize + r * row(j);
+    let team = crate::team::Team::new(2);
+    assert_eq!(Next::of(&team, &ws).starts, [at(0, 0), at(1, 0)]);
+    // Three threads: pieces are cut afresh, and range r of the n starts at piece r·n/3.
+    let three = crate::team::Team::new(3);
+    let starts = Next::of(&three, &ws).starts;
+    let pieces = pieces(&three, active(), &ws, 1).unwrap();
+    let n = pieces.len();
+    let want: Vec<usize> = (0..3).map(|r| pieces[r * n / 3]).map(|(j, r0, _)| at(j, r0)).collect();
+    assert_eq!(starts, want);
+    assert_eq!(want.iter().collect::<std::collections::HashSet<_>>().len(), 3, "three distinct starts: {pieces:?}");
+    // A product too small to share out runs on the calling thread, which asks for its start.
+    let (small, _) = weights(GgmlType::Q8_0, 8, 64, 3);
+    let w = Weight { ty: GgmlType::Q8_0, data: &small, rows: 8, cols: 64 };
+    assert_eq!(Next::of(&team, &[w]).starts, [small.as_ptr() as usize]);
+    assert_eq!(Next::of(&team, &[]), Next::NONE);
+
+    let x = normal(cols, 7);
+    let next = Next::of(&team, &ws[..1]);
+    let mut scratch = Vec::new();
+    let run = |next: &Next, scratch: &mut Vec<u8>| {
+        let mut outs: Vec<Vec<f32>> = ws.iter().map(|w| vec![f32::NAN; w.rows]).collect();
+        let mut refs: Vec<&mut [f32]> = outs.iter_mut().map(|y| y.as_mut_slice()).collect();
+        matmul_group_then(&team, &ws, &mut refs, &x, 1, scratch, next).unwrap();
+        let mut y = vec![f32::NAN; ws[1].rows];
+        matmul_then(&team, active(), &ws[1], &x, 1, &mut y, scratch, next).unwrap();
+        outs.push(y);
+        outs
+    };
+    let (asked, plain) = (run(&next, &mut scratch), run(&Next::NONE, &mut scratch));
+    assert!(asked.iter().flatten().zip(plain.iter().flatten()).all(|(a, b)| a.to_bits() == b.to_bits()));
+    assert!(asked.iter().flatten().all(|v| v.is_finite()));
+}
+
 /// Anonymous memory of `len` bytes (at least the size asked for, in whole pages) with an inaccessible page on each
 /// side, so that a read before or after those bytes faults.
 #[cfg(unix)]

@@ -61,7 +61,7 @@ pub(super) fn prefetch_span(last: *const u8, span: usize, ib: usize) {
 /// Asks for the cache lines of the `len` bytes from `from`, one request per 64 bytes (a hint: it never faults, so
 /// the addresses may lie anywhere).
 #[inline(always)]
-fn prefetch_lines(from: *const u8, len: usize) {
+pub(super) fn prefetch_lines(from: *const u8, len: usize) {
     for line in (0..len).step_by(64) {
         // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(from.wrapping_add(line).cast()) };

@@ -8,6 +8,7 @@ use super::kv::{KvCache, KvType};
 use super::load::Model;
 use super::ops::WeightedSum;
 use super::ModelError;
+use crate::kernels::Next;
 use crate::team::Team;
 
 /// Prompt tokens go through the forward pass this many at a time: each weight matrix is read once per batch.
@@ -43,6 +44,9 @@ pub(super) struct Buffers {
     pub cs: Vec<f32>,
     /// The kernels' scratch (activations quantized for the dot products).
     pub scratch: Vec<u8>,
+    /// For a generated token, the weights each product's threads ask for next (see `forward::plan_next`): four
+    /// per layer, made on the first such token.
+    pub next: Vec<Next>,
 }
 
 /// A conversation with a model: its KV cache and buffers. Positions 0..n_past are cached.
@@ -213,6 +217,7 @@ impl Buffers {
             tmp: z(nb * hp.n_embd),
             cs: z(nb * hp.n_rot),
             scratch: Vec::new(),
+            next: Vec::new(),
         }
     }
 }

@@ -16,7 +16,7 @@ use super::kv::KvCache;
 use super::load::Model;
 use super::ops;
 use super::ModelError;
-use crate::kernels::{active, get_row, matmul_group_on, matmul_on, Weight};
+use crate::kernels::{active, get_row, matmul_group_then, matmul_then, Next, Weight};
 use crate::team::{Chunks, Parallel};
 
 /// A kernel refusal (a bug: the loader checked every weight), as an error rather than a panic.
@@ -43,15 +43,40 @@ pub(super) fn forward(
     pos0: usize,
     out: Output<'_>,
 ) -> Result<(), ModelError> {
+    if tokens.len() == 1 && b.next.is_empty() {
+        b.next = plan_next(par, model);
+    }
+    // Out of `b` while the pass borrows the rest of it.
+    let plan = std::mem::take(&mut b.next);
+    let pass = forward_with(par, model, kv, b, tokens, pos0, out, &plan);
+    b.next = plan;
+    pass
+}
+
+/// [`forward`] with its plan of what each step's threads ask for next ([`plan_next`], or nothing).
+#[allow(clippy::too_many_arguments)]
+fn forward_with(
+    par: &dyn Parallel,
+    model: &Model,
+    kv: &mut KvCache,
+    b: &mut Buffers,
+    tokens: &[u32],
+    pos0: usize,
+    out: Output<'_>,
+    plan: &[Next],
+) -> Result<(), ModelError> {
     let hp = model.hparams();
     let (n, e, nq, nkv, ff, hd) = (tokens.len(), hp.n_embd, hp.n_q(), hp.n_kv(), hp.n_ff, hp.head_dim);
     let rope = &model.rope;
     let rot = 2 * rope.half();
     // One weight matrix times the batch's activations, on the team, with the kernel set in use.
     let isa = active();
-    let product = |w: &Weight<'_>, x: &[f32], y: &mut [f32], scratch: &mut Vec<u8>| {
-        matmul_on(par, isa, w, x, n, y, scratch).map_err(kernel)
+    let product = |w: &Weight<'_>, x: &[f32], y: &mut [f32], scratch: &mut Vec<u8>, next: &Next| {
+        matmul_then(par, isa, w, x, n, y, scratch, next).map_err(kernel)
     };
+    // What a step's threads ask for once they are done: for a generated token, the next product's weights.
+    let none = Next::NONE;
+    let next = |l: usize, step: usize| if n == 1 { plan.get(4 * l + step).unwrap_or(&none) } else { &none };
 
     // Token embeddings: one row each, dequantized from the file.
     let embd = model.w(&model.tok_embd);
@@ -71,7 +96,7 @@ pub(super) fn forward(
         let xn = &b.xn[..n * e];
         let qkv = [model.w(&layer.wq), model.w(&layer.wk), model.w(&layer.wv)];
         let outs: &mut [&mut [f32]] = &mut [&mut b.q[..n * nq], &mut b.k[..n * nkv], &mut b.v[..n * nkv]];
-        matmul_group_on(par, &qkv, outs, xn, n, &mut b.scratch).map_err(kernel)?;
+        matmul_group_then(par, &qkv, outs, xn, n, &mut b.scratch, next(l, 0)).map_err(kernel)?;
         for (buf, bias, w) in [(&mut b.q, &layer.bq, nq), (&mut b.k, &layer.bk, nkv), (&mut b.v, &layer.bv, nkv)] {
             if let Some(bias) = bias {
                 buf[..n * w].chunks_exact_mut(w).for_each(|row| ops::add(row, bias));
@@ -90,7 +115,7 @@ pub(super) fn forward(
             }
         }
         attention(par, model, kv, b, l, n, pos0);
-        product(&model.w(&layer.wo), &b.att_tok[..n * nq], &mut b.tmp[..n * e], &mut b.scratch)?;
+        product(&model.w(&layer.wo), &b.att_tok[..n * nq], &mut b.tmp[..n * e], &mut b.scratch, next(l, 1))?;
         if let Some(bo) = &layer.bo {
             b.tmp[..n * e].chunks_exact_mut(e).for_each(|row| ops::add(row, bo));
         }
@@ -102,9 +127,10 @@ pub(super) fn forward(
         }
         let xn = &b.xn[..n * e];
         let gate_up = [model.w(&layer.w_gate), model.w(&layer.w_up)];
-        matmul_group_on(par, &gate_up, &mut [&mut b.gate[..n * ff], &mut b.up[..n * ff]], xn, n, &mut b.scratch).map_err(kernel)?;
+        let gate_up_out: &mut [&mut [f32]] = &mut [&mut b.gate[..n * ff], &mut b.up[..n * ff]];
+        matmul_group_then(par, &gate_up, gate_up_out, xn, n, &mut b.scratch, next(l, 2)).map_err(kernel)?;
         ops::swiglu(&mut b.gate[..n * ff], &b.up[..n * ff], ff);
-        product(&model.w(&layer.w_down), &b.gate[..n * ff], &mut b.tmp[..n * e], &mut b.scratch)?;
+        product(&model.w(&layer.w_down), &b.gate[..n * ff], &mut b.tmp[..n * e], &mut b.scratch, next(l, 3))?;
         ops::add(&mut b.x[..n * e], &b.tmp[..n * e]);
     }
 
@@ -118,8 +144,28 @@ pub(super) fn forward(
         let r = t - first;
         ops::rms_norm(&b.x[t * e..(t + 1) * e], &model.output_norm, hp.eps, &mut b.xn[r * e..(r + 1) * e]);
     }
-    matmul_on(par, isa, &model.w(&model.output), &b.xn[..m * e], m, &mut logits[..m * hp.n_vocab], &mut b.scratch)
-        .map_err(kernel)
+    let (output, logits) = (model.w(&model.output), &mut logits[..m * hp.n_vocab]);
+    matmul_then(par, isa, &output, &b.xn[..m * e], m, logits, &mut b.scratch, &none).map_err(kernel)
+}
+
+/// For a generated token, the weights that each product's threads ask for once they are done (`Next`), four per
+/// layer: after Q, K and V the attention output's (attention, which reads no weights, runs in between), after it
+/// gate and up, after those down, and after down the next layer's Q, K and V, or the output's. A step's threads
+/// otherwise all wait at its end with nothing in flight, then each waits again for the first bytes of its share of
+/// the next step.
+fn plan_next(par: &dyn Parallel, model: &Model) -> Vec<Next> {
+    let layers = &model.layers;
+    let mut plan = Vec::with_capacity(4 * layers.len());
+    for (l, layer) in layers.iter().enumerate() {
+        plan.push(Next::of(par, &[model.w(&layer.wo)]));
+        plan.push(Next::of(par, &[model.w(&layer.w_gate), model.w(&layer.w_up)]));
+        plan.push(Next::of(par, &[model.w(&layer.w_down)]));
+        plan.push(match layers.get(l + 1) {
+            Some(nx) => Next::of(par, &[model.w(&nx.wq), model.w(&nx.wk), model.w(&nx.wv)]),
+            None => Next::of(par, &[model.w(&model.output)]),
+        });
+    }
+    plan
 }
 
 /// Positions per block of keys or values that attention reads at a time (converted to f32 from an f16 cache).
