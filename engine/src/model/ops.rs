@@ -468,6 +468,8 @@ mod tests {
         let rows: Vec<f32> = (0..40 * dim).map(|i| (i as f32 * 0.29).sin() * 5.0).collect();
         let p: Vec<f32> = (0..40).map(|i| (i as f32 * 0.53).cos().abs()).collect();
         type AddBlock = unsafe fn(&mut WeightedSum, &[f32], &[f32]);
+        // (Mutable for the x86-64 builds below.)
+        #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
         let mut builds: Vec<(&str, AddBlock)> = vec![("portable", |w, p, r| w.add_block(p, r))];
         #[cfg(target_arch = "x86_64")]
         {
