@@ -13,12 +13,18 @@
 //! Environment: `POCKETLM_BENCH_ROWS` (default 4096) × `POCKETLM_BENCH_COLS` (default 1536: a multiple of 256, so the
 //! k-quants run too; SmolLM2-135M's FFN is 1536 × 576), `POCKETLM_BENCH_TOKENS`, `POCKETLM_BENCH_SCALAR=0` to skip
 //! the scalar column. Threads: the rayon pool (`RAYON_NUM_THREADS`).
+//!
+//! `POCKETLM_BENCH_STEP_ROWS=N` adds a line per type: one token against the matrix on a forward pass's [`Team`]
+//! (as many threads as the pool), once as one product and once as products of N rows each, one after the other in
+//! a scattered order, as a generated token's chain of small products reads its weights (SmolLM2-135M's attention
+//! output is 576 rows of 576: `POCKETLM_BENCH_COLS=576 POCKETLM_BENCH_ROWS=262144 POCKETLM_BENCH_STEP_ROWS=576`).
+//! The two alternate, 15 times each, and the medians are printed.
 
 use std::error::Error;
 use std::time::{Duration, Instant};
 
-use pocketlm::kernels::{active, matmul_on, Isa, Weight};
-use pocketlm::team::Pool;
+use pocketlm::kernels::{active, matmul_on, matmul_then, Isa, Next, Weight};
+use pocketlm::team::{Pool, Team};
 use pocketlm::quant::{bytes_for, quantize, GgmlType};
 
 const TYPES: [GgmlType; 13] = [
@@ -75,6 +81,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     let cols = env_usize("POCKETLM_BENCH_COLS", 1536)?;
     let n_tokens = env_usize("POCKETLM_BENCH_TOKENS", 512)?;
     let scalar = std::env::var("POCKETLM_BENCH_SCALAR").map_or(true, |v| v != "0");
+    let step_rows = env_usize("POCKETLM_BENCH_STEP_ROWS", 0)?;
     let wanted: Vec<String> = std::env::args().skip(1).filter(|a| !a.starts_with('-')).collect();
     let isa = active();
     println!(
@@ -121,6 +128,68 @@ fn main() -> Result<(), Box<dyn Error>> {
             tps,
             gmacs
         );
+        if step_rows > 0 && step_rows < rows {
+            let [whole, steps, asking] = in_steps(&w, step_rows, &x[..cols], &mut y[..rows], &mut scratch)?;
+            let kb = (step_rows * row) as f64 / 1024.0;
+            println!(
+                "       one token on a team: {whole:.2} GB/s as one product; in steps of {step_rows} rows ({kb:.0} KB) \
+                 {steps:.2}, {asking:.2} asking for the next"
+            );
+        }
     }
     Ok(())
+}
+
+/// One token against `w` on a [`Team`] of the pool's size: GB/s of weights as one product, and as products of
+/// `step_rows` rows (the whole ones: the rest is left out), taken in a scattered order so that no step follows on
+/// from the one before in memory, without and with each step's threads asking for their share of the next
+/// ([`Next`]); the medians of 15 runs of each, in turn.
+fn in_steps(
+    w: &Weight<'_>,
+    step_rows: usize,
+    x: &[f32],
+    y: &mut [f32],
+    scratch: &mut Vec<u8>,
+) -> Result<[f64; 3], Box<dyn Error>> {
+    let team = Team::new(rayon::current_num_threads());
+    let row = w.data.len() / w.rows;
+    let n = w.rows / step_rows;
+    // Step k·s mod n for k = 0..n visits each step once when s and n have no common factor.
+    let stride = (n / 2 + 1..).find(|s| gcd(*s, n) == 1).unwrap_or(1);
+    let median = |mut v: Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    let first = |k: usize| k * stride % n * step_rows;
+    let part = |s: usize| {
+        let data = &w.data[s * row..(s + step_rows) * row];
+        Weight { ty: w.ty, data, rows: step_rows, cols: w.cols }
+    };
+    let next: Vec<Next> =
+        (0..n).map(|k| if k + 1 < n { Next::of(&team, &[part(first(k + 1))]) } else { Next::NONE }).collect();
+    let gbs = |bytes: usize, t: Instant| bytes as f64 / t.elapsed().as_secs_f64() / 1e9;
+    let mut runs = [(); 3].map(|_| Vec::new());
+    for _ in 0..15 {
+        let t = Instant::now();
+        matmul_on(&team, active(), w, x, 1, y, scratch)?;
+        runs[0].push(gbs(w.data.len(), t));
+        for (asking, out) in [(false, 1), (true, 2)] {
+            let t = Instant::now();
+            for (k, then) in next.iter().enumerate() {
+                let s = first(k);
+                let ask = if asking { then } else { &Next::NONE };
+                matmul_then(&team, active(), &part(s), x, 1, &mut y[s..s + step_rows], scratch, ask)?;
+            }
+            runs[out].push(gbs(n * step_rows * row, t));
+        }
+    }
+    Ok(runs.map(median))
+}
+
+fn gcd(a: usize, b: usize) -> usize {
+    if b == 0 {
+        a
+    } else {
+        gcd(b, a % b)
+    }
 }
