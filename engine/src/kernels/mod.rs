@@ -452,7 +452,7 @@ fn pieces(par: &dyn Parallel, isa: Isa, ws: &[Weight<'_>], n_tokens: usize) -> O
 /// of each thread's range then asks for the start of that thread's share of `next`.
 fn run_pieces(par: &dyn Parallel, jobs: &[Job<'_>], pieces: &Option<Vec<(usize, usize, usize)>>, next: &Next) {
     let Some(pieces) = pieces else {
-        jobs.iter().for_each(|j| j.run(0, j.w.rows));
+        jobs.iter().filter(|j| j.w.rows > 0).for_each(|j| j.run(0, j.w.rows));
         next.ask(0);
         return;
     };

@@ -313,6 +313,14 @@ fn group_equals_separate_products() {
     let (data, _) = weights(GgmlType::Q8_0, 4, 64, 1);
     let w = Weight { ty: GgmlType::Q8_0, data: &data, rows: 4, cols: 64 };
     assert!(matmul_group(&[w], &mut [], &[0.0; 64], 1, &mut Vec::new()).is_err());
+    // A product of no rows in a group is nothing to do (this small group runs on the calling thread).
+    let empty = Weight { ty: GgmlType::Q8_0, data: &[], rows: 0, cols: 64 };
+    let x = normal(64, 5);
+    let mut alone = vec![0f32; 4];
+    matmul(&w, &x, 1, &mut alone, &mut Vec::new()).unwrap();
+    let mut y = vec![f32::NAN; 4];
+    matmul_group(&[empty, w], &mut [&mut [], &mut y], &x, 1, &mut Vec::new()).unwrap();
+    assert!(y.iter().zip(&alone).all(|(a, b)| a.to_bits() == b.to_bits()), "{y:?} against {alone:?}");
 }
 
 /// A batch's products are cut into four ranges per thread; a generated token's into ranges of 256 KB or more, one
