@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::forward::{forward, Output, KV_CHUNK, Q_TILE};
+use super::forward::{forward, plan_next, Output, KV_CHUNK, Q_TILE};
 use super::kv::{KvCache, KvType};
 use super::load::Model;
 use super::ops::WeightedSum;
@@ -44,9 +44,6 @@ pub(super) struct Buffers {
     pub cs: Vec<f32>,
     /// The kernels' scratch (activations quantized for the dot products).
     pub scratch: Vec<u8>,
-    /// For a generated token, the weights each product's threads ask for next (see `forward::plan_next`): four
-    /// per layer, made on the first such token.
-    pub next: Vec<Next>,
 }
 
 /// A conversation with a model: its KV cache and buffers. Positions 0..n_past are cached.
@@ -60,6 +57,9 @@ pub struct Context {
     n_logits: usize,
     /// The threads of the forward passes: as many as the rayon pool the context was made in has.
     team: Team,
+    /// For a generated token, the weights each product's threads ask for next ([`plan_next`]): four per layer,
+    /// made on the first such token.
+    next: Vec<Next>,
 }
 
 impl Context {
@@ -82,7 +82,8 @@ impl Context {
         let nb = DEFAULT_BATCH.min(n_ctx);
         let buf = Buffers::new(&model, nb, n_ctx);
         let team = Team::new(rayon::current_num_threads());
-        Ok(Context { model, n_past: 0, n_batch: nb, kv, buf, logits: vec![0.0; hp.n_vocab], n_logits: 0, team })
+        let logits = vec![0.0; hp.n_vocab];
+        Ok(Context { model, n_past: 0, n_batch: nb, kv, buf, logits, n_logits: 0, team, next: Vec::new() })
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -147,7 +148,11 @@ impl Context {
             } else {
                 Output::Nothing
             };
-            let pass = forward(&self.team, &self.model, &mut self.kv, &mut self.buf, chunk, self.n_past, out);
+            if chunk.len() == 1 && self.next.is_empty() {
+                self.next = plan_next(&self.team, &self.model);
+            }
+            let (kv, buf) = (&mut self.kv, &mut self.buf);
+            let pass = forward(&self.team, &self.model, kv, buf, chunk, self.n_past, out, &self.next);
             // A failed pass may have written part of the chunk: those positions are not cached.
             self.n_logits = 0;
             pass?;
@@ -217,7 +222,6 @@ impl Buffers {
             tmp: z(nb * hp.n_embd),
             cs: z(nb * hp.n_rot),
             scratch: Vec::new(),
-            next: Vec::new(),
         }
     }
 }

@@ -34,28 +34,10 @@ pub(super) enum Output<'a> {
     All(&'a mut [f32]),
 }
 
-pub(super) fn forward(
-    par: &dyn Parallel,
-    model: &Model,
-    kv: &mut KvCache,
-    b: &mut Buffers,
-    tokens: &[u32],
-    pos0: usize,
-    out: Output<'_>,
-) -> Result<(), ModelError> {
-    if tokens.len() == 1 && b.next.is_empty() {
-        b.next = plan_next(par, model);
-    }
-    // Out of `b` while the pass borrows the rest of it.
-    let plan = std::mem::take(&mut b.next);
-    let pass = forward_with(par, model, kv, b, tokens, pos0, out, &plan);
-    b.next = plan;
-    pass
-}
-
-/// [`forward`] with its plan of what each step's threads ask for next ([`plan_next`], or nothing).
+/// For a generated token (one in `tokens`), `plan` ([`plan_next`], or nothing) says which weights each product's
+/// threads ask for once done.
 #[allow(clippy::too_many_arguments)]
-fn forward_with(
+pub(super) fn forward(
     par: &dyn Parallel,
     model: &Model,
     kv: &mut KvCache,
@@ -153,7 +135,7 @@ fn forward_with(
 /// gate and up, after those down, and after down the next layer's Q, K and V, or the output's. A step's threads
 /// otherwise all wait at its end with nothing in flight, then each waits again for the first bytes of its share of
 /// the next step.
-fn plan_next(par: &dyn Parallel, model: &Model) -> Vec<Next> {
+pub(super) fn plan_next(par: &dyn Parallel, model: &Model) -> Vec<Next> {
     let layers = &model.layers;
     let mut plan = Vec::with_capacity(4 * layers.len());
     for (l, layer) in layers.iter().enumerate() {
