@@ -110,8 +110,8 @@ fn unpack(v: u64) -> (u32, usize) {
     ((v >> 32) as u32, (v & 0xFFFF_FFFF) as usize)
 }
 
-/// Range `r` of the `t` ranges of `n` pieces.
-fn range(r: usize, t: usize, n: usize) -> (usize, usize) {
+/// Range `r` of the `t` ranges of `n` pieces: the pieces thread `r` of a team of `t` claims first.
+pub(crate) fn range(r: usize, t: usize, n: usize) -> (usize, usize) {
     (r * n / t, (r + 1) * n / t)
 }
 

@@ -44,7 +44,7 @@ mod x86_q8k;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use crate::team::{Parallel, Pool};
+use crate::team::{range, Parallel, Pool};
 #[cfg(doc)]
 use crate::team::Team;
 
@@ -355,8 +355,9 @@ pub fn matmul_then(
     act::quantize_activations(par, isa, act_ty, x, w.cols, scratch);
     let k8 = rows8_kernel(isa, w.ty, w.rows, n_tokens);
     let act_row = act::row_layout(isa, act_ty, w.cols).total;
+    let cut = pieces(par, std::slice::from_ref(w), n_tokens, |_| k8.is_some());
     let job = Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) };
-    run_pieces(par, &[job], &pieces(par, isa, std::slice::from_ref(w), n_tokens), next);
+    run_pieces(par, &[job], &cut, next);
     Ok(())
 }
 
@@ -372,23 +373,11 @@ pub fn matmul_group(
     n_tokens: usize,
     scratch: &mut Vec<u8>,
 ) -> Result<(), KernelError> {
-    matmul_group_on(&Pool, ws, ys, x, n_tokens, scratch)
+    matmul_group_then(&Pool, ws, ys, x, n_tokens, scratch, &Next::NONE)
 }
 
-/// [`matmul_group`] with the rows split across the threads of `par` (a forward pass's [`Team`]).
-pub fn matmul_group_on(
-    par: &dyn Parallel,
-    ws: &[Weight<'_>],
-    ys: &mut [&mut [f32]],
-    x: &[f32],
-    n_tokens: usize,
-    scratch: &mut Vec<u8>,
-) -> Result<(), KernelError> {
-    matmul_group_then(par, ws, ys, x, n_tokens, scratch, &Next::NONE)
-}
-
-/// [`matmul_group_on`], after which each thread asks for the first bytes of its share of `next`'s weights (see
-/// [`Next`]).
+/// [`matmul_group`] with the rows split across the threads of `par` (a forward pass's [`Team`]), after which each
+/// thread asks for the first bytes of its share of `next`'s weights (see [`Next`]; [`Next::NONE`] asks nothing).
 pub fn matmul_group_then(
     par: &dyn Parallel,
     ws: &[Weight<'_>],
@@ -429,20 +418,22 @@ pub fn matmul_group_then(
         jobs.push(Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
     }
 
-    run_pieces(par, &jobs, &pieces(par, isa, ws, n_tokens), next);
+    run_pieces(par, &jobs, &pieces(par, ws, n_tokens, |j| jobs[j].k8.is_some()), next);
     Ok(())
 }
 
+/// Pieces of products, `(product, first row, end row)`, or `None` for all on the calling thread ([`pieces`]).
+type Pieces = Option<Vec<(usize, usize, usize)>>;
+
 /// The pieces that the products `ws` (of the same input) are cut into, in order: `(product, first row, end row)`,
-/// each product cut into row ranges ([`ranges`]), all in one parallel region. `None` when they run on the calling
-/// thread, all in one piece each.
-fn pieces(par: &dyn Parallel, isa: Isa, ws: &[Weight<'_>], n_tokens: usize) -> Option<Vec<(usize, usize, usize)>> {
+/// each product cut into row ranges ([`ranges`]), all in one parallel region; `by_8(j)`: whether product j has an
+/// 8-row kernel ([`rows_per_piece`]). `None` when they run on the calling thread, all in one piece each.
+fn pieces(par: &dyn Parallel, ws: &[Weight<'_>], n_tokens: usize, by_8: impl Fn(usize) -> bool) -> Pieces {
     let serial = runs_serially(par, ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
     let bytes: usize = ws.iter().map(|w| w.data.len()).sum();
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
-        let by_8 = rows8_kernel(isa, w.ty, w.rows, n_tokens).is_some();
-        let per = rows_per_piece(ranges(par, serial, w.data.len(), bytes, n_tokens), w.rows, by_8);
+        let per = rows_per_piece(ranges(par, serial, w.data.len(), bytes, n_tokens), w.rows, by_8(j));
         pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
     }
     (!serial && pieces.len() > 1).then_some(pieces)
@@ -450,7 +441,7 @@ fn pieces(par: &dyn Parallel, isa: Isa, ws: &[Weight<'_>], n_tokens: usize) -> O
 
 /// Runs `jobs` cut into `pieces` on the threads of `par` (or all on this one); the thread that runs the last piece
 /// of each thread's range then asks for the start of that thread's share of `next`.
-fn run_pieces(par: &dyn Parallel, jobs: &[Job<'_>], pieces: &Option<Vec<(usize, usize, usize)>>, next: &Next) {
+fn run_pieces(par: &dyn Parallel, jobs: &[Job<'_>], pieces: &Pieces, next: &Next) {
     let Some(pieces) = pieces else {
         jobs.iter().filter(|j| j.w.rows > 0).for_each(|j| j.run(0, j.w.rows));
         next.ask(0);
@@ -460,8 +451,8 @@ fn run_pieces(par: &dyn Parallel, jobs: &[Job<'_>], pieces: &Option<Vec<(usize, 
     par.for_each(n, &|p| {
         let (j, r0, r1) = pieces[p];
         jobs[j].run(r0, r1);
-        // Piece p ends range r when p + 1 is where range r + 1 starts (the team's ranges, see `team`).
-        if let Some(r) = (0..t).find(|&r| (r + 1) * n / t == p + 1) {
+        // Piece p is the last of range r when range r ends right after it (the team's ranges).
+        if let Some(r) = (0..t).find(|&r| range(r, t, n).1 == p + 1) {
             next.ask(r);
         }
     });
@@ -475,7 +466,7 @@ fn run_pieces(par: &dyn Parallel, jobs: &[Job<'_>], pieces: &Option<Vec<(usize, 
 /// 0.94–1.01 as long with it, 0.985 in the middle (9 series of 512 tokens each way); the 1B-shaped file's, whose
 /// products are larger, as long (0.997–1.000, 3 series). Asking before the last piece of a range rather than
 /// after it, or for 16 or 32 KB rather than 8, was no faster. A hint only: asking changes no result.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Next {
     /// Per range of the team (the caller's first), the address of its first weight byte. A prefetch never
     /// faults, so they are kept as plain numbers and are never read through.
@@ -493,10 +484,11 @@ impl Next {
     /// the rayon pool hands out pieces its own way: there the hint misses, at no other cost).
     pub fn of(par: &dyn Parallel, ws: &[Weight<'_>]) -> Next {
         let at = |w: &Weight<'_>, r: usize| w.data.as_ptr() as usize + r * (w.data.len() / w.rows.max(1));
-        let starts = match pieces(par, active(), ws, 1) {
+        let isa = active();
+        let starts = match pieces(par, ws, 1, |j| rows8_kernel(isa, ws[j].ty, ws[j].rows, 1).is_some()) {
             Some(p) => {
                 let (n, t) = (p.len(), par.threads());
-                (0..t).map(|r| p[(r * n / t).min(n - 1)]).map(|(j, r0, _)| at(&ws[j], r0)).collect()
+                (0..t).map(|r| p[range(r, t, n).0.min(n - 1)]).map(|(j, r0, _)| at(&ws[j], r0)).collect()
             }
             None => ws.iter().find(|w| w.rows > 0).map(|w| at(w, 0)).into_iter().collect(),
         };

@@ -365,7 +365,8 @@ fn next_asks_for_the_start_of_each_threads_share() {
     // Three threads: pieces are cut afresh, and range r of the n starts at piece r·n/3.
     let three = crate::team::Team::new(3);
     let starts = Next::of(&three, &ws).starts;
-    let pieces = pieces(&three, active(), &ws, 1).unwrap();
+    let isa = active();
+    let pieces = pieces(&three, &ws, 1, |j| rows8_kernel(isa, ws[j].ty, ws[j].rows, 1).is_some()).unwrap();
     let n = pieces.len();
     let want: Vec<usize> = (0..3).map(|r| pieces[r * n / 3]).map(|(j, r0, _)| at(j, r0)).collect();
     assert_eq!(starts, want);
