@@ -40,6 +40,8 @@ mod x86_token_legacy;
 mod x86_rows8;
 #[cfg(target_arch = "x86_64")]
 mod x86_q8k;
+#[cfg(target_arch = "x86_64")]
+pub(crate) use x86_token::{prefetch_lines, PREFETCH_AHEAD};
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;

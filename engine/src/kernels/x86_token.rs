@@ -39,7 +39,7 @@ use super::x86_rows8::{with_buffer, PackedBlock, Q6K_BYTES, Q8K_BYTES, QK_BYTES}
 /// How far ahead of the block in hand the kernels ask for weights (they stream from memory for a generated token).
 /// On AMD Zen 5, one thread, SmolLM2-135M Q4_K_M tokens took 3–5% less time with 8 KB than with 4 KB (two pairs of
 /// runs in turn; its Q6_K feed-forward down 515 → 475 µs a token); 12 and 16 KB were no faster than 8.
-pub(super) const PREFETCH_AHEAD: usize = 8192;
+pub(crate) const PREFETCH_AHEAD: usize = 8192;
 
 /// Asks for the cache lines [`PREFETCH_AHEAD`] bytes after those of `block` (a hint: it never faults, so the
 /// addresses may lie past the end of the weights): [`prefetch_span`] for one row.
@@ -61,7 +61,7 @@ pub(super) fn prefetch_span(last: *const u8, span: usize, ib: usize) {
 /// Asks for the cache lines of the `len` bytes from `from`, one request per 64 bytes (a hint: it never faults, so
 /// the addresses may lie anywhere).
 #[inline(always)]
-pub(super) fn prefetch_lines(from: *const u8, len: usize) {
+pub(crate) fn prefetch_lines(from: *const u8, len: usize) {
     for line in (0..len).step_by(64) {
         // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
         unsafe { _mm_prefetch::<_MM_HINT_T0>(from.wrapping_add(line).cast()) };

@@ -117,6 +117,36 @@ pub(super) unsafe fn reduce8(h8: std::arch::x86_64::__m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)))
 }
 
+/// How far ahead attention's first pass over an f32 KV cache asks for rows ([`ask_ahead`]): as far as the
+/// one-token kernels ask for weights (elsewhere than on x86-64 nothing is asked for).
+#[cfg(target_arch = "x86_64")]
+pub(super) const PREFETCH_ROWS: usize = crate::kernels::PREFETCH_AHEAD;
+#[cfg(not(target_arch = "x86_64"))]
+pub(super) const PREFETCH_ROWS: usize = 8192;
+
+/// Asks for the cache lines of `rows` (a hint, nothing on other CPUs than x86-64).
+#[inline(always)]
+pub(super) fn ask_for(rows: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    crate::kernels::prefetch_lines(rows.as_ptr().cast(), std::mem::size_of_val(rows));
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = rows;
+}
+
+/// Asks for as many bytes as `rows` holds, [`PREFETCH_ROWS`] bytes after its start: for attention's first pass
+/// over a block of an f32 KV cache, which reads the rows from memory. A hint: the addresses may lie past the
+/// cache's end.
+#[inline(always)]
+pub(super) fn ask_ahead(rows: &[f32]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let ahead = rows.as_ptr().cast::<u8>().wrapping_add(PREFETCH_ROWS);
+        crate::kernels::prefetch_lines(ahead, std::mem::size_of_val(rows));
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = rows;
+}
+
 /// Probability-weighted sums of value rows the way llama.cpp's batch attention computes `V·softmax(KQ)` (a
 /// tinyBLAS f32 matmul over the positions): position i goes to partial sum i mod 16 of each output, multiply-added
 /// in position order, and the 16 are added by [`reduce16`]. Callers feed positions in order with [`Self::add`].
@@ -205,6 +235,34 @@ impl WeightedSum {
                 for k in 0..w8 {
                     _mm256_storeu_ps(acc[d0 + 8 * k..][..8].as_mut_ptr(), a[k]);
                 }
+            }
+        }
+        self.next += p.len();
+    }
+
+    /// [`Self::add_block_avx2`] for a block's first pass, which reads the value rows from an f32 cache in memory:
+    /// the rows one after the other, asking for each row's lines [`ask_ahead`] as it goes (see
+    /// `WeightedSum::stream_block_avx512`). The same sums, bit for bit.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn stream_block_avx2(&mut self, p: &[f32], rows: &[f32]) {
+        use std::arch::x86_64::*;
+        let dim = self.dim;
+        if !dim.is_multiple_of(8) || rows.len() < p.len() * dim {
+            return self.add_block(p, rows);
+        }
+        for (i, (&pi, row)) in p.iter().zip(rows.chunks_exact(dim)).enumerate() {
+            ask_ahead(row);
+            let lane = (self.next + i) % LANES;
+            let first = self.first_at(i);
+            let acc = &mut self.acc[lane * dim..(lane + 1) * dim];
+            let pi = _mm256_set1_ps(pi);
+            for (a, v) in acc.chunks_exact_mut(8).zip(row.chunks_exact(8)) {
+                let sum = if first { _mm256_setzero_ps() } else { _mm256_loadu_ps(a.as_ptr()) };
+                _mm256_storeu_ps(a.as_mut_ptr(), _mm256_fmadd_ps(_mm256_loadu_ps(v.as_ptr()), pi, sum));
             }
         }
         self.next += p.len();
@@ -412,9 +470,9 @@ mod tests {
     }
 
     /// Blocks of positions (of 64, and shorter ones that leave the next block starting mid-way through the 16
-    /// lanes) give what the positions one by one give, bit for bit; so do the AVX2 and AVX-512 builds, for head
-    /// sizes of 64, 128 (two passes of 64), 72 (a pass of 64 and one of 8; AVX-512 falls back) and 80 (a pass of 64
-    /// and one of 16).
+    /// lanes) give what the positions one by one give, bit for bit; so do the AVX2 and AVX-512 builds (also
+    /// streaming, and the two ways mixed, as attention mixes them), for head sizes of 64, 128 (two passes of 64),
+    /// 72 (a pass of 64 and one of 8; AVX-512 falls back) and 80 (a pass of 64 and one of 16).
     #[test]
     fn weighted_sum_blocks_equal_positions_one_by_one() {
         for dim in [64, 128, 72, 80] {
@@ -441,13 +499,20 @@ mod tests {
             {
                 type AddBlock = unsafe fn(&mut WeightedSum, &[f32], &[f32]);
                 let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
-                let builds: [(&str, bool, AddBlock); 2] = [
-                    ("AVX2", avx2, WeightedSum::add_block_avx2),
-                    ("AVX-512", is_x86_feature_detected!("avx512f"), WeightedSum::add_block_avx512),
+                let avx512 = is_x86_feature_detected!("avx512f");
+                let builds: [(&str, bool, AddBlock, AddBlock); 6] = [
+                    ("AVX2", avx2, WeightedSum::add_block_avx2, WeightedSum::add_block_avx2),
+                    ("AVX2 streaming", avx2, WeightedSum::stream_block_avx2, WeightedSum::stream_block_avx2),
+                    ("AVX2 mixed", avx2, WeightedSum::stream_block_avx2, WeightedSum::add_block_avx2),
+                    ("AVX-512", avx512, WeightedSum::add_block_avx512, WeightedSum::add_block_avx512),
+                    ("AVX-512 streaming", avx512, WeightedSum::stream_block_avx512, WeightedSum::stream_block_avx512),
+                    // As attention mixes them: a block's first pass streams, the others do not.
+                    ("AVX-512 mixed", avx512, WeightedSum::stream_block_avx512, WeightedSum::add_block_avx512),
                 ];
-                for (name, _, add_block) in builds.into_iter().filter(|b| b.1) {
+                for (name, _, even, odd) in builds.into_iter().filter(|b| b.1) {
                     let (mut simd, mut at) = (WeightedSum::new(dim), 0);
-                    for b in blocks {
+                    for (k, b) in blocks.into_iter().enumerate() {
+                        let add_block = if k % 2 == 0 { even } else { odd };
                         // SAFETY: the build's features were just detected.
                         unsafe { add_block(&mut simd, &p[at..at + b], &rows[at * dim..(at + b) * dim]) };
                         at += b;
@@ -475,9 +540,11 @@ mod tests {
         {
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 builds.push(("AVX2", WeightedSum::add_block_avx2));
+                builds.push(("AVX2 streaming", WeightedSum::stream_block_avx2));
             }
             if is_x86_feature_detected!("avx512f") {
                 builds.push(("AVX-512", WeightedSum::add_block_avx512));
+                builds.push(("AVX-512 streaming", WeightedSum::stream_block_avx512));
             }
         }
         for (name, add_block) in builds {
