@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use super::context::Buffers;
-use super::kv::{KvCache, KvType};
+use super::kv::KvCache;
 use super::load::Model;
 use super::ops;
 use super::ModelError;
@@ -283,20 +283,21 @@ pub(super) const Q_TILE: usize = 8;
 /// in the same order, as on its own.
 ///
 /// The first head and token to use a block of an f32 cache read it from memory (the others find it in L1): they
-/// ask for the rows [`ops::ask_ahead`] as they go, as the one-token kernels do for weights, and the first lines of
-/// the keys and of the values are asked for at once. The hardware prefetchers alone left these reads at about
-/// half the speed of the weights' (12 GB/s per thread where the products read 20–25). SmolLM2-135M, 2 threads,
-/// 1024 tokens generated one by one, the two ways in turn every 8 tokens in one process: attention 0.82–0.89 of
-/// the time, tokens 0.93–0.98.
+/// ask for the rows [`ops::PREFETCH_ROWS`] bytes ahead as they go ([`ops::Ahead`]), as the one-token kernels do
+/// for weights, and the first of them at once. The hardware prefetchers alone left these reads at about half the
+/// speed of the weights' (12 GB/s per thread where the products read 20–25). SmolLM2-135M, 2 threads, 1024 tokens
+/// generated one by one, the two ways in turn in one process (ABBA, 8 tokens each): attention with AVX-512 as fast
+/// at positions 0–63, 0.92–0.96 of the time at 64–127 and 0.82–0.92 from there on (tokens 0.94 overall); with
+/// AVX2, 0.94 at 0–63, 0.86 at 64–127, then 0.69–0.81 (tokens 0.90).
 /// `MODE`: which build (see [`PORTABLE`]); the caller has the features it names.
 #[inline(always)]
-fn attend<const MODE: u8>(h: &Heads<'_>, b: HeadBuffers<'_>) {
+fn attend<'a, const MODE: u8>(h: &Heads<'a>, b: HeadBuffers<'_>) {
     let HeadBuffers { out, scores, rows, sums } = b;
     let hd = h.hd;
     let scale = 1.0 / (hd as f32).sqrt();
     let n_ctx = scores.len() / (Q_TILE * h.count);
-    // Whether a block's first pass streams from the cache itself (f32), so that asking ahead helps.
-    let stream = h.kv.ty == KvType::F32;
+    // An f32 cache's own rows, which a block's first pass reads from memory and asks for ahead.
+    let (k_rows, v_rows) = (h.kv.k.f32s(), h.kv.v.f32s());
     // Row of `scores` and `sums` of head j of the run and token i of the tile.
     let at = |j: usize, i: usize| j * Q_TILE + i;
     for t0 in (0..h.n).step_by(Q_TILE) {
@@ -304,13 +305,19 @@ fn attend<const MODE: u8>(h: &Heads<'_>, b: HeadBuffers<'_>) {
         // Token t0 + i sees positions 0..n_kv(i).
         let n_kv = |i: usize| h.pos0 + t0 + i + 1;
         let end = n_kv(tn - 1);
-        // Whether head j and token i are the first to read the block at position c (tokens see it from the first
-        // whose positions reach it on).
-        let first = |c: usize, j: usize, i: usize| stream && j == 0 && (i == 0 || c >= n_kv(i - 1));
-        let start = (ops::PREFETCH_ROWS / (4 * hd)).clamp(1, end) * hd;
-        if stream {
-            ops::ask_for(h.kv.k.rows(h.base, start, rows));
-        }
+        // For head j and token i, the first to read the block at position c (tokens see it from the first whose
+        // positions reach it on), the rows they may ask for ahead.
+        let ahead = |cache: Option<&'a [f32]>, c: usize, j: usize, i: usize| {
+            let first = j == 0 && (i == 0 || c >= n_kv(i - 1));
+            cache.filter(|_| first).map(|rows| ops::Ahead(&rows[h.base + c * hd..h.base + end * hd]))
+        };
+        // And the first rows, which nothing asks for ahead of.
+        let start = |cache: Option<&'a [f32]>| {
+            if let Some(rows) = cache {
+                ops::ask_for(&rows[h.base..h.base + (ops::PREFETCH_ROWS / 4).min(end * hd)]);
+            }
+        };
+        start(k_rows);
         for c in (0..end).step_by(KV_CHUNK) {
             let m = KV_CHUNK.min(end - c);
             let keys = h.kv.k.rows(h.base + c * hd, m * hd, rows);
@@ -319,13 +326,11 @@ fn attend<const MODE: u8>(h: &Heads<'_>, b: HeadBuffers<'_>) {
                     let mi = m.min(n_kv(i) - c);
                     let qt = &h.q[(t0 + i) * h.nq + (h.first + j) * hd..][..hd];
                     let (keys, s) = (&keys[..mi * hd], &mut scores[at(j, i) * n_ctx + c..][..mi]);
-                    score_block::<MODE>(qt, keys, s, scale, first(c, j, i));
+                    score_block::<MODE>(qt, keys, s, scale, ahead(k_rows, c, j, i));
                 }
             }
         }
-        if stream {
-            ops::ask_for(h.kv.v.rows(h.base, start, rows));
-        }
+        start(v_rows);
         for j in 0..h.count {
             for i in 0..tn {
                 softmax::<MODE>(&mut scores[at(j, i) * n_ctx..][..n_kv(i)]);
@@ -339,7 +344,7 @@ fn attend<const MODE: u8>(h: &Heads<'_>, b: HeadBuffers<'_>) {
                 for i in (0..tn).filter(|&i| c < n_kv(i)) {
                     let mi = m.min(n_kv(i) - c);
                     let (p, values) = (&scores[at(j, i) * n_ctx + c..][..mi], &values[..mi * hd]);
-                    add_block::<MODE>(&mut sums[at(j, i)], p, values, first(c, j, i));
+                    add_block::<MODE>(&mut sums[at(j, i)], p, values, ahead(v_rows, c, j, i));
                 }
             }
         }
@@ -351,10 +356,10 @@ fn attend<const MODE: u8>(h: &Heads<'_>, b: HeadBuffers<'_>) {
     }
 }
 
-/// `scores[j] = (q · key j) · scale` for the keys of `keys` (`q.len()` apart); asking for the keys ahead
-/// ([`ops::ask_ahead`]) if `ahead`.
+/// `scores[j] = (q · key j) · scale` for the keys of `keys` (`q.len()` apart), asking for those `ahead` (if any)
+/// as it goes.
 #[inline(always)]
-fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scale: f32, ahead: bool) {
+fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scale: f32, ahead: Option<ops::Ahead>) {
     let hd = q.len();
     // Keys done sixteen at a time; only x86-64 has that path.
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
@@ -363,21 +368,20 @@ fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scal
     if MODE == AVX512 && hd.is_multiple_of(64) {
         let mut d = [0f32; 16];
         while done + 16 <= scores.len() {
-            let block = &keys[done * hd..(done + 16) * hd];
-            if ahead {
-                ops::ask_ahead(block);
+            if let Some(ahead) = ahead {
+                ahead.ask(done * hd, 16 * hd);
             }
             // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
-            unsafe { super::ops512::dots16(q, block, &mut d) };
+            unsafe { super::ops512::dots16(q, &keys[done * hd..(done + 16) * hd], &mut d) };
             for (s, &d) in scores[done..done + 16].iter_mut().zip(&d) {
                 *s = d * scale;
             }
             done += 16;
         }
     }
-    for (s, key) in scores[done..].iter_mut().zip(keys[done * hd..].chunks_exact(hd)) {
-        if ahead {
-            ops::ask_ahead(key);
+    for (k, (s, key)) in scores[done..].iter_mut().zip(keys[done * hd..].chunks_exact(hd)).enumerate() {
+        if let Some(ahead) = ahead {
+            ahead.ask((done + k) * hd, hd);
         }
         #[cfg(target_arch = "x86_64")]
         let d = if MODE != PORTABLE {
@@ -404,14 +408,14 @@ fn softmax<const MODE: u8>(scores: &mut [f32]) {
     ops::softmax(scores);
 }
 
-/// `sum.add_block(p, values)` in the build `MODE` names; reading the rows in order and asking for them ahead
-/// ([`ops::ask_ahead`]) if `ahead`.
+/// `sum.add_block(p, values)` in the build `MODE` names; with rows to ask for `ahead`, reading the rows in order
+/// and asking for those as it goes (the x86-64 builds).
 #[inline(always)]
-fn add_block<const MODE: u8>(sum: &mut ops::WeightedSum, p: &[f32], values: &[f32], ahead: bool) {
+fn add_block<const MODE: u8>(sum: &mut ops::WeightedSum, p: &[f32], values: &[f32], ahead: Option<ops::Ahead>) {
     #[cfg(target_arch = "x86_64")]
-    if MODE == AVX512 && ahead {
+    if let (AVX512, Some(ahead)) = (MODE, ahead) {
         // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
-        return unsafe { sum.stream_block_avx512(p, values) };
+        return unsafe { sum.stream_block_avx512(p, values, ahead) };
     }
     #[cfg(target_arch = "x86_64")]
     if MODE == AVX512 {
@@ -419,10 +423,11 @@ fn add_block<const MODE: u8>(sum: &mut ops::WeightedSum, p: &[f32], values: &[f3
         return unsafe { sum.add_block_avx512(p, values) };
     }
     #[cfg(target_arch = "x86_64")]
-    if MODE == AVX2 && ahead {
+    if let (AVX2, Some(ahead)) = (MODE, ahead) {
         // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
-        return unsafe { sum.stream_block_avx2(p, values) };
+        return unsafe { sum.stream_block_avx2(p, values, ahead) };
     }
+    let _ = ahead;
     #[cfg(target_arch = "x86_64")]
     if MODE == AVX2 {
         // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.

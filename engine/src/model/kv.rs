@@ -79,6 +79,14 @@ impl Store {
         }
     }
 
+    /// The elements themselves, when stored as f32.
+    pub fn f32s(&self) -> Option<&[f32]> {
+        match self {
+            Store::F32(v) => Some(v),
+            Store::F16(_) => None,
+        }
+    }
+
     fn copy_within(&mut self, from: std::ops::Range<usize>, to: usize) {
         match self {
             Store::F32(v) => v.copy_within(from, to),
