@@ -197,7 +197,7 @@ fn attention(par: &dyn Parallel, model: &Model, kv: &KvCache, b: &mut Buffers, l
             return unsafe { attend_avx2(&heads, bufs) };
         }
         let _ = avx2;
-        attend::<PORTABLE>(&heads, bufs)
+        attend_n::<PORTABLE>(&heads, bufs)
     };
     if serial {
         (0..runs.len()).for_each(run);
@@ -261,7 +261,7 @@ const AVX512: u8 = 2;
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn attend_avx2(h: &Heads<'_>, b: HeadBuffers<'_>) {
-    attend::<AVX2>(h, b)
+    attend_n::<AVX2>(h, b)
 }
 
 /// [`attend`] with AVX-512 F as well: the keys' dot products sixteen at a time (`ops512::dots16`), the softmax and
@@ -269,7 +269,19 @@ unsafe fn attend_avx2(h: &Heads<'_>, b: HeadBuffers<'_>) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,avx512f")]
 unsafe fn attend_avx512(h: &Heads<'_>, b: HeadBuffers<'_>) {
-    attend::<AVX512>(h, b)
+    attend_n::<AVX512>(h, b)
+}
+
+/// [`attend`] built apart for one generated token, which asks for the cache's rows ahead, and for a prompt's batch,
+/// which does not: a prompt's tiles use each block for up to 8 tokens and read it no faster so, and with the asking
+/// compiled in (though never done) a prompt's attention took 7% longer (pp2048 2–4% slower).
+#[inline(always)]
+fn attend_n<const MODE: u8>(h: &Heads<'_>, b: HeadBuffers<'_>) {
+    if h.n == 1 {
+        attend::<MODE, true>(h, b)
+    } else {
+        attend::<MODE, false>(h, b)
+    }
 }
 
 /// Query tokens per pass over a head's keys and values: each block of keys, then of values, is read (and for an
@@ -282,22 +294,24 @@ pub(super) const Q_TILE: usize = 8;
 /// context's length each), `sums` [`Q_TILE`] weighted sums per head. Each head and token gets the same operations,
 /// in the same order, as on its own.
 ///
-/// The first head and token to use a block of an f32 cache read it from memory (the others find it in L1): they
-/// ask for the rows [`ops::PREFETCH_ROWS`] bytes ahead as they go ([`ops::Ahead`]), as the one-token kernels do
-/// for weights, and the first of them at once. The hardware prefetchers alone left these reads at about half the
-/// speed of the weights' (12 GB/s per thread where the products read 20–25). SmolLM2-135M, 2 threads, 1024 tokens
-/// generated one by one, the two ways in turn in one process (ABBA, 8 tokens each): attention with AVX-512 as fast
-/// at positions 0–63, 0.92–0.96 of the time at 64–127 and 0.82–0.92 from there on (tokens 0.94 overall); with
-/// AVX2, 0.94 at 0–63, 0.86 at 64–127, then 0.69–0.81 (tokens 0.90).
-/// `MODE`: which build (see [`PORTABLE`]); the caller has the features it names.
+/// For a generated token, the first head to use a block of an f32 cache reads it from memory (the others find it
+/// in L1): it asks for the rows [`ops::PREFETCH_ROWS`] bytes ahead as it goes ([`ops::Ahead`]), as the one-token
+/// kernels do for weights, and for the first of them at once. The hardware prefetchers alone left these reads at
+/// about half the speed of the weights' (12 GB/s per thread where the products read 20–25). SmolLM2-135M, 2
+/// threads, 1024 tokens generated one by one, the two ways in turn in one process (ABBA, 8 tokens each): attention
+/// with AVX-512 as fast at positions 0–63, 0.92–0.96 of the time at 64–127 and 0.82–0.92 from there on (tokens
+/// 0.94 overall); with AVX2, 0.94 at 0–63, 0.86 at 64–127, then 0.69–0.81 (tokens 0.90).
+/// `MODE`: which build (see [`PORTABLE`]); the caller has the features it names. `ONE`: whether the batch is one
+/// generated token (see [`attend_n`]).
 #[inline(always)]
-fn attend<'a, const MODE: u8>(h: &Heads<'a>, b: HeadBuffers<'_>) {
+fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>) {
     let HeadBuffers { out, scores, rows, sums } = b;
     let hd = h.hd;
     let scale = 1.0 / (hd as f32).sqrt();
     let n_ctx = scores.len() / (Q_TILE * h.count);
-    // An f32 cache's own rows, which a block's first pass reads from memory and asks for ahead.
-    let (k_rows, v_rows) = (h.kv.k.f32s(), h.kv.v.f32s());
+    // For a generated token, an f32 cache's own rows, which a block's first pass reads from memory and asks for
+    // ahead.
+    let (k_rows, v_rows) = if ONE { (h.kv.k.f32s(), h.kv.v.f32s()) } else { (None, None) };
     // Row of `scores` and `sums` of head j of the run and token i of the tile.
     let at = |j: usize, i: usize| j * Q_TILE + i;
     for t0 in (0..h.n).step_by(Q_TILE) {
