@@ -207,9 +207,9 @@ fn attention(par: &dyn Parallel, model: &Model, kv: &KvCache, b: &mut Buffers, l
         // process: attention 0.86–0.90 of the time at positions 0–63, 0.96–0.99 at 64–127 and as long from there
         // on (two identical builds: 1.03–1.05 and 1.00–1.02), where these first rows are much of a run's reads.
         if let (1, Some(next), Some(k), Some(v)) = (n, runs.get(r + 1), kv.k.f32s(), kv.v.f32s()) {
-            let (at, len) = (kv.offset(l, next.start / group, 0), (ops::PREFETCH_ROWS / 4).min((pos0 + 1) * hd));
-            ops::ask_for(&k[at..at + len]);
-            ops::ask_for(&v[at..at + len]);
+            let (at, len) = (kv.offset(l, next.start / group, 0), (pos0 + 1) * hd);
+            ops::ask_first(&k[at..at + len]);
+            ops::ask_first(&v[at..at + len]);
         }
         let base = kv.offset(l, heads.start / group, 0);
         let heads = Heads { kv, base, q, first: heads.start, count: heads.len(), nq, hd, n, pos0 };
@@ -355,7 +355,7 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
         // And the first rows, which nothing asks for ahead of.
         let start = |cache: Option<&'a [f32]>| {
             if let Some(rows) = cache {
-                ops::ask_for(&rows[h.base..h.base + (ops::PREFETCH_ROWS / 4).min(end * hd)]);
+                ops::ask_first(&rows[h.base..h.base + end * hd]);
             }
         };
         start(k_rows);

@@ -133,6 +133,13 @@ pub(super) fn ask_for(rows: &[f32]) {
     let _ = rows;
 }
 
+/// Asks for the first [`PREFETCH_ROWS`] bytes of `rows` (a run's keys or values), which nothing asks for ahead of:
+/// what the kernels' `prefetch_start` does for a product's rows.
+#[inline(always)]
+pub(super) fn ask_first(rows: &[f32]) {
+    ask_for(&rows[..rows.len().min(PREFETCH_ROWS / 4)]);
+}
+
 /// What attention's first pass over a block of an f32 KV cache, which reads the rows from memory, may ask for
 /// ahead of them: the run's rows from the block's start to the last position its tokens see (the rows past those
 /// are never read, and nothing asks for them).
