@@ -74,6 +74,10 @@ print(f'{"":44} bound  {bound:8.1f} t/s  ({ours["bytes_per_token"] / 2**20:.1f} 
 if per_run:
     print(f'{"":44} each run against the bandwidth around it: median {100 * statistics.median(per_run):.0f}% '
           f'({100 * min(per_run):.0f}-{100 * max(per_run):.0f}%)')
+handoffs = [h for r in runs for h in r.get("handoff_round_trip_ns", [])]
+if handoffs:
+    print(f'{"":44} hand-off between two threads: median {statistics.median(handoffs):.0f} ns round trip '
+          f'({min(handoffs):.0f}-{max(handoffs):.0f} ns)')
 print(f'{"":44} memory: file {ours["file_size"] / 2**20:.1f} MiB, KV {ours["kv_cache_bytes"] / 2**20:.1f} MiB, '
       f'peak RSS {ours["peak_rss_bytes"] / 2**20:.1f} MiB')
 PY

@@ -8,7 +8,9 @@
 //! (on a shared machine it moves with whatever else runs, by half within seconds), and prints the bound: bytes
 //! read per generated token ÷ the best bandwidth measured, and how close the mean generation speed comes to it.
 //! Beside that strict figure it prints each run against the bandwidth measured around that run (the mean of the
-//! two probes): the median of those is the fairer figure when the bandwidth moves between runs.
+//! two probes): the median of those is the fairer figure when the bandwidth moves between runs. Before each timed
+//! generation run it also times a hand-off between two threads ([`handoff_ns`]), which each of a token's ~150
+//! parallel steps pays at least once: on a virtual machine both figures move with where the host puts its vCPUs.
 
 use std::hint::black_box;
 use std::path::PathBuf;
@@ -114,12 +116,16 @@ pub fn run(args: Args) -> Result<()> {
     let mut probe = None;
     let mut bandwidth = 0f64;
     let mut paired = Vec::new();
+    let mut handoffs = Vec::new();
     if args.n_gen > 0 {
         let toks = tokens(args.n_gen, hp.n_vocab);
         let mut t = Test { name: format!("tg{}", args.n_gen), n_tokens: args.n_gen, samples: Vec::new() };
         for rep in 0..=args.repetitions {
             ctx.truncate(0);
             let before = (rep > 0).then(|| read_bandwidth(probe.get_or_insert_with(bandwidth_buffer)));
+            if rep > 0 {
+                handoffs.push(handoff_ns());
+            }
             let start = Instant::now();
             for &tok in &toks {
                 black_box(ctx.eval(&[tok], false)?);
@@ -138,6 +144,7 @@ pub fn run(args: Args) -> Result<()> {
     } else {
         rss = peak_rss_bytes();
         bandwidth = read_bandwidth(&bandwidth_buffer());
+        handoffs.push(handoff_ns());
     }
     let bound = bandwidth / per_token as f64;
     let paired_median = median(&paired);
@@ -165,6 +172,7 @@ pub fn run(args: Args) -> Result<()> {
             "tg_fraction_of_bound": tg.map(|t| t / bound), "tg_fraction_of_bound_per_run": paired,
             "tg_fraction_of_bound_per_run_median": paired_median, "kv_cache_bytes": ctx.kv_bytes(), "peak_rss_bytes": rss,
             "cache_type": format!("{:?}", args.cache.kv_type()).to_lowercase(),
+            "handoff_round_trip_ns": handoffs,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
         return Ok(());
@@ -201,6 +209,11 @@ pub fn run(args: Args) -> Result<()> {
             100.0 * hi
         );
     }
+    if let Some(m) = median(&handoffs) {
+        let lo = handoffs.iter().copied().fold(f64::INFINITY, f64::min);
+        let hi = handoffs.iter().copied().fold(0f64, f64::max);
+        println!("hand-off between two threads: median {m:.0} ns round trip ({lo:.0}–{hi:.0} ns)");
+    }
     println!(
         "memory: file {}, KV cache {} ({:?}), peak resident {}",
         human_bytes(file_size),
@@ -228,6 +241,46 @@ fn weight_bytes_per_token(model: &Model) -> usize {
         .filter(|t| tied || t.name != "token_embd.weight")
         .map(|t| g.tensor_data(t).len())
         .sum()
+}
+
+/// Nanoseconds for a cache line to go from one thread to another and back: one thread writes a word that the other
+/// waits for, which answers the same way, 10,000 times (the best of 3 batches). A forward pass's team meets like
+/// this between its steps, so each step costs at least that much. On the 2-vCPU virtual machines we develop on it
+/// was about 100 ns at times and about 400 ns at others, as the host placed the two vCPUs nearer or further apart
+/// (the read bandwidth moved too). A waiting thread yields its core after a while, so this ends on one core too.
+fn handoff_ns() -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering::*};
+    const ROUNDS: u64 = 10_000;
+    let word = AtomicU64::new(0);
+    let wait = |want: u64| {
+        let mut spins = 0u32;
+        while word.load(Acquire) != want {
+            if spins < 1000 {
+                spins += 1;
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+    };
+    let mut best = f64::INFINITY;
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..3 * ROUNDS {
+                wait(2 * i + 1);
+                word.store(2 * i + 2, Release);
+            }
+        });
+        for b in 0..3 {
+            let start = Instant::now();
+            for i in b * ROUNDS..(b + 1) * ROUNDS {
+                word.store(2 * i + 1, Release);
+                wait(2 * i + 2);
+            }
+            best = best.min(start.elapsed().as_nanos() as f64 / ROUNDS as f64);
+        }
+    });
+    best
 }
 
 /// The buffer [`read_bandwidth`] reads: 512 MiB, far more than any cache.

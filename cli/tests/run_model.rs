@@ -85,6 +85,10 @@ fn bench_reports_prompt_and_generation_speed() {
     assert_eq!(per_run.len(), 1);
     let median = v["tg_fraction_of_bound_per_run_median"].as_f64().unwrap();
     assert!(median > 0.0 && median == per_run[0].as_f64().unwrap(), "{median} vs {per_run:?}");
+    // One hand-off time per timed run: a cache line's round trip between two threads, nanoseconds to microseconds.
+    let handoffs = v["handoff_round_trip_ns"].as_array().unwrap();
+    assert_eq!(handoffs.len(), 1);
+    assert!(handoffs.iter().all(|h| (1.0..1e6).contains(&h.as_f64().unwrap())), "{handoffs:?}");
     // Resident memory: the mapped file, the KV cache and a little, not a copy of the weights.
     let (rss, file) = (v["peak_rss_bytes"].as_f64().unwrap(), v["file_size"].as_f64().unwrap());
     assert!(rss < file + v["kv_cache_bytes"].as_f64().unwrap() + 96.0 * 1048576.0, "peak RSS {rss} for a {file}-byte file");
