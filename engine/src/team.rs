@@ -167,6 +167,8 @@ impl Team {
         s.run_pieces(0, job, n);
         let mut spins = 0u32;
         while s.done.load(Acquire) < n {
+            // Meanwhile, ask for more of this thread's share of the next product (a generated token's).
+            crate::kernels::ask_some();
             pause(&mut spins);
         }
         if let Some(p) = s.panic.lock().unwrap_or_else(|e| e.into_inner()).take() {
@@ -246,6 +248,8 @@ impl Shared {
                     return;
                 }
                 if spins < SPINS || start.elapsed() < SPIN {
+                    // As the caller does while it waits for the last job's pieces.
+                    crate::kernels::ask_some();
                     pause(&mut spins);
                     continue;
                 }

@@ -42,6 +42,8 @@ mod x86_rows8;
 mod x86_q8k;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86_token::{prefetch_lines, PREFETCH_AHEAD};
+mod waiting;
+pub(crate) use waiting::ask_some;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
@@ -470,10 +472,10 @@ fn run_pieces(par: &dyn Parallel, jobs: &[Job<'_>], pieces: &Pieces, next: &Next
 /// after it, or for 16 or 32 KB rather than 8, was no faster. A hint only: asking changes no result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Next {
-    /// Per range of the team (the caller's first), the address of its first weight byte. A prefetch never
-    /// faults, so they are kept as plain numbers and are never read through.
+    /// Per range of the team (the caller's first), the addresses of its first weight byte and of the end of its
+    /// first piece. A prefetch never faults, so they are kept as plain numbers and are never read through.
     #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
-    starts: Vec<usize>,
+    starts: Vec<(usize, usize)>,
 }
 
 impl Next {
@@ -490,19 +492,24 @@ impl Next {
         let starts = match pieces(par, ws, 1, |j| rows8_kernel(isa, ws[j].ty, ws[j].rows, 1).is_some()) {
             Some(p) => {
                 let (n, t) = (p.len(), par.threads());
-                (0..t).map(|r| p[range(r, t, n).0.min(n - 1)]).map(|(j, r0, _)| at(&ws[j], r0)).collect()
+                let first = |r| p[range(r, t, n).0.min(n - 1)];
+                (0..t).map(first).map(|(j, r0, r1)| (at(&ws[j], r0), at(&ws[j], r1))).collect()
             }
-            None => ws.iter().find(|w| w.rows > 0).map(|w| at(w, 0)).into_iter().collect(),
+            None => ws.iter().find(|w| w.rows > 0).map(|w| (at(w, 0), at(w, w.rows))).into_iter().collect(),
         };
         Next { starts }
     }
 
     /// Asks for the first `PREFETCH_AHEAD` bytes of range `r`'s share, as much as a kernel asks for ahead of the
-    /// block in hand (none on other CPUs, whose kernels do not prefetch either).
+    /// block in hand (none on other CPUs, whose kernels do not prefetch either), and leaves more of it to ask for
+    /// while this thread waits ([`waiting`]). Nothing to ask for leaves nothing.
     fn ask(&self, r: usize) {
         #[cfg(target_arch = "x86_64")]
-        if let Some(&a) = self.starts.get(r) {
-            x86_token::prefetch_lines(a as *const u8, x86_token::PREFETCH_AHEAD);
+        {
+            let (from, end) = self.starts.get(r).copied().unwrap_or((0, 0));
+            let first = PREFETCH_AHEAD.min(end.saturating_sub(from));
+            x86_token::prefetch_lines(from as *const u8, first);
+            waiting::ask_later(from + first, end.min(from.saturating_add(waiting::WHILE_WAITING)));
         }
         let _ = r;
     }

@@ -345,10 +345,10 @@ fn ranges_for_a_token_and_a_batch() {
     assert_eq!(cut(512), [5, 2, 3]);
 }
 
-/// What a product's threads ask for next is where each thread's range of a generated token's pieces starts: the
-/// first row of the group's first piece for the caller, then the first row of each later range (one range per
-/// thread of SmolLM2-135M-shaped Q, K and V: thread 1's starts at K, after Q's two pieces), and the first byte
-/// only when the product runs on the calling thread. Asking changes no result.
+/// What a product's threads ask for next is where each thread's range of a generated token's pieces starts, and
+/// where its first piece ends: the group's first piece for the caller, then the first piece of each later range
+/// (one range per thread of SmolLM2-135M-shaped Q, K and V: thread 1's starts at K, after Q's two pieces), and the
+/// whole product only when it runs on the calling thread. Asking changes no result.
 #[test]
 fn next_asks_for_the_start_of_each_threads_share() {
     let cols = 576;
@@ -361,20 +361,30 @@ fn next_asks_for_the_start_of_each_threads_share() {
     let row = |j: usize| ws[j].data.len() / ws[j].rows;
     let at = |j: usize, r: usize| ws[j].data.as_ptr() as usize + r * row(j);
     let team = crate::team::Team::new(2);
-    assert_eq!(Next::of(&team, &ws).starts, [at(0, 0), at(1, 0)]);
+    let next = Next::of(&team, &ws);
+    assert_eq!(next.starts, [(at(0, 0), at(0, 576 / 2)), (at(1, 0), at(1, 192))]);
+    // The thread that asked leaves the rest of its share's first piece, up to 64 KB from its start, to ask for while
+    // it waits (x86-64, whose kernels prefetch): here K's bytes from 8 KB to 64 KB, of its 76 KB.
+    if cfg!(target_arch = "x86_64") {
+        next.ask(1);
+        assert_eq!(waiting::pending(), (at(1, 0) + 8192, at(1, 0) + (64 << 10)));
+        Next::NONE.ask(0);
+        assert_eq!(waiting::pending().0, waiting::pending().1);
+    }
     // Three threads: pieces are cut afresh, and range r of the n starts at piece r·n/3.
     let three = crate::team::Team::new(3);
     let starts = Next::of(&three, &ws).starts;
     let isa = active();
     let pieces = pieces(&three, &ws, 1, |j| rows8_kernel(isa, ws[j].ty, ws[j].rows, 1).is_some()).unwrap();
     let n = pieces.len();
-    let want: Vec<usize> = (0..3).map(|r| pieces[r * n / 3]).map(|(j, r0, _)| at(j, r0)).collect();
+    let want: Vec<(usize, usize)> =
+        (0..3).map(|r| pieces[r * n / 3]).map(|(j, r0, r1)| (at(j, r0), at(j, r1))).collect();
     assert_eq!(starts, want);
     assert_eq!(want.iter().collect::<std::collections::HashSet<_>>().len(), 3, "three distinct starts: {pieces:?}");
     // A product too small to share out runs on the calling thread, which asks for its start.
     let (small, _) = weights(GgmlType::Q8_0, 8, 64, 3);
     let w = Weight { ty: GgmlType::Q8_0, data: &small, rows: 8, cols: 64 };
-    assert_eq!(Next::of(&team, &[w]).starts, [small.as_ptr() as usize]);
+    assert_eq!(Next::of(&team, &[w]).starts, [(small.as_ptr() as usize, small.as_ptr() as usize + small.len())]);
     assert_eq!(Next::of(&team, &[]), Next::NONE);
 
     let x = normal(cols, 7);
