@@ -469,7 +469,8 @@ fn run_pieces(par: &dyn Parallel, jobs: &[Job<'_>], pieces: &Pieces, next: &Next
 /// Zen 5, 2 threads, with and without in turn every 8 tokens in one process: SmolLM2-135M Q4_K_M tokens took
 /// 0.94–1.01 as long with it, 0.985 in the middle (9 series of 512 tokens each way); the 1B-shaped file's, whose
 /// products are larger, as long (0.997–1.000, 3 series). Asking before the last piece of a range rather than
-/// after it, or for 16 or 32 KB rather than 8, was no faster. A hint only: asking changes no result.
+/// after it, or for 16 or 32 KB rather than 8, was no faster; a thread that then waits asks for more of its share a
+/// little at a time ([`waiting`]). A hint only: asking changes no result.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Next {
     /// Per range of the team (the caller's first), the addresses of its first weight byte and of the end of its
