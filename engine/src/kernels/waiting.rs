@@ -19,6 +19,7 @@ pub(crate) const WHILE_WAITING: usize = 64 << 10;
 
 /// Bytes asked for per turn of a waiting loop: a few cache lines' requests, so that the thread still sees its news
 /// within a fraction of a microsecond.
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 const PER_TURN: usize = 1024;
 
 thread_local! {
