@@ -509,7 +509,7 @@ impl Next {
         {
             let (from, end) = self.starts.get(r).copied().unwrap_or((0, 0));
             let first = PREFETCH_AHEAD.min(end.saturating_sub(from));
-            x86_token::prefetch_lines(from as *const u8, first);
+            prefetch_lines(from as *const u8, first);
             waiting::ask_later(from + first, end.min(from.saturating_add(waiting::WHILE_WAITING)));
         }
         let _ = r;

@@ -43,13 +43,7 @@ pub(crate) fn ask_some() {
         let (from, to) = p.get();
         if from < to {
             let n = (to - from).min(PER_TURN);
-            for line in (0..n).step_by(64) {
-                // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
-                unsafe {
-                    use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T1};
-                    _mm_prefetch::<_MM_HINT_T1>((from + line) as *const i8);
-                }
-            }
+            super::x86_token::prefetch_lines_l2(from as *const u8, n);
             p.set((from + n, to));
         }
     });

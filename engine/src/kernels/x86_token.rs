@@ -62,9 +62,22 @@ pub(super) fn prefetch_span(last: *const u8, span: usize, ib: usize) {
 /// the addresses may lie anywhere).
 #[inline(always)]
 pub(crate) fn prefetch_lines(from: *const u8, len: usize) {
+    prefetch_lines_with::<_MM_HINT_T0>(from, len);
+}
+
+/// [`prefetch_lines`] into L2 only: for bytes wanted a little later, without taking the L1 fill buffers that the
+/// kernel running now needs.
+#[inline(always)]
+pub(crate) fn prefetch_lines_l2(from: *const u8, len: usize) {
+    prefetch_lines_with::<_MM_HINT_T1>(from, len);
+}
+
+/// [`prefetch_lines`] with the prefetch hint `HINT`.
+#[inline(always)]
+fn prefetch_lines_with<const HINT: i32>(from: *const u8, len: usize) {
     for line in (0..len).step_by(64) {
         // SAFETY: SSE is part of x86-64, and a prefetch reads nothing the program sees.
-        unsafe { _mm_prefetch::<_MM_HINT_T0>(from.wrapping_add(line).cast()) };
+        unsafe { _mm_prefetch::<HINT>(from.wrapping_add(line).cast()) };
     }
 }
 
