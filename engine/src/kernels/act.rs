@@ -58,12 +58,27 @@ pub fn row_layout(isa: Isa, ty: GgmlType, cols: usize) -> RowLayout {
 
 /// One token: blocks, then their scales as f32.
 fn quantize_row(ty: GgmlType, quantize: RowQuantizer, src: &[f32], dst: &mut [u8], l: RowLayout) {
-    let (q, scales) = dst.split_at_mut(l.blocks);
+    let n_blocks = l.blocks / ty.type_size();
+    let (q, rest) = dst.split_at_mut(l.blocks);
+    let (scales, vnni) = rest.split_at_mut(4 * l.scales_per_block * n_blocks);
+    quantize_blocks(ty, quantize, src, q, scales, vnni, l);
+}
+
+/// Whole blocks of one token's row: `src` into their codes `q`, scales `scales` and AVX-VNNI extras `vnni` (each
+/// that part of the row's layout `l` for these blocks). Each block's bytes depend on its own values only.
+fn quantize_blocks(
+    ty: GgmlType,
+    quantize: RowQuantizer,
+    src: &[f32],
+    q: &mut [u8],
+    scales: &mut [u8],
+    vnni: &mut [u8],
+    l: RowLayout,
+) {
     quantize(src, q);
     if l.scales_per_block > 0 {
         let half = |b: &[u8], i: usize| crate::quant::block::fp16_to_fp32(u16::from_le_bytes([b[i], b[i + 1]]));
         let per = 4 * l.scales_per_block;
-        let (scales, vnni) = scales.split_at_mut(per * (l.blocks / ty.type_size()));
         for (blk, s) in q.chunks_exact(ty.type_size()).zip(scales.chunks_exact_mut(per)) {
             s[..4].copy_from_slice(&half(blk, 0).to_le_bytes());
             if l.scales_per_block == 2 {
@@ -85,6 +100,81 @@ fn quantize_row(ty: GgmlType, quantize: RowQuantizer, src: &[f32], dst: &mut [u8
     }
 }
 
+/// The quantizer of activation type `ty` for the kernel set `isa`: with AVX2, llama.cpp's x86 rounding.
+fn quantizer(isa: Isa, ty: GgmlType) -> RowQuantizer {
+    let reference = ty.codec().expect("activation types all have a codec").quantize;
+    #[cfg(target_arch = "x86_64")]
+    if isa.is_avx2() {
+        return super::x86::act_quantizer(ty).unwrap_or(reference);
+    }
+    let _ = isa;
+    reference
+}
+
+/// One token's activation row, written a few blocks at a time by the threads that computed those values: for a
+/// generated token, each thread that has run its rows of gate and up quantizes their SwiGLU for down itself, so
+/// that no thread converts the whole row while the others wait (and reads the others' rows to do so). The bytes
+/// are [`quantize_activations`]'s, block for block.
+pub struct ActRow<'a> {
+    ptr: *mut u8,
+    ty: GgmlType,
+    quantize: RowQuantizer,
+    layout: RowLayout,
+    cols: usize,
+    _row: std::marker::PhantomData<&'a mut [u8]>,
+}
+
+// SAFETY: an `ActRow` writes only through `write`, whose callers promise disjoint blocks (as `Chunks` does for its
+// chunks); the quantizer is a plain function.
+unsafe impl Sync for ActRow<'_> {}
+
+impl<'a> ActRow<'a> {
+    /// A row of `cols` activations of type `ty` (one of the activation types, `cols` a whole number of its
+    /// blocks) for the kernel set `isa`, in `out`, resized to the row's bytes.
+    pub fn new(isa: Isa, ty: GgmlType, cols: usize, out: &'a mut Vec<u8>) -> ActRow<'a> {
+        let layout = row_layout(isa, ty, cols);
+        out.resize(layout.total, 0);
+        let quantize = quantizer(isa, ty);
+        ActRow { ptr: out.as_mut_ptr(), ty, quantize, layout, cols, _row: std::marker::PhantomData }
+    }
+
+    /// The row, once every block has been written.
+    pub fn bytes(self) -> &'a [u8] {
+        // SAFETY: `new` made the row of `layout.total` bytes out of the buffer this borrows for 'a, and `self`,
+        // through which alone it was written, is gone.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.layout.total) }
+    }
+
+    /// Values per block: each [`write`](Self::write) starts at a multiple of it.
+    pub fn block(&self) -> usize {
+        self.ty.block_size()
+    }
+
+    /// Quantizes `src`, the row's values `first..first + src.len()`, into their blocks. Out of range, or not
+    /// whole blocks: nothing is written (a caller bug, caught by the product's length check on a short row).
+    ///
+    /// # Safety
+    /// No two calls whose values overlap may run at once.
+    pub unsafe fn write(&self, first: usize, src: &[f32]) {
+        let bs = self.block();
+        let end = first + src.len();
+        if !first.is_multiple_of(bs) || !end.is_multiple_of(bs) || end > self.cols {
+            debug_assert!(false, "blocks {first}..{end} of a row of {} ({bs} each)", self.cols);
+            return;
+        }
+        let (l, ts, n_blocks) = (self.layout, self.ty.type_size(), self.cols / bs);
+        let (b0, b1) = (first / bs, end / bs);
+        let per = 4 * l.scales_per_block;
+        // SAFETY: the three parts of blocks b0..b1 lie inside the row (`new` sized it to the layout), and the
+        // caller writes no other call's blocks at the same time.
+        let part = |at: usize, len: usize| unsafe { std::slice::from_raw_parts_mut(self.ptr.add(at), len) };
+        let q = part(b0 * ts, (b1 - b0) * ts);
+        let scales = part(l.blocks + b0 * per, (b1 - b0) * per);
+        let vnni = part(l.blocks + n_blocks * per + b0 * l.vnni_per_block, (b1 - b0) * l.vnni_per_block);
+        quantize_blocks(self.ty, self.quantize, src, q, scales, vnni, l);
+    }
+}
+
 /// Converts `x` (`n_tokens × cols` f32) into `out`, resized to `n_tokens × row_layout(isa, ty, cols).total`. `ty` is
 /// one of the activation types (F32, Q8_0, Q8_1, Q8_K) and `cols` a whole number of its blocks: `kernels::matmul`
 /// checks both. With `isa` AVX2, Q8_0 and Q8_1 go through llama.cpp's x86 rounding.
@@ -93,14 +183,7 @@ pub fn quantize_activations(par: &dyn Parallel, isa: Isa, ty: GgmlType, x: &[f32
     let l = row_layout(isa, ty, cols);
     let n_tokens = x.len() / cols;
     out.resize(n_tokens * l.total, 0);
-    let reference = ty.codec().expect("activation types all have a codec").quantize;
-    #[cfg(target_arch = "x86_64")]
-    let quantize = if isa.is_avx2() { super::x86::act_quantizer(ty).unwrap_or(reference) } else { reference };
-    #[cfg(not(target_arch = "x86_64"))]
-    let quantize = {
-        let _ = isa;
-        reference
-    };
+    let quantize = quantizer(isa, ty);
     if x.len() < PARALLEL_MIN_VALUES {
         for (src, dst) in x.chunks_exact(cols).zip(out.chunks_exact_mut(l.total)) {
             quantize_row(ty, quantize, src, dst, l);

@@ -42,6 +42,8 @@ mod x86_rows8;
 mod x86_q8k;
 #[cfg(target_arch = "x86_64")]
 pub(crate) use x86_token::{prefetch_lines, PREFETCH_AHEAD};
+mod rows;
+pub use rows::{matmul_quantized_then, matmul_rows_then, rows_fit, MAX_GROUP};
 mod waiting;
 pub(crate) use waiting::ask_some;
 

@@ -44,6 +44,8 @@ pub(super) struct Buffers {
     pub cs: Vec<f32>,
     /// The kernels' scratch (activations quantized for the dot products).
     pub scratch: Vec<u8>,
+    /// A generated token's activations for down, quantized by the threads that computed gate and up.
+    pub down_acts: Vec<u8>,
 }
 
 /// A conversation with a model: its KV cache and buffers. Positions 0..n_past are cached.
@@ -222,6 +224,7 @@ impl Buffers {
             tmp: z(nb * hp.n_embd),
             cs: z(nb * hp.n_rot),
             scratch: Vec::new(),
+            down_acts: Vec::new(),
         }
     }
 }

@@ -25,6 +25,8 @@ mod hparams;
 mod kv;
 mod load;
 mod ops;
+#[cfg(test)]
+pub(crate) use ops::swiglu;
 #[cfg(target_arch = "x86_64")]
 mod ops512;
 mod rope;
