@@ -46,6 +46,8 @@ pub(super) struct Buffers {
     pub scratch: Vec<u8>,
     /// A generated token's activations for down, quantized by the threads that computed gate and up.
     pub down_acts: Vec<u8>,
+    /// A generated token's activations for the attention output's product, quantized by the threads of attention.
+    pub wo_acts: Vec<u8>,
 }
 
 /// A conversation with a model: its KV cache and buffers. Positions 0..n_past are cached.
@@ -225,6 +227,7 @@ impl Buffers {
             cs: z(nb * hp.n_rot),
             scratch: Vec::new(),
             down_acts: Vec::new(),
+            wo_acts: Vec::new(),
         }
     }
 }

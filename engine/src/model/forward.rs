@@ -12,7 +12,10 @@
 //! them for down ([`matmul_rows_then`]): no thread does that for the whole row while the others wait. On AMD Zen 5,
 //! 2 threads, SmolLM2-135M Q4_K_M, the two ways in turn in one process (8 series of 512 tokens each way): 0.974–1.009
 //! of the time, 0.982 in the middle, with a fast hand-off between the threads (47 ns); 0.980–1.005, 0.995 in the
-//! middle, with a slow one (400 ns). The 1B-shaped file: 0.984–1.007 (4 series).
+//! middle, with a slow one (400 ns). The 1B-shaped file: 0.984–1.007 (4 series). Likewise each run of attention
+//! heads quantizes its own output for the attention output's product, where the runs start at whole blocks
+//! ([`runs_start_at_blocks`]): no copy into `att_tok` and no conversion of the row while the other threads wait.
+//! SmolLM2, 16 series: 0.944–1.020 of the time, 0.984 in the middle; the 1B-shaped file 0.991–1.004 (4 series).
 
 use std::ops::Range;
 
@@ -122,8 +125,18 @@ pub(super) fn forward(
                 kv.v.write(at, &b.v[t * nkv + h * hd..][..hd]);
             }
         }
-        attention(par, model, kv, b, l, n, pos0);
-        product(&model.w(&layer.wo), &b.att_tok[..n * nq], &mut b.tmp[..n * e], &mut b.scratch, next(l, 1))?;
+        let wo = model.w(&layer.wo);
+        if let Some(ty) = fused_attention_out(par, model, n, &wo).filter(|_| layer.bo.is_none()) {
+            // A generated token: each thread quantizes its heads' output for the attention output's product.
+            let mut buf = std::mem::take(&mut b.wo_acts);
+            let acts = ActRow::new(isa, ty, nq, &mut buf);
+            attention(par, model, kv, b, l, n, pos0, Some(&acts));
+            matmul_quantized_then(par, &wo, acts.bytes(), &mut b.tmp[..e], next(l, 1)).map_err(kernel)?;
+            b.wo_acts = buf;
+        } else {
+            attention(par, model, kv, b, l, n, pos0, None);
+            product(&wo, &b.att_tok[..n * nq], &mut b.tmp[..n * e], &mut b.scratch, next(l, 1))?;
+        }
         if let Some(bo) = &layer.bo {
             b.tmp[..n * e].chunks_exact_mut(e).for_each(|row| ops::add(row, bo));
         }
@@ -205,6 +218,23 @@ fn fused_ffn(n: usize, gate_up: &[Weight<'_>], down: &Weight<'_>) -> Option<Ggml
         .then_some(ty)
 }
 
+/// For a batch of `n` tokens, whether each thread quantizes its heads' attention output for `wo` itself: for a
+/// generated token, when [`runs_start_at_blocks`] for wo's activation type. Then that type.
+fn fused_attention_out(par: &dyn Parallel, model: &Model, n: usize, wo: &Weight<'_>) -> Option<GgmlType> {
+    let hp = model.hparams();
+    let ty = vec_dot_type(wo.ty)?;
+    let (group, block) = (hp.n_head / hp.n_head_kv, ty.block_size());
+    let aligned = runs_start_at_blocks(hp.n_head, group, hp.head_dim, block, par.threads());
+    (n == 1 && wo.cols == hp.n_q() && aligned).then_some(ty)
+}
+
+/// Whether every run of heads that attention hands out ([`head_runs`]), on `threads` threads or on the calling
+/// thread alone, starts at a whole `block` of the output's row: then each run can quantize its own values.
+fn runs_start_at_blocks(n_head: usize, group: usize, head_dim: usize, block: usize, threads: usize) -> bool {
+    let aligned = |t| head_runs(n_head, group, t).iter().all(|r| (r.start * head_dim).is_multiple_of(block));
+    aligned(1) && aligned(threads)
+}
+
 /// Positions per block of keys or values that attention reads at a time (converted to f32 from an f16 cache).
 pub(super) const KV_CHUNK: usize = 64;
 
@@ -215,14 +245,27 @@ const SERIAL_MAX_MACS: usize = 4 * 1024;
 
 /// Causal attention of the batch's queries over the cache (which already holds the batch's own keys and values).
 /// Runs of query heads that share a KV head ([`head_runs`]) go in parallel; each head writes its n × head_dim block
-/// of `b.att`, then the blocks are interleaved into token-major `b.att_tok` for the output projection.
-fn attention(par: &dyn Parallel, model: &Model, kv: &KvCache, b: &mut Buffers, l: usize, n: usize, pos0: usize) {
+/// of `b.att`, then the blocks are interleaved into token-major `b.att_tok` for the output projection; or, given
+/// `acts` (one token), each run quantizes its block into them instead, on its own thread.
+#[allow(clippy::too_many_arguments)]
+fn attention(
+    par: &dyn Parallel,
+    model: &Model,
+    kv: &KvCache,
+    b: &mut Buffers,
+    l: usize,
+    n: usize,
+    pos0: usize,
+    acts: Option<&ActRow<'_>>,
+) {
     let hp = model.hparams();
     let (hd, nq, group) = (hp.head_dim, hp.n_q(), hp.n_head / hp.n_head_kv);
     let q = &b.q;
     let avx2 = ops::avx2_fma();
     #[cfg(target_arch = "x86_64")]
     let avx512 = super::ops512::avx512();
+    #[cfg(not(target_arch = "x86_64"))]
+    let avx512 = false;
     // Head h writes its block of `att` and uses its own rows of `scores` and `sums`; a run of heads takes their
     // blocks and rows together, and the `kv_rows` of its first head.
     let outs = Chunks::new(&mut b.att[..hp.n_head * n * hd], n * hd);
@@ -249,24 +292,23 @@ fn attention(par: &dyn Parallel, model: &Model, kv: &KvCache, b: &mut Buffers, l
             ops::ask_first(&v[at..at + len]);
         }
         let base = kv.offset(l, heads.start / group, 0);
-        let heads = Heads { kv, base, q, first: heads.start, count: heads.len(), nq, hd, n, pos0 };
-        #[cfg(target_arch = "x86_64")]
-        if avx512 {
-            // SAFETY: `ops512::avx512` checked that this CPU has AVX-512 F (and AVX2 and FMA).
-            return unsafe { attend_avx512(&heads, bufs) };
+        let run = Heads { kv, base, q, first: heads.start, count: heads.len(), nq, hd, n, pos0 };
+        attend_on(&run, bufs, avx512, avx2);
+        if let Some(acts) = acts {
+            // SAFETY: the run's block of `att`, which it alone wrote (and `bufs` is gone); for one token it holds
+            // heads `heads` in order, the values `heads.start · hd..` of the output's row.
+            let out = unsafe { outs.span(heads.clone()) };
+            // SAFETY: the runs do not overlap, and `fused_attention_out` checked that each starts at a whole block.
+            unsafe { acts.write(heads.start * hd, out) };
         }
-        #[cfg(target_arch = "x86_64")]
-        if avx2 {
-            // SAFETY: `ops::avx2_fma` checked that this CPU has AVX2 and FMA.
-            return unsafe { attend_avx2(&heads, bufs) };
-        }
-        let _ = avx2;
-        attend_n::<PORTABLE>(&heads, bufs)
     };
     if serial {
         (0..runs.len()).for_each(run);
     } else {
         par.for_each(runs.len(), &run);
+    }
+    if acts.is_some() {
+        return;
     }
     for h in 0..hp.n_head {
         for t in 0..n {
@@ -287,6 +329,23 @@ fn head_runs(n_head: usize, group: usize, threads: usize) -> Vec<Range<usize>> {
     cuts.sort_unstable();
     cuts.dedup();
     cuts.windows(2).map(|w| w[0]..w[1]).collect()
+}
+
+/// [`attend`] in the build the CPU runs best: `avx512`, whether it has AVX-512 F ([`super::ops512::avx512`]),
+/// `avx2` whether AVX2 and FMA ([`ops::avx2_fma`]).
+fn attend_on(heads: &Heads<'_>, bufs: HeadBuffers<'_>, avx512: bool, avx2: bool) {
+    #[cfg(target_arch = "x86_64")]
+    if avx512 {
+        // SAFETY: `ops512::avx512` checked that this CPU has AVX-512 F (and AVX2 and FMA).
+        return unsafe { attend_avx512(heads, bufs) };
+    }
+    #[cfg(target_arch = "x86_64")]
+    if avx2 {
+        // SAFETY: `ops::avx2_fma` checked that this CPU has AVX2 and FMA.
+        return unsafe { attend_avx2(heads, bufs) };
+    }
+    let _ = (avx512, avx2);
+    attend_n::<PORTABLE>(heads, bufs)
 }
 
 /// What a run of query heads writes: their blocks of the output (n × head_dim each), and their own working buffers
@@ -516,6 +575,21 @@ fn add_block<const MODE: u8>(sum: &mut ops::WeightedSum, p: &[f32], values: &[f3
 
 #[cfg(test)]
 mod tests {
+    /// A run of heads quantizes its own output only where every run starts at a whole block: SmolLM2-135M (9 heads
+    /// of 64, 3 KV heads) for blocks of 32 (its attention output is Q5_0) on any number of threads, but not for
+    /// Q8_K's 256; the 1B-shaped file (32 heads, 8 KV heads) for 256 on 2 threads, not on 3 (the second run starts
+    /// at head 10); Qwen2-0.5B (14 heads, 2 KV heads) only for blocks of 32.
+    #[test]
+    fn runs_quantize_their_own_output_where_they_start_at_blocks() {
+        use super::runs_start_at_blocks as fits;
+        assert!((1..=8).all(|t| fits(9, 3, 64, 32, t)));
+        assert!(!fits(9, 3, 64, 256, 2));
+        assert!(fits(32, 4, 64, 256, 1) && fits(32, 4, 64, 256, 2) && fits(32, 4, 64, 256, 4));
+        assert!(!fits(32, 4, 64, 256, 3));
+        assert!(fits(14, 7, 64, 32, 2) && !fits(14, 7, 64, 256, 2) && !fits(14, 7, 64, 256, 1));
+        assert!(fits(14, 7, 64, 1, 5));
+    }
+
     /// The runs cover every head once, in order; none spans two KV heads; each thread's equal share of the heads
     /// ends where a run ends; and there are no more runs than those cuts make.
     #[test]
