@@ -82,7 +82,10 @@ pub fn matmul_rows_then(
         then(r, &mut parts[..outs.len()]);
     };
     match row_pieces(par, ws, align) {
-        None => piece(0..rows),
+        None => {
+            piece(0..rows);
+            next.ask(0);
+        }
         Some(cuts) => {
             let t = par.threads();
             par.for_each(cuts.len(), &|p| {
