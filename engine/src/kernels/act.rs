@@ -112,9 +112,10 @@ fn quantizer(isa: Isa, ty: GgmlType) -> RowQuantizer {
 }
 
 /// One token's activation row, written a few blocks at a time by the threads that computed those values: for a
-/// generated token, each thread that has run its rows of gate and up quantizes their SwiGLU for down itself, so
-/// that no thread converts the whole row while the others wait (and reads the others' rows to do so). The bytes
-/// are [`quantize_activations`]'s, block for block.
+/// generated token, each thread that has run its rows of gate and up quantizes their SwiGLU for down itself, and
+/// each run of attention heads its output for the attention output's product, so that no thread converts the
+/// whole row while the others wait (and reads the others' values to do so). The bytes are
+/// [`quantize_activations`]'s, block for block, once every block has been written.
 pub struct ActRow<'a> {
     ptr: *mut u8,
     ty: GgmlType,
@@ -151,7 +152,7 @@ impl<'a> ActRow<'a> {
     }
 
     /// Quantizes `src`, the row's values `first..first + src.len()`, into their blocks. Out of range, or not
-    /// whole blocks: nothing is written (a caller bug, caught by the product's length check on a short row).
+    /// whole blocks: nothing is written (a caller bug: debug builds stop here).
     ///
     /// # Safety
     /// No two calls whose values overlap may run at once.
