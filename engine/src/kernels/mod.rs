@@ -357,13 +357,9 @@ pub fn matmul_then(
     if n_tokens == 0 || w.rows == 0 {
         return Ok(());
     }
-    let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
     act::quantize_activations(par, isa, act_ty, x, w.cols, scratch);
-    let k8 = rows8_kernel(isa, w.ty, w.rows, n_tokens);
     let act_row = act::row_layout(isa, act_ty, w.cols).total;
-    let cut = pieces(par, std::slice::from_ref(w), n_tokens, |_| k8.is_some());
-    let job = Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) };
-    run_pieces(par, &[job], &cut, next);
+    run_one(par, Job::new(isa, w, scratch, act_row, n_tokens, y)?, next);
     Ok(())
 }
 
@@ -417,13 +413,7 @@ pub fn matmul_group_then(
     }
     act::quantize_activations(par, isa, act_ty, x, ws[0].cols, scratch);
     let act_row = act::row_layout(isa, act_ty, ws[0].cols).total;
-    let mut jobs = Vec::with_capacity(ws.len());
-    for (w, y) in ws.iter().zip(ys.iter_mut()) {
-        let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
-        let k8 = rows8_kernel(isa, w.ty, w.rows, n_tokens);
-        jobs.push(Job { k, k8, w, acts: scratch, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) });
-    }
-
+    let jobs = Job::all(isa, ws, ys, scratch, act_row, n_tokens)?;
     run_pieces(par, &jobs, &pieces(par, ws, n_tokens, |j| jobs[j].k8.is_some()), next);
     Ok(())
 }
@@ -443,6 +433,13 @@ fn pieces(par: &dyn Parallel, ws: &[Weight<'_>], n_tokens: usize, by_8: impl Fn(
         pieces.extend((0..w.rows.div_ceil(per)).map(|i| (j, i * per, ((i + 1) * per).min(w.rows))));
     }
     (!serial && pieces.len() > 1).then_some(pieces)
+}
+
+/// Runs one product's job, cut as [`pieces`] cuts it, then asks for `next` (see [`run_pieces`]).
+fn run_one(par: &dyn Parallel, job: Job<'_>, next: &Next) {
+    let by_8 = job.k8.is_some();
+    let cut = pieces(par, std::slice::from_ref(job.w), job.n_tokens, |_| by_8);
+    run_pieces(par, &[job], &cut, next);
 }
 
 /// Runs `jobs` cut into `pieces` on the threads of `par` (or all on this one); the thread that runs the last piece
@@ -614,7 +611,34 @@ struct Job<'a> {
     y: OutPtr,
 }
 
-impl Job<'_> {
+impl<'a> Job<'a> {
+    /// The product of `w` with `n_tokens` rows of activations `acts` (`act_row` bytes each), into `y`, on the
+    /// kernels of `isa`.
+    fn new(
+        isa: Isa,
+        w: &'a Weight<'a>,
+        acts: &'a [u8],
+        act_row: usize,
+        n_tokens: usize,
+        y: &mut [f32],
+    ) -> Result<Self, KernelError> {
+        let k = kernel(isa, w.ty, w.rows, n_tokens).ok_or(KernelError::Unsupported(w.ty))?;
+        let k8 = rows8_kernel(isa, w.ty, w.rows, n_tokens);
+        Ok(Job { k, k8, w, acts, act_row, n_tokens, y: OutPtr(y.as_mut_ptr()) })
+    }
+
+    /// [`Job::new`] for each product of a group of the same activations, `ws[i]` into `ys[i]`.
+    fn all(
+        isa: Isa,
+        ws: &'a [Weight<'a>],
+        ys: &mut [&mut [f32]],
+        acts: &'a [u8],
+        act_row: usize,
+        n_tokens: usize,
+    ) -> Result<Vec<Self>, KernelError> {
+        ws.iter().zip(ys.iter_mut()).map(|(w, y)| Job::new(isa, w, acts, act_row, n_tokens, y)).collect()
+    }
+
     /// Rows `r0..r1` for every token.
     fn run(&self, r0: usize, r1: usize) {
         let row_bytes = self.w.data.len() / self.w.rows;

@@ -11,8 +11,8 @@
 
 use std::ops::Range;
 
-use super::{act, check, kernel, pieces, range, ranges, rows8_kernel, runs_serially, Job, KernelError, Next};
-use super::{active, run_pieces, vec_dot_type, OutPtr, Weight};
+use super::{act, check, kernel, range, ranges, run_one, runs_serially, Job, KernelError, Next};
+use super::{active, vec_dot_type, Weight};
 use crate::team::Parallel;
 
 /// What runs after each range of a [`matmul_rows_then`] group, on the thread that computed it: the rows, and
@@ -63,23 +63,16 @@ pub fn matmul_rows_then(
     let (act_ty, rows) = (act_ty.expect("two products or more"), ws[0].rows);
     act::quantize_activations(par, isa, act_ty, x, ws[0].cols, scratch);
     let act_row = act::row_layout(isa, act_ty, ws[0].cols).total;
-    let mut jobs = Vec::with_capacity(ws.len());
-    let mut outs = Vec::with_capacity(ws.len());
-    for (w, y) in ws.iter().zip(ys.iter_mut()) {
-        let k = kernel(isa, w.ty, w.rows, 1).ok_or(KernelError::Unsupported(w.ty))?;
-        let k8 = rows8_kernel(isa, w.ty, w.rows, 1);
-        outs.push(OutPtr(y.as_mut_ptr()));
-        jobs.push(Job { k, k8, w, acts: scratch, act_row, n_tokens: 1, y: OutPtr(y.as_mut_ptr()) });
-    }
+    let jobs = Job::all(isa, ws, ys, scratch, act_row, 1)?;
     let piece = |r: Range<usize>| {
         jobs.iter().for_each(|j| j.run(r.start, r.end));
         let mut parts: [&mut [f32]; MAX_GROUP] = Default::default();
-        for (part, out) in parts.iter_mut().zip(&outs) {
+        for (part, job) in parts.iter_mut().zip(&jobs) {
             // SAFETY: rows `r` of each output are this piece's alone (the pieces' ranges do not overlap), lie
             // inside it (r.end ≤ rows, its length, checked), and the jobs that wrote them have returned.
-            *part = unsafe { std::slice::from_raw_parts_mut(out.0.add(r.start), r.len()) };
+            *part = unsafe { std::slice::from_raw_parts_mut(job.y.0.add(r.start), r.len()) };
         }
-        then(r, &mut parts[..outs.len()]);
+        then(r, &mut parts[..jobs.len()]);
     };
     match row_pieces(par, ws, align) {
         None => {
@@ -115,11 +108,7 @@ pub fn matmul_quantized_then(
     if acts.len() != act_row {
         return Err(KernelError::Length { what: "quantized activations (bytes)", expected: act_row, got: acts.len() });
     }
-    let k = kernel(isa, w.ty, w.rows, 1).ok_or(KernelError::Unsupported(w.ty))?;
-    let k8 = rows8_kernel(isa, w.ty, w.rows, 1);
-    let cut = pieces(par, std::slice::from_ref(w), 1, |_| k8.is_some());
-    let job = Job { k, k8, w, acts, act_row, n_tokens: 1, y: OutPtr(y.as_mut_ptr()) };
-    run_pieces(par, &[job], &cut, next);
+    run_one(par, Job::new(isa, w, acts, act_row, 1, y)?, next);
     Ok(())
 }
 
