@@ -41,7 +41,7 @@ mod x86_rows8;
 #[cfg(target_arch = "x86_64")]
 mod x86_q8k;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86_token::{prefetch_lines, PREFETCH_AHEAD};
+pub(crate) use x86_token::{prefetch_lines, prefetch_weights, PREFETCH_AHEAD};
 mod rows;
 pub use rows::{matmul_quantized_then, matmul_rows_then, rows_fit, MAX_GROUP};
 mod waiting;
@@ -177,10 +177,14 @@ pub fn set_force_scalar(on: bool) {
 
 /// The set [`matmul`] uses: [`detected`], unless `POCKETLM_KERNELS` named another set this CPU has (`scalar`,
 /// `avx2`, `avx2+vnni`, `avx512+vnni`, `neon`, `neon+dotprod`; read when first asked) or [`set_force_scalar`] is
-/// on. A name this CPU has no set for is said once on stderr, with the set used instead.
+/// on. A name this CPU has no set for is said once on stderr, with the set used instead. On x86-64 the first call
+/// also chooses where the kernels ask for weights ahead of them (`POCKETLM_PREFETCH`, see
+/// `x86_token::choose_weights_hint`).
 pub fn active() -> Isa {
     static ENV: OnceLock<Option<Isa>> = OnceLock::new();
     let env = *ENV.get_or_init(|| {
+        #[cfg(target_arch = "x86_64")]
+        x86_token::choose_weights_hint();
         let name = std::env::var("POCKETLM_KERNELS").ok()?;
         named_set(&name, &Isa::available()).map_err(|e| eprintln!("pocketlm: {e}; using {}", detected().name())).ok()
     });
@@ -508,7 +512,7 @@ impl Next {
         {
             let (from, end) = self.starts.get(r).copied().unwrap_or((0, 0));
             let first = PREFETCH_AHEAD.min(end.saturating_sub(from));
-            prefetch_lines(from as *const u8, first);
+            prefetch_weights(from as *const u8, first);
             waiting::ask_later(from + first, end.min(from.saturating_add(waiting::WHILE_WAITING)));
         }
         let _ = r;
