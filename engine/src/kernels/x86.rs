@@ -35,6 +35,19 @@ pub fn vnni_available() -> bool {
     is_x86_feature_detected!("avxvnni")
 }
 
+/// The CPU's vendor string from CPUID leaf 0 (`GenuineIntel`, `AuthenticAMD`, …), for the few choices that depend
+/// on it.
+pub(super) fn cpu_vendor() -> [u8; 12] {
+    // SAFETY: CPUID is there on every x86-64 CPU, and leaf 0 always exists. (Safe to call from Rust 1.87 on.)
+    #[allow(unused_unsafe)]
+    let id = unsafe { __cpuid(0) };
+    let mut v = [0u8; 12];
+    for (i, r) in [id.ebx, id.edx, id.ecx].into_iter().enumerate() {
+        v[4 * i..4 * i + 4].copy_from_slice(&r.to_le_bytes());
+    }
+    v
+}
+
 /// Turns a body generic over the token count into a [`RowKernel`]: tiles of `$max` tokens (at most
 /// [`TOKEN_TILE`]), then the remainder. The legacy types take 8 tokens at once, which shares each block's unpacking
 /// among more tokens; the k-quants keep more accumulators per token and would spill registers beyond 4.

@@ -53,9 +53,10 @@ static WEIGHTS_INTO_L2: AtomicBool = AtomicBool::new(false);
 /// SmolLM2-135M's tokens 4–10% slower. Only a hint, so a later change of mind is harmless.
 pub(crate) fn choose_weights_hint() {
     let env = std::env::var("POCKETLM_PREFETCH").ok();
-    let l2 = weights_into_l2(env.as_deref(), is_intel()).unwrap_or_else(|e| {
+    let intel = super::x86::cpu_vendor() == *b"GenuineIntel";
+    let l2 = weights_into_l2(env.as_deref(), intel).unwrap_or_else(|e| {
         eprintln!("pocketlm: {e}");
-        is_intel()
+        intel
     });
     WEIGHTS_INTO_L2.store(l2, Ordering::Relaxed);
 }
@@ -69,12 +70,6 @@ fn weights_into_l2(env: Option<&str>, intel: bool) -> Result<bool, String> {
         Some("l1") => Ok(false),
         Some(other) => Err(format!("POCKETLM_PREFETCH={other} is neither l1 nor l2; using the CPU's default")),
     }
-}
-
-/// Whether the CPU's vendor string is Intel's.
-fn is_intel() -> bool {
-    let id = __cpuid(0);
-    [id.ebx, id.edx, id.ecx].map(u32::to_le_bytes).concat() == *b"GenuineIntel"
 }
 
 /// Asks for the cache lines of `len` weight bytes from `from`, where [`choose_weights_hint`] chose (a hint: it
@@ -660,15 +655,5 @@ mod tests {
         assert_eq!(weights_into_l2(Some("l2"), false), Ok(true));
         let err = weights_into_l2(Some("L3"), true).unwrap_err();
         assert!(err.contains("POCKETLM_PREFETCH=L3"), "{err}");
-    }
-
-    /// CPUID's vendor, as the kernel reports it in /proc/cpuinfo.
-    #[test]
-    #[cfg(target_os = "linux")]
-    fn vendor_is_the_kernels() {
-        let info = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo");
-        let vendor = info.lines().find_map(|l| l.strip_prefix("vendor_id"));
-        let vendor = vendor.map(|v| v.trim_start_matches([' ', '\t', ':']));
-        assert_eq!(super::is_intel(), vendor == Some("GenuineIntel"), "vendor_id {vendor:?}");
     }
 }

@@ -131,10 +131,10 @@ pub(super) fn vbmi_preferred() -> bool {
 
 /// The CPU family (base plus extended, as AMD numbers them) if this is an AMD CPU.
 fn amd_family() -> Option<u32> {
-    // SAFETY: CPUID is there on every x86-64 CPU; leaves 0 and 1 always exist. (Safe to call from Rust 1.87 on.)
+    // SAFETY: CPUID is there on every x86-64 CPU; leaf 1 always exists. (Safe to call from Rust 1.87 on.)
     #[allow(unused_unsafe)]
-    let (vendor, id) = unsafe { (__cpuid(0), __cpuid(1)) };
-    let amd = [vendor.ebx, vendor.edx, vendor.ecx] == [0x6874_7541, 0x6974_6E65, 0x444D_4163]; // "AuthenticAMD"
+    let id = unsafe { __cpuid(1) };
+    let amd = super::x86::cpu_vendor() == *b"AuthenticAMD";
     let base = (id.eax >> 8) & 0xF;
     amd.then(|| if base == 0xF { base + ((id.eax >> 20) & 0xFF) } else { base })
 }
@@ -642,15 +642,18 @@ mod tests {
     use crate::kernels::{act, vec_dot_type, Isa};
     use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
 
-    /// The CPU family read from CPUID is the one Linux reports, on AMD CPUs; on others there is none.
+    /// The CPU vendor and, on AMD CPUs, the family read from CPUID are the ones Linux reports; on other CPUs there
+    /// is no family.
     #[test]
     #[cfg(target_os = "linux")]
-    fn amd_family_is_the_one_linux_reports() {
+    fn vendor_and_amd_family_are_the_ones_linux_reports() {
         let info = std::fs::read_to_string("/proc/cpuinfo").expect("/proc/cpuinfo");
         let field = |name: &str| {
             let line = info.lines().find(|l| l.split(':').next().is_some_and(|k| k.trim() == name));
             line.and_then(|l| l.split(':').nth(1)).map(|v| v.trim().to_string())
         };
+        let vendor = super::super::x86::cpu_vendor();
+        assert_eq!(field("vendor_id").as_deref().map(str::as_bytes), Some(&vendor[..]), "vendor_id");
         let want = match field("vendor_id").as_deref() {
             Some("AuthenticAMD") => Some(field("cpu family").expect("a cpu family").parse::<u32>().expect("a number")),
             _ => None,
