@@ -78,7 +78,8 @@ handoffs = [h for r in runs for h in r.get("handoff_round_trip_ns", [])]
 if handoffs:
     print(f'{"":44} hand-off between two threads: median {statistics.median(handoffs):.0f} ns round trip '
           f'({min(handoffs):.0f}-{max(handoffs):.0f} ns)')
-print(f'{"":44} memory: file {ours["file_size"] / 2**20:.1f} MiB, KV {ours["kv_cache_bytes"] / 2**20:.1f} MiB, '
+huge = '' if ours.get("huge_page_share") is None else f' ({100 * ours["huge_page_share"]:.0f}% in huge pages)'
+print(f'{"":44} memory: file {ours["file_size"] / 2**20:.1f} MiB{huge}, KV {ours["kv_cache_bytes"] / 2**20:.1f} MiB, '
       f'peak RSS {ours["peak_rss_bytes"] / 2**20:.1f} MiB')
 PY
 done

@@ -89,6 +89,9 @@ fn bench_reports_prompt_and_generation_speed() {
     let handoffs = v["handoff_round_trip_ns"].as_array().unwrap();
     assert_eq!(handoffs.len(), 1);
     assert!(handoffs.iter().all(|h| (1.0..1e6).contains(&h.as_f64().unwrap())), "{handoffs:?}");
+    // The share of the file mapped in huge pages: a fraction on Linux, where smaps tells.
+    let huge = &v["huge_page_share"];
+    assert!(cfg!(not(target_os = "linux")) || huge.as_f64().is_some_and(|h| (0.0..=1.0).contains(&h)), "{huge}");
     // Resident memory: the mapped file, the KV cache and a little, not a copy of the weights.
     let (rss, file) = (v["peak_rss_bytes"].as_f64().unwrap(), v["file_size"].as_f64().unwrap());
     assert!(rss < file + v["kv_cache_bytes"].as_f64().unwrap() + 96.0 * 1048576.0, "peak RSS {rss} for a {file}-byte file");

@@ -157,6 +157,15 @@ impl GgufFile {
         }
     }
 
+    /// The share of the file's mapping that is mapped in huge pages so far (see [`crate::pages::huge_mapped`]):
+    /// 1.0 once every weight was read through 2 MiB pages. None for bytes held in memory, or where the OS does not
+    /// tell.
+    pub fn huge_page_share(&self) -> Option<f64> {
+        let Backing::Mmap(map) = &self.backing else { return None };
+        let (size, huge) = crate::pages::huge_mapped(map.as_ptr())?;
+        (size > 0).then(|| huge as f64 / size as f64)
+    }
+
     /// The tensor's bytes, borrowed from the mapping (bounds were checked when the file was opened).
     pub fn tensor_data(&self, t: &TensorInfo) -> &[u8] {
         let start = (self.data_offset + t.offset) as usize;
@@ -423,18 +432,9 @@ mod tests {
     #[cfg(target_os = "linux")]
     fn vm_flags(at: usize) -> Option<Vec<String>> {
         let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
-        // Each area starts with "start-end perms ..." and ends with its "VmFlags:" line.
-        let mut inside = false;
-        for line in smaps.lines() {
-            if let Some((start, end)) = line.split(' ').next().and_then(|r| r.split_once('-')) {
-                if let (Ok(start), Ok(end)) = (usize::from_str_radix(start, 16), usize::from_str_radix(end, 16)) {
-                    inside = (start..end).contains(&at);
-                }
-            } else if inside && line.starts_with("VmFlags:") {
-                return Some(line.split_whitespace().skip(1).map(str::to_string).collect());
-            }
-        }
-        None
+        let fields = crate::pages::area_fields(&smaps, at)?;
+        let flags = fields.iter().find(|(k, _)| *k == "VmFlags")?.1;
+        Some(flags.split_whitespace().map(str::to_string).collect())
     }
 
     /// The mapping of an opened file is advised for huge pages: its area of `/proc/self/smaps` carries the flag
