@@ -158,8 +158,8 @@ impl GgufFile {
     }
 
     /// The share of the file's mapping that is mapped in huge pages so far (see [`crate::pages::huge_mapped`]):
-    /// 1.0 once every weight was read through 2 MiB pages. None for bytes held in memory, or where the OS does not
-    /// tell.
+    /// close to 1.0 once every weight was read through 2 MiB pages (the file's ends short of a whole 2 MiB stay in
+    /// small ones). None for bytes held in memory, or where the OS does not tell.
     pub fn huge_page_share(&self) -> Option<f64> {
         let Backing::Mmap(map) = &self.backing else { return None };
         let (size, huge) = crate::pages::huge_mapped(map.as_ptr())?;
