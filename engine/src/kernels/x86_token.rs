@@ -99,8 +99,13 @@ fn prefetch_ahead(block: &[u8]) {
 /// where on their own they came in late, a few lines at a time, while the kernel waited. On an Intel Xeon (Emerald
 /// Rapids, 2 vCPUs, 2 threads), the 1B-shaped Q4_K_M file generated 30.7–33.0 tok/s with it against 28.7–31.2
 /// without (five pairs of runs in turn, faster in each, at times when the machine was busy), and as fast (34.3–34.7
-/// against 34.3–34.4) when it was quiet; SmolLM2-135M, quiet, 300–306 against 295–296. 256 bytes were no faster than
-/// none, 1 KB and more a little slower than 512.
+/// against 34.3–34.4) when it was quiet; SmolLM2-135M, quiet, 300–306 against 295–296; the 1B-shaped file with the
+/// AVX2 kernels (`POCKETLM_KERNELS=avx2+vnni`), quiet, 35.3 against 34.7. 256 bytes were no faster than none, 1 KB
+/// and more a little slower than 512. What held the kernels back was their arithmetic between the loads: the same
+/// products done as a pass that only read the weights (a throwaway) generated 36–39 tok/s; with 8 `vpdpbusd` per
+/// 64 bytes added to it, 31–33 asking 8 KB ahead into L2 alone, and 35–36 asking 2 KB ahead into L1 as well. The
+/// legacy types' kernels, which keep four rows in flight, gained nothing measurable from it (the 1B-shaped file in
+/// Q4_0: 34.4 against 34.4, quiet).
 const NEAR_AHEAD: usize = 512;
 
 /// For a kernel with rows in flight that lie one after the other, `span` bytes of blocks `ib` of them together:
