@@ -144,9 +144,9 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize, vnni: bool) -> O
         use super::x86_token_legacy::{YMM, YMM_VNNI};
         let legacy = super::x86_token_legacy::kernel(ty, if vnni { YMM_VNNI } else { YMM });
         let run: super::Rows8Kernel = match ty {
-            GgmlType::Q4_K if vnni && rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false, true>,
-            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<false, false>,
-            GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<false>,
+            GgmlType::Q4_K if vnni && rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<YMM_VNNI>,
+            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<YMM>,
+            GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<YMM>,
             _ => match legacy {
                 Some(run) => run,
                 None => one_token_kernel(ty, rows, vnni)?,

@@ -42,13 +42,14 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super:
     if n_tokens == 1 {
         // A generated token: Q4_K and Q6_K (`x86_token`) and the legacy types (`x86_token_legacy`) in 512-bit
         // registers; the rest as the AVX2 set runs it.
+        use super::x86_token_legacy::{vbmi_preferred, ZMM, ZMM_VBMI};
+        let vbmi = vbmi_preferred();
         let run: super::Rows8Kernel = match ty {
-            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<true, false>,
-            GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<true>,
-            _ => {
-                use super::x86_token_legacy::{vbmi_preferred, ZMM, ZMM_VBMI};
-                super::x86_token_legacy::kernel(ty, if vbmi_preferred() { ZMM_VBMI } else { ZMM })?
-            }
+            GgmlType::Q4_K if rows.is_multiple_of(8) && vbmi => super::x86_token::q4_k_q8_k::<ZMM_VBMI>,
+            GgmlType::Q4_K if rows.is_multiple_of(8) => super::x86_token::q4_k_q8_k::<ZMM>,
+            GgmlType::Q6_K if vbmi => super::x86_token::q6_k_q8_k::<ZMM_VBMI>,
+            GgmlType::Q6_K => super::x86_token::q6_k_q8_k::<ZMM>,
+            _ => super::x86_token_legacy::kernel(ty, if vbmi { ZMM_VBMI } else { ZMM })?,
         };
         return Some(super::Rows8 { run, group: 1 });
     }

@@ -25,6 +25,14 @@
 //!   `x86::hsum` sums them. A 512-bit register holds two groups of 32, whose lanes are added at the end of the
 //!   block, which gives each of the 8 lanes exactly its integer sum.
 //!
+//! Where the CPU has AVX-512 VBMI and GFNI and is not AMD Zen 4 (`x86_token_legacy::vbmi_preferred`, the set
+//! `ZMM_VBMI`), the 512-bit kernels unpack with fewer instructions: GFNI's affine byte transform moves bits within
+//! each byte in one instruction where a shift and a mask took two (Q4_K's high nibbles, Q6_K's two high bits), and
+//! Q4_K's scales come from one word permute per 64 weights. What held them back on Intel was instructions for the
+//! two vector ports, not loads: the transform, the permute and the fused `vpdpwssd` ([`dpwssd`]) took Q6_K from 32.2
+//! to 37.6 GB/s on cached rows and Q4_K from 34.6 to 35.4 (one thread), and the 1B-shaped file's tokens from
+//! 27.8–28.2 to 28.3–28.5 tok/s (two threads, four pairs in turn, faster in each).
+//!
 //! Elsewhere (Q6_K, and Q4_K in 256-bit registers without AVX-VNNI) the byte products go through `maddubs`
 //! (unsigned codes by signed activations, pairs summed to i16, no saturation: at most 2·63·128), then in 512-bit
 //! registers `vpdpwssd`, which multiplies those pairs by the sub-block's scale and adds them to the block's sums in
@@ -36,6 +44,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::scalar::{Q8K_BSUMS, Q8K_QS};
 use super::x86::{dpbusd_acc, hsum};
 use super::x86_rows8::{with_buffer, PackedBlock, Q6K_BYTES, Q8K_BYTES, QK_BYTES};
+use super::x86_token_legacy::{YMM_VNNI, ZMM, ZMM_VBMI};
 
 /// How far ahead of the block in hand the kernels ask for weights (they stream from memory for a generated token).
 /// On AMD Zen 5, one thread, SmolLM2-135M Q4_K_M tokens took 3–5% less time with 8 KB than with 4 KB (two pairs of
@@ -194,13 +203,14 @@ unsafe impl PackedBlock for Q4kToken {
     const ROWS: usize = 1;
 }
 
-/// The one-token Q4_K kernel for `rows` rows (a multiple of 8): `out[r]`, in the `REPACK` arithmetic; with `ZMM`
-/// in 512-bit registers, else in 256-bit ones, with AVX-VNNI's `vpdpbusd` if `VNNI`.
+/// The one-token Q4_K kernel for `rows` rows (a multiple of 8): `out[r]`, in the `REPACK` arithmetic, in the
+/// registers of `SET` (`x86_token_legacy`'s `ZMM`, `ZMM_VBMI`, `YMM_VNNI` or `YMM`).
 ///
 /// # Safety
 /// As for a [`Rows8Kernel`](super::Rows8Kernel) (with `n == 1`), on a CPU for which `x86_512::available` holds
-/// with `ZMM`, `x86::available` without (and `x86::vnni_available` with `VNNI`).
-pub(super) unsafe fn q4_k_q8_k<const ZMM: bool, const VNNI: bool>(
+/// with `ZMM` (and `x86_token_legacy::vbmi_available` with `ZMM_VBMI`), `x86::available` with the others (and
+/// `x86::vnni_available` with `YMM_VNNI`).
+pub(super) unsafe fn q4_k_q8_k<const SET: u8>(
     w: &[u8],
     rows: usize,
     row_bytes: usize,
@@ -229,10 +239,11 @@ pub(super) unsafe fn q4_k_q8_k<const ZMM: bool, const VNNI: bool>(
         let (w, out) = (&w[..rows * row_bytes], &mut out[..rows]);
         // SAFETY: the features are there (the caller's contract); the rows are whole and `y` has their blocks.
         unsafe {
-            match (ZMM, VNNI) {
-                (true, _) => q4_k_rows(w, row_bytes, y, out),
-                (false, true) => q4_k_rows_avx2::<true>(w, row_bytes, y, out),
-                (false, false) => q4_k_rows_avx2::<false>(w, row_bytes, y, out),
+            match SET {
+                ZMM => q4_k_rows::<false>(w, row_bytes, y, out),
+                ZMM_VBMI => q4_k_rows::<true>(w, row_bytes, y, out),
+                YMM_VNNI => q4_k_rows_avx2::<true>(w, row_bytes, y, out),
+                _ => q4_k_rows_avx2::<false>(w, row_bytes, y, out),
             }
         }
     })
@@ -245,11 +256,11 @@ pub(super) unsafe fn q4_k_q8_k<const ZMM: bool, const VNNI: bool>(
 /// registers with AVX-VNNI, 27.4–28.5 → 29.5–29.6 and 36.2–36.6 → 36.6–38.7).
 ///
 /// # Safety
-/// As for [`q4_k_q8_k`] with `ZMM`; `w` holds whole rows, as many as `out` has room for.
+/// As for [`q4_k_q8_k`] with `ZMM` (with `ZMM_VBMI` if `GFNI`); `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-unsafe fn q4_k_rows(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32]) {
+unsafe fn q4_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-        *o = q4_k_row(row, y);
+        *o = q4_k_row::<GFNI>(row, y);
     }
 }
 
@@ -263,6 +274,70 @@ unsafe fn q4_k_rows_avx2<const VNNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kT
         *o = q4_k_row_avx2::<VNNI>(row, y);
     }
 }
+
+/// The bit matrix (one per 64-bit lane) with which [`affine`] moves each byte's high nibble down to the low one:
+/// byte `7 − i` of the matrix picks the source bits of result bit `i`.
+const HIGH_NIBBLE: i64 = 0x1020_4080_0000_0000;
+
+/// GFNI's affine transform of each byte of `x` (`gf2p8affineqb` with no constant): result bit `i` of a byte is the
+/// parity of the byte's bits that byte `7 − i` of `m`'s 64-bit lane selects. Written as `asm!` so that the kernels
+/// around it keep the `ZMM` set's features: with `gfni` among them the compiler could use the instruction anywhere
+/// in them, also for the CPUs without it (Intel's Cascade Lake has AVX-512 VNNI but no GFNI).
+///
+/// # Safety
+/// GFNI and AVX-512 F.
+#[inline]
+#[target_feature(enable = "avx512f")]
+unsafe fn affine(x: __m512i, m: __m512i) -> __m512i {
+    let out;
+    // SAFETY: registers only; the CPU has the instruction (the caller's contract).
+    unsafe {
+        std::arch::asm!("vgf2p8affineqb {out}, {x}, {m}, 0", out = lateout(zmm_reg) out, x = in(zmm_reg) x,
+            m = in(zmm_reg) m, options(pure, nomem, nostack, preserves_flags));
+    }
+    out
+}
+
+/// `acc` plus the sums of the products of `a`'s and `b`'s i16 pairs, as one `vpdpwssd`. LLVM splits the intrinsic
+/// into `vpmaddwd` and `vpaddd` where the accumulator is a sum already, one more instruction for ports that the
+/// kernels keep busy.
+///
+/// # Safety
+/// AVX-512 F and VNNI.
+#[inline]
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn dpwssd(mut acc: __m512i, a: __m512i, b: __m512i) -> __m512i {
+    // SAFETY: registers only; the features are there (the caller's contract).
+    unsafe {
+        std::arch::asm!("vpdpwssd {acc}, {a}, {b}", acc = inout(zmm_reg) acc, a = in(zmm_reg) a, b = in(zmm_reg) b,
+            options(pure, nomem, nostack, preserves_flags));
+    }
+    acc
+}
+
+/// Word indices into the four blocks' scales as i16 (block i's 8 from word 8i) for [`q4_k_blocks`] with `GFNI`:
+/// entry `2i + h` gives the scales of block i's half h in the layout of its packed sums, scale `4h` in the first 4
+/// words of 128-bit lanes 0 and 1 and `4h + 1` in their last 4, `4h + 2` and `4h + 3` likewise in lanes 2 and 3.
+static SCALES16: [Words; 8] = {
+    let mut t = [Words([0; 32]); 8];
+    let mut e = 0;
+    while e < 8 {
+        let (i, h) = (e / 2, e % 2);
+        let mut k = 0;
+        while k < 32 {
+            let lane = k / 8;
+            t[e].0[k] = (8 * i + 4 * h + 2 * (lane / 2) + (k % 8) / 4) as u16;
+            k += 1;
+        }
+        e += 1;
+    }
+    t
+};
+
+/// 32 words aligned for a 512-bit load.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Words([u16; 32]);
 
 /// The i16 lanes of a 512-bit register: `a` in the low 256 bits, `b` in the high ones.
 #[inline]
@@ -312,30 +387,36 @@ unsafe fn scales_mins4(head: __m512i) -> __m512i {
 /// the multiply-adds then take the blocks in order.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-unsafe fn q4_k_row(w: &[u8], y: &[Q4kToken]) -> f32 {
+unsafe fn q4_k_row<const GFNI: bool>(w: &[u8], y: &[Q4kToken]) -> f32 {
     // Lane 0: Σ S·(d·d_a); lane 1: Σ M·(dmin·d_a).
     let mut acc = _mm_setzero_ps();
     let (x4, y4) = (w.chunks_exact(4 * QK_BYTES), y.chunks_exact(4));
     let (x_tail, y_tail) = (x4.remainder(), y4.remainder());
     for (x, p) in x4.zip(y4) {
-        acc = q4_k_blocks::<4>(x, p, acc);
+        acc = q4_k_blocks::<4, GFNI>(x, p, acc);
     }
     acc = match y_tail.len() {
         0 => acc,
-        1 => q4_k_blocks::<1>(x_tail, y_tail, acc),
-        2 => q4_k_blocks::<2>(x_tail, y_tail, acc),
-        _ => q4_k_blocks::<3>(x_tail, y_tail, acc),
+        1 => q4_k_blocks::<1, GFNI>(x_tail, y_tail, acc),
+        2 => q4_k_blocks::<2, GFNI>(x_tail, y_tail, acc),
+        _ => q4_k_blocks::<3, GFNI>(x_tail, y_tail, acc),
     };
     _mm_cvtss_f32(acc) - _mm_cvtss_f32(_mm_movehdup_ps(acc))
 }
 
 /// `K` (1 to 4) consecutive blocks of a Q4_K row (`x`) against theirs of the prepared token (`p`), multiply-added
-/// into `acc` (lane 0: `Σ S·(d·d_a)`, lane 1: `Σ M·(dmin·d_a)`) block after block.
+/// into `acc` (lane 0: `Σ S·(d·d_a)`, lane 1: `Σ M·(dmin·d_a)`) block after block. With `GFNI` (for `ZMM_VBMI`),
+/// each half's high nibbles come from one affine byte transform rather than a shift and a mask, each half's scales
+/// from one word permute of the four blocks' scales rather than a lane broadcast and a byte shuffle, and the second
+/// half's scaled sums add up in one `vpdpwssd` rather than `vpmaddwd` and `vpaddd` (see [`dpwssd`]). Intel Xeon
+/// (2 vCPUs, family 6 model 167), one thread, 1024 rows of 2048 (in cache): 34.6 → 35.4 GB/s (three runs each, in
+/// turn). The same permutes and sum without the affine transform were slower (33.2–33.5), and the transform and
+/// sum with the old shuffles no faster (33.5–34.5), so `ZMM` (which AMD Zen 4 takes) keeps its shuffles.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-unsafe fn q4_k_blocks<const K: usize>(x: &[u8], p: &[Q4kToken], mut acc: __m128) -> __m128 {
+unsafe fn q4_k_blocks<const K: usize, const GFNI: bool>(x: &[u8], p: &[Q4kToken], mut acc: __m128) -> __m128 {
     let (x, p) = (&x[..K * QK_BYTES], &p[..K]);
-    let (m4, zero) = (_mm512_set1_epi8(0xF), _mm512_setzero_si512());
+    let (m4, zero, high) = (_mm512_set1_epi8(0xF), _mm512_setzero_si512(), _mm512_set1_epi64(HIGH_NIBBLE));
     // The i16 scales of half h's packed sums (see `block`): in 128-bit lanes 0 and 1 scale 4h four times, then
     // scale 4h + 1 four times; in lanes 2 and 3 scales 4h + 2 and 4h + 3 (byte j of the scales, then a zero byte).
     let scales_of = |h: i8| {
@@ -362,6 +443,9 @@ unsafe fn q4_k_blocks<const K: usize>(x: &[u8], p: &[Q4kToken], mut acc: __m128)
     // sub-blocks 4h and 4h + 2 in the low nibbles, 4h + 1 and 4h + 3 in the high ones) gives two registers of sums
     // of 4 products (`vpdpbusd`), 8 lanes a sub-block; their 32 lanes, packed to i16 (at most 4·15·128 in size: exact),
     // are multiplied by their sub-blocks' scales and added in pairs (`vpdpwssd`).
+    // With GFNI: the four blocks' scales as i16, block i's from word 8i.
+    let even_qwords = _mm512_setr_epi64(0, 2, 4, 6, 0, 0, 0, 0);
+    let scales16 = _mm512_cvtepu8_epi16(_mm512_castsi512_si256(_mm512_permutexvar_epi64(even_qwords, sm)));
     let block = |i: usize, smi: __m512i| {
         if i >= K {
             return zero;
@@ -370,11 +454,17 @@ unsafe fn q4_k_blocks<const K: usize>(x: &[u8], p: &[Q4kToken], mut acc: __m128)
         for h in 0..2 {
             let q = _mm512_loadu_si512(x[QK_BYTES * i + 16 + 64 * h..][..64].as_ptr().cast());
             let lo = _mm512_and_si512(q, m4);
-            let hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), m4);
+            let hi = if GFNI { affine(q, high) } else { _mm512_and_si512(_mm512_srli_epi16(q, 4), m4) };
             let y_lo = _mm512_load_si512(p[i].codes[2 * h].as_ptr().cast());
             let y_hi = _mm512_load_si512(p[i].codes[2 * h + 1].as_ptr().cast());
             let sums = _mm512_packs_epi32(_mm512_dpbusd_epi32(zero, lo, y_lo), _mm512_dpbusd_epi32(zero, hi, y_hi));
-            s = _mm512_dpwssd_epi32(s, _mm512_shuffle_epi8(smi, scale_of[h]), sums);
+            s = if GFNI {
+                let idx = _mm512_load_si512(SCALES16[2 * i + h].0.as_ptr().cast());
+                let scales = _mm512_permutexvar_epi16(idx, scales16);
+                if h == 0 { _mm512_madd_epi16(scales, sums) } else { dpwssd(s, scales, sums) }
+            } else {
+                _mm512_dpwssd_epi32(s, _mm512_shuffle_epi8(smi, scale_of[h]), sums)
+            };
         }
         s
     };
@@ -473,7 +563,7 @@ unsafe fn q4_k_row_avx2<const VNNI: bool>(w: &[u8], y: &[Q4kToken]) -> f32 {
 ///
 /// # Safety
 /// As for [`q4_k_q8_k`].
-pub(super) unsafe fn q6_k_q8_k<const ZMM: bool>(
+pub(super) unsafe fn q6_k_q8_k<const SET: u8>(
     w: &[u8],
     rows: usize,
     row_bytes: usize,
@@ -485,17 +575,23 @@ pub(super) unsafe fn q6_k_q8_k<const ZMM: bool>(
     let nb = checked_blocks(Q6K_BYTES, Q8K_BYTES, w, rows, row_bytes, a, n, out);
     let (w, a, out) = (&w[..rows * row_bytes], &a[..nb * Q8K_BYTES], &mut out[..rows]);
     // SAFETY: the features are there (the caller's contract); the rows are whole and `a` has their Q8_K blocks.
-    unsafe { if ZMM { q6_k_rows(w, row_bytes, a, out) } else { q6_k_rows_avx2(w, row_bytes, a, out) } };
+    unsafe {
+        match SET {
+            ZMM => q6_k_rows::<false>(w, row_bytes, a, out),
+            ZMM_VBMI => q6_k_rows::<true>(w, row_bytes, a, out),
+            _ => q6_k_rows_avx2(w, row_bytes, a, out),
+        }
+    };
 }
 
 /// [`q6_k_row`] for each row of `w` (`row_bytes` apart), into `out`, in one loop as [`q4_k_rows`].
 ///
 /// # Safety
-/// As for [`q6_k_q8_k`] with `ZMM`; `w` holds whole rows, as many as `out` has room for.
+/// As for [`q6_k_q8_k`] with `ZMM` (with `ZMM_VBMI` if `GFNI`); `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-unsafe fn q6_k_rows(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
+unsafe fn q6_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
     for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-        *o = q6_k_row(row, a);
+        *o = q6_k_row::<GFNI>(row, a);
     }
 }
 
@@ -510,14 +606,21 @@ unsafe fn q6_k_rows_avx2(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) 
     }
 }
 
-/// One Q6_K row against one Q8_K token, as `x86`'s `q6_k_q8_k::<1, VEC_DOT>` sums.
+/// One Q6_K row against one Q8_K token, as `x86`'s `q6_k_q8_k::<1, VEC_DOT>` sums. With `GFNI` (for `ZMM_VBMI`),
+/// each group's two high bits move to bits 4 and 5 in one affine byte transform rather than a shift and a mask.
+/// Either way the scaled sums add up in [`dpwssd`]. Intel Xeon (2 vCPUs, family 6 model 167), one thread, 1024 rows
+/// of 2048 (in cache): 32.2–32.3 → 34.5–34.6 GB/s from the fused sums, 37.6–37.8 with the transform too.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
-unsafe fn q6_k_row(w: &[u8], a: &[u8]) -> f32 {
+unsafe fn q6_k_row<const GFNI: bool>(w: &[u8], a: &[u8]) -> f32 {
     let (m4, m30) = (_mm512_set1_epi8(0xF), _mm512_set1_epi8(0x30));
     // The high 2 bits of group k of a half are bits 2k, 2k + 1 of its qh bytes, wanted at bits 4, 5: groups 0 and 1
     // (low and high 256 bits) shifted left by 4 and 2, groups 2 and 3 right by 0 and 2.
     let (left01, right23) = (halves16(4, 2), halves16(0, 2));
+    // With GFNI, the same as bit matrices: bits 0 and 1 (group 0) or 2 and 3 (group 1) to bits 4 and 5 in the low
+    // and high 256 bits; bits 4 and 5 (group 2) or 6 and 7 (group 3).
+    let to45 = |a: i64, b: i64| _mm512_setr_epi64(a, a, a, a, b, b, b, b);
+    let (to45_01, to45_23) = (to45(0x0102_0000, 0x0408_0000), to45(0x1020_0000, 0x4080_0000));
     // Group k of half hf holds sub-blocks 8hf + 2k (its first 16 weights) and 8hf + 2k + 1: in a register of
     // groups (k, k + 1), 128-bit lane i takes the scale of sub-block 8hf + 2k + i.
     let lanes = |first: i16| {
@@ -537,16 +640,20 @@ unsafe fn q6_k_row(w: &[u8], a: &[u8]) -> f32 {
         for hf in 0..2 {
             let ql = _mm512_loadu_si512(x[64 * hf..][..64].as_ptr().cast());
             let qh = _mm512_broadcast_i64x4(_mm256_loadu_si256(x[128 + 32 * hf..][..32].as_ptr().cast()));
-            let h01 = _mm512_and_si512(_mm512_sllv_epi16(qh, left01), m30);
-            let h23 = _mm512_and_si512(_mm512_srlv_epi16(qh, right23), m30);
+            let (h01, h23) = if GFNI {
+                (affine(qh, to45_01), affine(qh, to45_23))
+            } else {
+                let h01 = _mm512_and_si512(_mm512_sllv_epi16(qh, left01), m30);
+                (h01, _mm512_and_si512(_mm512_srlv_epi16(qh, right23), m30))
+            };
             let c01 = _mm512_or_si512(_mm512_and_si512(ql, m4), h01);
             let c23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), m4), h23);
             let y01 = _mm512_loadu_si512(b[Q8K_QS + 128 * hf..][..64].as_ptr().cast());
             let y23 = _mm512_loadu_si512(b[Q8K_QS + 128 * hf + 64..][..64].as_ptr().cast());
             let s01 = _mm512_permutexvar_epi16(scale_of[hf][0], sc);
             let s23 = _mm512_permutexvar_epi16(scale_of[hf][1], sc);
-            s = _mm512_dpwssd_epi32(s, s01, _mm512_maddubs_epi16(c01, y01));
-            s = _mm512_dpwssd_epi32(s, s23, _mm512_maddubs_epi16(c23, y23));
+            s = dpwssd(s, s01, _mm512_maddubs_epi16(c01, y01));
+            s = dpwssd(s, s23, _mm512_maddubs_epi16(c23, y23));
         }
         let s8 = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
         // The codes' offset of 32, through the activation's sums of 16: Σ_j scale_j · bsum_j · 32.
@@ -622,6 +729,10 @@ mod tests {
         if !zmm {
             eprintln!("no AVX-512 VNNI here: the 512-bit kernels are skipped");
         }
+        let vbmi = super::super::x86_token_legacy::vbmi_available();
+        if !vbmi {
+            eprintln!("no AVX-512 VBMI and GFNI here: the 512-bit kernels with GFNI are skipped");
+        }
         let vnni = Isa::Avx2Vnni.is_available();
         if !vnni {
             eprintln!("no AVX-VNNI here: the AVX2 sets' VNNI kernels are skipped");
@@ -643,15 +754,33 @@ mod tests {
                 let mut w = vec![0u8; rows * row_bytes];
                 quantize(ty, &src[..rows * cols], cols, &mut w).unwrap();
                 let k = super::super::x86::kernel(ty, rows, 1, false).unwrap();
-                // The AVX-512 kernels, and the AVX2 sets' one-token kernels (this file's for Q4_K).
-                let k256 = super::super::x86::rows8_kernel(ty, rows, 1, false).expect("a one-token kernel");
-                let k512 = zmm.then(|| super::super::x86_512::rows8_kernel(ty, rows, 1).expect("a one-token kernel"));
-                let kvnni = vnni.then(|| super::super::x86::rows8_kernel(ty, rows, 1, true).expect("a kernel"));
-                for (set, k1) in [("avx2", Some(k256)), ("avx2+vnni", kvnni), ("avx512", k512)] {
+                // The AVX-512 kernels (the one this CPU gets, and each with and without GFNI), and the AVX2 sets'
+                // one-token kernels (this file's for Q4_K).
+                let k256 = super::super::x86::rows8_kernel(ty, rows, 1, false).expect("a one-token kernel").run;
+                let k512 = zmm.then(|| super::super::x86_512::rows8_kernel(ty, rows, 1).expect("a kernel").run);
+                let kvnni = vnni.then(|| super::super::x86::rows8_kernel(ty, rows, 1, true).expect("a kernel").run);
+                let set = |available: bool, gfni: bool| -> Option<crate::kernels::Rows8Kernel> {
+                    use super::{q4_k_q8_k, q6_k_q8_k, ZMM, ZMM_VBMI};
+                    let k: crate::kernels::Rows8Kernel = match (ty, gfni) {
+                        (GgmlType::Q4_K, false) => q4_k_q8_k::<ZMM>,
+                        (GgmlType::Q4_K, true) => q4_k_q8_k::<ZMM_VBMI>,
+                        (_, false) => q6_k_q8_k::<ZMM>,
+                        (_, true) => q6_k_q8_k::<ZMM_VBMI>,
+                    };
+                    available.then_some(k)
+                };
+                let sets = [
+                    ("avx2", Some(k256)),
+                    ("avx2+vnni", kvnni),
+                    ("avx512", k512),
+                    ("avx512 without gfni", set(zmm, false)),
+                    ("avx512 with gfni", set(vbmi, true)),
+                ];
+                for (set, k1) in sets {
                     let Some(k1) = k1 else { continue };
                     let mut got = vec![0f32; rows];
                     // SAFETY: the set is available; `rows` whole rows, one activation row of `act_row` bytes.
-                    unsafe { (k1.run)(&w, rows, row_bytes, &a, act_row, 1, &mut got) };
+                    unsafe { k1(&w, rows, row_bytes, &a, act_row, 1, &mut got) };
                     for r in 0..rows {
                         let mut want = [0f32];
                         // SAFETY: one whole row and one activation row.
