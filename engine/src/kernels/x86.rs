@@ -456,6 +456,25 @@ pub(super) unsafe fn dpbusd_acc(acc: __m256i, u: __m256i, s: __m256i) -> __m256i
     acc
 }
 
+/// `acc` plus the sums of the products of `a`'s and `b`'s i16 pairs (`madd` and an add), in AVX-VNNI's one
+/// `vpdpwssd`, written as assembly as [`dpbusd_acc`] is.
+///
+/// # Safety
+/// The CPU must have AVX-VNNI ([`vnni_available`]).
+#[inline]
+#[target_feature(enable = "avx2,fma,f16c")]
+pub(super) unsafe fn dpwssd_acc(acc: __m256i, a: __m256i, b: __m256i) -> __m256i {
+    let mut acc = acc;
+    std::arch::asm!(
+        "{{vex}} vpdpwssd {acc}, {a}, {b}",
+        acc = inout(ymm_reg) acc,
+        a = in(ymm_reg) a,
+        b = in(ymm_reg) b,
+        options(pure, nomem, nostack, preserves_flags),
+    );
+    acc
+}
+
 /// Σ of pairs of i16 into i32 lanes: `madd` with ones.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
