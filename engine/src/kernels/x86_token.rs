@@ -277,7 +277,7 @@ unsafe fn q4_k_rows_avx2<const VNNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kT
 
 /// The bit matrix (one per 64-bit lane) with which [`affine`] moves each byte's high nibble down to the low one:
 /// byte `7 − i` of the matrix picks the source bits of result bit `i`.
-const HIGH_NIBBLE: i64 = 0x1020_4080_0000_0000;
+pub(super) const HIGH_NIBBLE: i64 = 0x1020_4080_0000_0000;
 
 /// GFNI's affine transform of each byte of `x` (`gf2p8affineqb` with no constant): result bit `i` of a byte is the
 /// parity of the byte's bits that byte `7 − i` of `m`'s 64-bit lane selects. Written as `asm!` so that the kernels

@@ -38,7 +38,7 @@ use std::arch::x86_64::*;
 use super::x86::{bits_to_bytes, dpbusd_acc, hsum, nibbles};
 use super::x86_rows8::{with_buffer, PackedBlock};
 use crate::quant::GgmlType;
-use super::x86_token::{checked_blocks, prefetch_span};
+use super::x86_token::{checked_blocks, prefetch_span, HIGH_NIBBLE};
 
 /// A legacy weight type as these kernels read its blocks of 32 weights.
 trait Legacy {
@@ -576,7 +576,7 @@ unsafe fn rows_of_vbmi<L: Legacy, const P: usize>(
     let qs_idx = _mm512_loadu_si512(const { index_bytes(L::QS, 16, 32) }.as_ptr().cast());
     // The affine matrices (one per 64-bit lane): output bit b = input bit b (low nibble) or b + 4 (high), b < 4.
     const LOW: i64 = 0x0102_0408_0000_0000;
-    const HIGH: i64 = 0x1020_4080_0000_0000;
+    const HIGH: i64 = HIGH_NIBBLE;
     let nibble = _mm512_set_epi64(HIGH, HIGH, LOW, LOW, HIGH, HIGH, LOW, LOW);
     // Fifth bits: the 64-bit word that holds a row's 32 (from its byte QH on, within its first word) in all four
     // of the row's words.
