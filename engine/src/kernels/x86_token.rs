@@ -362,7 +362,7 @@ const SCALES_MINS: [[i8; 16]; 4] = [
 /// `j`.
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn scales_mins(head: __m128i) -> __m128i {
+pub(super) unsafe fn scales_mins(head: __m128i) -> __m128i {
     let [low, top, m_low, m_high] = SCALES_MINS.map(|c| _mm_loadu_si128(c.as_ptr().cast()));
     let (low, top) = (_mm_shuffle_epi8(head, low), _mm_shuffle_epi8(head, top));
     let base = _mm_or_si128(_mm_and_si128(low, m_low), _mm_and_si128(_mm_srli_epi16(low, 4), m_high));
