@@ -225,11 +225,15 @@ pub(crate) type RowKernel = unsafe fn(w: &[u8], a: &[u8], act_row: usize, out: &
 pub(crate) type Rows8Kernel =
     unsafe fn(w: &[u8], rows: usize, row_bytes: usize, a: &[u8], act_row: usize, n: usize, out: &mut [f32]);
 
-/// An 8-row kernel and the group of tokens it takes (1: any number).
+/// An 8-row kernel and the group of tokens it takes (1: any number), and what takes the tokens after the last whole
+/// group.
 #[derive(Clone, Copy)]
 pub(crate) struct Rows8 {
     pub run: Rows8Kernel,
     pub group: usize,
+    /// A one-token kernel (`n == 1`) in the arithmetic that the row kernel gives those tokens, run once per token
+    /// on the same rows; without one, the row kernel takes them.
+    pub tail: Option<Rows8Kernel>,
 }
 
 /// The group of the k-quant 8-row kernels: 4 tokens, as llama.cpp's Q4_K gemm takes them (see `x86::REPACK`).
@@ -670,8 +674,8 @@ impl<'a> Job<'a> {
     }
 
     /// Rows `r0..r1` (a multiple of 8 of them) for tokens `c0..c1` with the 8-row kernel, [`ROWS8_BLOCK`] rows per
-    /// call; the tokens after the last whole group (only in the last chunk, as chunks hold whole tiles) with the row
-    /// kernel.
+    /// call; the tokens after the last whole group (only in the last chunk, as chunks hold whole tiles) with its
+    /// one-token kernel, one by one, or else the row kernel.
     #[allow(clippy::too_many_arguments)]
     fn run_rows8(
         &self,
@@ -690,9 +694,9 @@ impl<'a> Job<'a> {
         let block = if self.n_tokens == 1 { (r1 - r0).max(1) } else { ROWS8_BLOCK };
         for g in (r0..r1).step_by(block) {
             let nr = block.min(r1 - g);
+            let w = &self.w.data[g * row_bytes..(g + nr) * row_bytes];
             if grouped > 0 {
                 out8.resize(nr * grouped, 0.0);
-                let w = &self.w.data[g * row_bytes..(g + nr) * row_bytes];
                 // SAFETY: `rows8_kernel` handed out `k8` for an available set; `w` is `nr` (a multiple of 8, and of
                 // 16 if `rows` is) whole rows, `a` holds `grouped` (a multiple of the group) activation rows of the
                 // paired type.
@@ -705,8 +709,21 @@ impl<'a> Job<'a> {
                     unsafe { std::ptr::copy_nonoverlapping(o.as_ptr(), self.y.0.add((c0 + t) * self.w.rows + g), nr) };
                 }
             }
-            if c0 + grouped < c1 {
+            if c0 + grouped == c1 {
+                continue;
+            }
+            let Some(tail) = k8.tail else {
                 self.run_block(g, g + nr, c0 + grouped, c1, row_bytes, out);
+                continue;
+            };
+            out8.resize(out8.len().max(nr), 0.0);
+            for t in c0 + grouped..c1 {
+                let a = &self.acts[t * self.act_row..][..self.act_row];
+                // SAFETY: `rows8_kernel` handed out `tail` for an available set, for rows like these (`nr` whole
+                // rows, a multiple of 8); `a` is one activation row of the paired type.
+                unsafe { tail(w, nr, row_bytes, a, self.act_row, 1, out8) };
+                // SAFETY: as above: rows g..g + nr of token t are inside `y` and in this range only.
+                unsafe { std::ptr::copy_nonoverlapping(out8.as_ptr(), self.y.0.add(t * self.w.rows + g), nr) };
             }
         }
     }
