@@ -7,7 +7,8 @@
 //! 8 rows × 4 codes against 4 bytes of one token, broadcast, adds 4 products to each row's lane, so the sums of a
 //! sub-block build up in place, with no horizontal sums at all. llama.cpp interleaves the rows once, when it loads
 //! the file; we leave the mapped file as it is and interleave 8 rows at a time into a small per-thread buffer
-//! ([`pack`]), used for every token of a chunk, so its cost is shared by dozens of tokens.
+//! ([`pack`]), used for every token of a chunk, so its cost is shared by dozens of tokens. A short prompt's few
+//! tokens share it little, so the packing is vector code throughout and asks for the next rows as it goes.
 //!
 //! The integer sums are exact in any order, and the float steps are those of the row kernel's arithmetic for the
 //! same product, in the same order: for Q4_K (`REPACK`, a group of 4 tokens) a multiply-add per 64 weights by
