@@ -13,6 +13,8 @@
 //! (in L2): 23.5 → 27.1 GB/s. Four rows in flight, as the legacy types' kernels
 //! have, ran as fast on cached rows but slower in a model: the hardware prefetchers do not follow four interleaved
 //! streams, so all rests on the software prefetch (without it, the 1B-shaped file generated 21 tok/s, not 46).
+//! What did help was taking a call's rows from two places at once, a row from each in turn ([`in_streams`]): two
+//! runs of whole rows, far apart, each followed by its own requests ahead.
 //!
 //! The sums are those of the row kernels of `x86` for one token, bit for bit. Their integer parts are exact,
 //! whatever the grouping, and the float steps are kept as they are:
@@ -249,18 +251,45 @@ pub(super) unsafe fn q4_k_q8_k<const SET: u8>(
     })
 }
 
-/// [`q4_k_row`] for each row of `w` (`row_bytes` apart), into `out`. The row kernels inline into one loop compiled
-/// with their features, so that their constants are set up once per call, not once per row, and a row's final sums
-/// overlap the next row's blocks. As calls of their own, one per row, they were slower: Zen 5, one thread, 256
-/// cached rows of 2048 weights, Q4_K 47.6–48.4 → 49.9–51.1 GB/s and Q6_K 53.2–53.4 → 55.9–56.1 (in 256-bit
-/// registers with AVX-VNNI, 27.4–28.5 → 29.5–29.6 and 36.2–36.6 → 36.6–38.7).
+/// [`q4_k_row`] for each row of `w` (`row_bytes` apart), into `out`, in [`STREAMS`] streams ([`in_streams`]). The
+/// row kernels inline into one loop compiled with their features, so that their constants are set up once per
+/// call, not once per row, and a row's final sums overlap the next row's blocks. As calls of their own, one per
+/// row, they were slower: Zen 5, one thread, 256 cached rows of 2048 weights, Q4_K 47.6–48.4 → 49.9–51.1 GB/s and
+/// Q6_K 53.2–53.4 → 55.9–56.1 (in 256-bit registers with AVX-VNNI, 27.4–28.5 → 29.5–29.6 and 36.2–36.6 →
+/// 36.6–38.7).
 ///
 /// # Safety
 /// As for [`q4_k_q8_k`] with `ZMM` (with `ZMM_VBMI` if `GFNI`); `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn q4_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-        *o = q4_k_row::<GFNI>(row, y);
+    in_streams(w, row_bytes, out, |row| q4_k_row::<GFNI>(row, y));
+}
+
+/// How many streams a one-token Q4_K or Q6_K kernel reads its rows in (see [`in_streams`]).
+const STREAMS: usize = 2;
+
+/// `out[r] = row(row r of w)` for every row of `out` (rows `row_bytes` apart in `w`), with the rows cut into
+/// [`STREAMS`] runs of consecutive rows, nearly equal, taken a row of each in turn: the weights then stream from
+/// as many places at once, each with its own requests [`PREFETCH_AHEAD`] ahead of its block in hand. One stream per
+/// thread left a third of the bandwidth unused on an Intel Xeon (2 vCPUs, family 6 model 167, 2 MB of L2 per
+/// core): two threads summing 512 MB read 32–35 GB/s, the Q4_K kernel 23–24 on 302 MB of rows and 27 with two
+/// streams; Q6_K (the 1B-shaped file's 215 MB output) 25 → 29.5. The 1B-shaped Q4_K_M file generated 27–28 tok/s
+/// with one stream, 28.6–29.5 with two, and as fast with three or four (two series each way in turn); six and
+/// eight were slower. Each row's sum is the same whichever stream reads it.
+#[inline(always)]
+fn in_streams(w: &[u8], row_bytes: usize, out: &mut [f32], mut row: impl FnMut(&[u8]) -> f32) {
+    let rows = out.len();
+    let streams = STREAMS.clamp(1, rows.max(1));
+    let (per, longer) = (rows / streams, rows % streams);
+    // Stream s runs over rows start(s)..start(s + 1); the first `longer` streams have one row more.
+    let start = |s: usize| s * per + s.min(longer);
+    for i in 0..per + usize::from(longer > 0) {
+        for s in 0..streams {
+            let r = start(s) + i;
+            if r < start(s + 1) {
+                out[r] = row(&w[r * row_bytes..][..row_bytes]);
+            }
+        }
     }
 }
 
@@ -270,9 +299,7 @@ unsafe fn q4_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kToken]
 /// As for [`q4_k_q8_k`] without `ZMM`; `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_k_rows_avx2<const VNNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-        *o = q4_k_row_avx2::<VNNI>(row, y);
-    }
+    in_streams(w, row_bytes, out, |row| q4_k_row_avx2::<VNNI>(row, y));
 }
 
 /// The bit matrix (one per 64-bit lane) with which [`affine`] moves each byte's high nibble down to the low one:
@@ -591,9 +618,7 @@ pub(super) unsafe fn q6_k_q8_k<const SET: u8>(
 /// As for [`q6_k_q8_k`] with `ZMM` (with `ZMM_VBMI` if `GFNI`); `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn q6_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-        *o = q6_k_row::<GFNI>(row, a);
-    }
+    in_streams(w, row_bytes, out, |row| q6_k_row::<GFNI>(row, a));
 }
 
 /// [`q6_k_row_avx2`] for each row of `w`, as [`q4_k_rows`].
@@ -602,9 +627,7 @@ unsafe fn q6_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], out:
 /// As for [`q6_k_q8_k`] without `ZMM`; `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6_k_rows_avx2(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
-    for (o, row) in out.iter_mut().zip(w.chunks_exact(row_bytes)) {
-        *o = q6_k_row_avx2(row, a);
-    }
+    in_streams(w, row_bytes, out, |row| q6_k_row_avx2(row, a));
 }
 
 /// One Q6_K row against one Q8_K token, as `x86`'s `q6_k_q8_k::<1, VEC_DOT>` sums. With `GFNI` (for `ZMM_VBMI`),
