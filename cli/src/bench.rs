@@ -7,6 +7,7 @@
 //! the bench also measures this machine's read bandwidth, right before and right after each timed generation run
 //! (on a shared machine it moves with whatever else runs, by half within seconds), and prints the bound: bytes
 //! read per generated token ÷ the best bandwidth measured, and how close the mean generation speed comes to it.
+//! The probe reads memory asked for in huge pages, as the model file's mapping is ([`bandwidth_buffer`]).
 //! Beside that strict figure it prints each run against the bandwidth measured around that run (the mean of the
 //! two probes): the median of those is the fairer figure when the bandwidth moves between runs. Before each timed
 //! generation run it also times a hand-off between two threads ([`handoff_ns`]), which each of a token's ~150
@@ -117,6 +118,7 @@ pub fn run(args: Args) -> Result<()> {
     // This machine's bandwidth moves with what else runs on it: the probe runs right before and right after each
     // timed generation run. The bound takes the best it saw; each run is also set against the mean of its own two.
     let mut probe = None;
+    let probe_huge;
     let mut bandwidth = 0f64;
     let mut paired = Vec::new();
     let mut handoffs = Vec::new();
@@ -145,10 +147,13 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         tests.push(t);
+        probe_huge = probe.as_ref().and_then(ProbeBuffer::huge_page_share);
     } else {
         rss = peak_rss_bytes();
         huge = model.gguf().huge_page_share();
-        bandwidth = read_bandwidth(&bandwidth_buffer());
+        let buf = bandwidth_buffer();
+        bandwidth = read_bandwidth(&buf);
+        probe_huge = buf.huge_page_share();
         handoffs.push(handoff_ns());
     }
     let bound = bandwidth / per_token as f64;
@@ -177,6 +182,7 @@ pub fn run(args: Args) -> Result<()> {
             "tg_fraction_of_bound": tg.map(|t| t / bound), "tg_fraction_of_bound_per_run": paired,
             "tg_fraction_of_bound_per_run_median": paired_median, "kv_cache_bytes": ctx.kv_bytes(), "peak_rss_bytes": rss,
             "huge_page_share": huge,
+            "probe_huge_page_share": probe_huge,
             "cache_type": format!("{:?}", args.cache.kv_type()).to_lowercase(),
             "handoff_round_trip_ns": handoffs,
         });
@@ -198,9 +204,10 @@ pub fn run(args: Args) -> Result<()> {
     }
     println!();
     println!(
-        "generation bound: {} read per token ÷ {:.1} GB/s measured read bandwidth = {bound:.1} tok/s",
+        "generation bound: {} read per token ÷ {:.1} GB/s measured read bandwidth{} = {bound:.1} tok/s",
         human_bytes(per_token as u64),
-        bandwidth / 1e9
+        bandwidth / 1e9,
+        probe_huge.map_or(String::new(), |h| format!(" ({:.0}% in huge pages)", 100.0 * h)),
     );
     if let Some(tg) = tests.iter().find(|t| t.name.starts_with("tg")) {
         println!("generation reached {:.0}% of that bound", 100.0 * tg.mean() / bound);
@@ -290,46 +297,95 @@ fn handoff_ns() -> f64 {
     best
 }
 
-/// The buffer [`read_bandwidth`] reads: 512 MiB, far more than any cache.
-fn bandwidth_buffer() -> Vec<u64> {
-    (0..(512u64 << 20) / 8).collect()
+/// The buffer [`read_bandwidth`] reads: 512 MiB, far more than any cache, in huge pages where the OS gives them, as
+/// the model's weights are mapped (see `huge_page_share`). In 4 KiB pages the probe understated what the weights
+/// can be read at: on an Intel Xeon (2 vCPUs, Linux's huge pages on request only), two threads summing read 21–25
+/// GB/s from a plain heap buffer and 32–35 from one in huge pages, and generation then looked closer to its bound
+/// than it was (94% rather than 66% for the 1B-shaped Q4_K_M file).
+fn bandwidth_buffer() -> ProbeBuffer {
+    probe_buffer(512 << 20)
+}
+
+/// A probe buffer of `bytes` (see [`bandwidth_buffer`]), its words numbered 0, 1, 2, … in native byte order.
+fn probe_buffer(bytes: usize) -> ProbeBuffer {
+    let mut buf = match pocketlm::pages::anonymous_huge(bytes) {
+        Ok(map) => ProbeBuffer::Mapped(map),
+        Err(_) => ProbeBuffer::Heap(vec![0u8; bytes]),
+    };
+    // Written, so that every page is backed by memory of its own (unwritten ones all map the one zero page).
+    for (i, word) in buf.bytes_mut().chunks_exact_mut(8).enumerate() {
+        word.copy_from_slice(&(i as u64).to_ne_bytes());
+    }
+    buf
+}
+
+/// The bandwidth probe's memory: anonymous pages asked for in huge pages, or (should mapping fail) a heap buffer.
+enum ProbeBuffer {
+    Mapped(memmap2::MmapMut),
+    Heap(Vec<u8>),
+}
+
+impl ProbeBuffer {
+    fn bytes(&self) -> &[u8] {
+        match self {
+            ProbeBuffer::Mapped(m) => m,
+            ProbeBuffer::Heap(v) => v,
+        }
+    }
+
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            ProbeBuffer::Mapped(m) => m,
+            ProbeBuffer::Heap(v) => v,
+        }
+    }
+
+    /// The share of the buffer mapped in huge pages, where the OS says (Linux, Android).
+    fn huge_page_share(&self) -> Option<f64> {
+        let (size, huge) = pocketlm::pages::huge_mapped(self.bytes().as_ptr())?;
+        (size > 0).then(|| huge as f64 / size as f64)
+    }
 }
 
 /// Read bandwidth of main memory: every pool thread sums its share of `buf`, as plain loads and, on x86-64, with
 /// software prefetch ahead of them, which reaches more of the bandwidth on some CPUs (the one-token kernels
 /// prefetch too, so a bound from plain loads alone could be beaten). The best of 5 runs of each.
-fn read_bandwidth(buf: &[u64]) -> f64 {
+fn read_bandwidth(buf: &ProbeBuffer) -> f64 {
     use rayon::prelude::*;
+    let bytes = buf.bytes();
     let mut best = 0f64;
     for prefetch in [false, true] {
         for _ in 0..5 {
             let start = Instant::now();
-            let sum: u64 = buf.par_chunks(1 << 16).map(|c| sum_words(c, prefetch)).sum();
+            let sum: u64 = bytes.par_chunks(1 << 19).map(|c| sum_words(c, prefetch)).sum();
             black_box(sum);
-            best = best.max(std::mem::size_of_val(buf) as f64 / start.elapsed().as_secs_f64());
+            best = best.max(bytes.len() as f64 / start.elapsed().as_secs_f64());
         }
     }
     best
 }
 
-/// The wrapping sum of `words`, a cache line (8 words) at a time; with `prefetch`, asking for the line 4 KiB ahead
-/// of each.
-fn sum_words(words: &[u64], prefetch: bool) -> u64 {
+/// The wrapping sum of the 8-byte words of `bytes` (native order; a last partial word is left out), a cache line
+/// (8 words) at a time; with `prefetch`, asking for the line 4 KiB ahead of each.
+fn sum_words(bytes: &[u8], prefetch: bool) -> u64 {
+    let word = |w: &[u8]| u64::from_ne_bytes(w.try_into().expect("8 bytes"));
     let mut acc = [0u64; 8];
-    for (i, line) in words.chunks_exact(8).enumerate() {
+    let lines = bytes.chunks_exact(64);
+    let rest = lines.remainder();
+    for (i, line) in lines.enumerate() {
         if prefetch {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: SSE is part of x86-64; a prefetch is a hint that never faults, whatever the address.
             unsafe {
                 use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                _mm_prefetch::<_MM_HINT_T0>(words.as_ptr().wrapping_add(8 * i + 512).cast());
+                _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().wrapping_add(64 * i + 4096).cast());
             }
         }
-        for (a, &w) in acc.iter_mut().zip(line) {
-            *a = a.wrapping_add(w);
+        for (a, w) in acc.iter_mut().zip(line.chunks_exact(8)) {
+            *a = a.wrapping_add(word(w));
         }
     }
-    acc.iter().chain(words.chunks_exact(8).remainder()).fold(0u64, |a, &b| a.wrapping_add(b))
+    acc.iter().copied().chain(rest.chunks_exact(8).map(word)).fold(0u64, u64::wrapping_add)
 }
 
 /// Peak resident set size of this process (Linux and Android: VmHWM), before the bandwidth buffer is counted.
@@ -346,11 +402,27 @@ mod tests {
     #[test]
     fn sum_words_adds_every_word() {
         let words: Vec<u64> = (0..1003u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect();
+        let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
         let sum = |w: &[u64]| w.iter().fold(0u64, |a, &b| a.wrapping_add(b));
         for prefetch in [false, true] {
-            assert_eq!(super::sum_words(&words, prefetch), sum(&words));
-            assert_eq!(super::sum_words(&words[..5], prefetch), sum(&words[..5]));
+            assert_eq!(super::sum_words(&bytes, prefetch), sum(&words));
+            assert_eq!(super::sum_words(&bytes[..40], prefetch), sum(&words[..5]));
+            // A last partial word is left out.
+            assert_eq!(super::sum_words(&bytes[..45], prefetch), sum(&words[..5]));
         }
+    }
+
+    /// The probe's buffer holds every word it was filled with, and (on Linux) says how much of it is in huge
+    /// pages.
+    #[test]
+    fn the_probe_buffer_is_filled_and_reports_its_pages() {
+        let buf = super::probe_buffer(8 << 20);
+        let bytes = buf.bytes();
+        assert_eq!(bytes.len(), 8 << 20);
+        let n = (bytes.len() / 8) as u64;
+        assert_eq!(super::sum_words(bytes, false), n.wrapping_mul(n - 1) / 2);
+        #[cfg(target_os = "linux")]
+        assert!(buf.huge_page_share().is_some_and(|h| (0.0..=1.0).contains(&h)));
     }
 
     #[test]

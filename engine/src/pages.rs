@@ -2,7 +2,7 @@
 //! streaming a model through an mmap keeps resident memory at one slice of it rather than the whole file; and how
 //! much of a mapping is mapped in huge pages, which a generated token, streaming every weight, runs faster on.
 
-use memmap2::Mmap;
+use memmap2::{Mmap, MmapMut};
 
 /// Drops the pages of `map[start..start + len]` from this process's resident set. The mapping stays valid: a later
 /// read faults the bytes back in from the file (or the page cache). A no-op where the OS has no `madvise`.
@@ -17,6 +17,16 @@ pub fn release(map: &Mmap, start: usize, len: usize) {
     unsafe {
         let _ = map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, start, len);
     }
+}
+
+/// `len` bytes of anonymous memory (zeros), asked for in huge pages where the OS has them (Linux's transparent huge
+/// pages, `MADV_HUGEPAGE`), as a model file's mapping is ([`crate::gguf::GgufFile::open`]): for a bandwidth probe
+/// that should read memory the way a generated token reads the weights. Only a hint: without it, 4 KiB pages.
+pub fn anonymous_huge(len: usize) -> std::io::Result<MmapMut> {
+    let map = MmapMut::map_anon(len)?;
+    #[cfg(target_os = "linux")]
+    let _ = map.advise(memmap2::Advice::HugePage);
+    Ok(map)
 }
 
 /// Of the memory area that holds address `at`: its size and the bytes of it mapped in huge pages (2 MiB on x86-64,
