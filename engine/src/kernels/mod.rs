@@ -653,7 +653,7 @@ impl<'a> Job<'a> {
         // One token's rows stream from memory.
         #[cfg(target_arch = "x86_64")]
         if self.n_tokens == 1 {
-            x86_token::prefetch_start(&self.w.data[r0 * row_bytes..r1 * row_bytes]);
+            x86_token::prefetch_start(self.w.data[r0 * row_bytes..].as_ptr(), (r1 - r0) * row_bytes);
         }
         let mut out = [0.0f32; TOKEN_TILE];
         // A whole number of tiles per chunk, so that tiles start at the same tokens however the chunks fall.

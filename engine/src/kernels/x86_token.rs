@@ -152,14 +152,15 @@ fn prefetch_lines_with<const HINT: i32>(from: *const u8, len: usize) {
     }
 }
 
-/// Asks for the first [`PREFETCH_AHEAD`] bytes of `rows` (a range of a product's rows, for one token), which the
-/// kernels' own requests, always that far ahead of the block in hand, never cover. Without it a thread starting a
-/// range waited for those bytes a few lines at a time, and each thread starts a range or more in each of a
-/// generated token's steps (SmolLM2-135M: about 150). Tokens with and without it in alternation, in one process,
-/// took 1–5% less time with it (the medians of 8 series of 256 tokens; 1.5% in the middle).
+/// Asks for the first [`PREFETCH_AHEAD`] of the `len` bytes from `from` (a range of a product's rows, or a
+/// kernel's stream of them, for one token), which the kernels' own requests, always that far ahead of the block in
+/// hand, never cover. Without it a thread starting a range waited for those bytes a few lines at a time, and each
+/// thread starts a range or more in each of a generated token's steps (SmolLM2-135M: about 150). Tokens with and
+/// without it in alternation, in one process, took 1–5% less time with it (the medians of 8 series of 256 tokens;
+/// 1.5% in the middle).
 #[inline]
-pub(super) fn prefetch_start(rows: &[u8]) {
-    prefetch_weights(rows.as_ptr(), rows.len().min(PREFETCH_AHEAD));
+pub(super) fn prefetch_start(from: *const u8, len: usize) {
+    prefetch_weights(from, len.min(PREFETCH_AHEAD));
 }
 
 /// The blocks of `block_bytes` in a row, after checking a one-token kernel's slices: `rows` whole rows of them in
@@ -275,7 +276,10 @@ const STREAMS: usize = 2;
 /// core): two threads summing 512 MB read 32–35 GB/s, the Q4_K kernel 23–24 on 302 MB of rows and 27 with two
 /// streams; Q6_K (the 1B-shaped file's 215 MB output) 25 → 29.5. The 1B-shaped Q4_K_M file generated 27–28 tok/s
 /// with one stream, 28.6–29.5 with two, and as fast with three or four (two series each way in turn); six and
-/// eight were slower. Each row's sum is the same whichever stream reads it.
+/// eight were slower. Each stream after the first asks for its first bytes as the call starts ([`prefetch_start`],
+/// which `Job::run` does for the first): the 1B-shaped file is as fast with it (three series in turn), and the
+/// legacy types' kernels, with SmolLM2-135M's smaller products, a little faster. Each row's sum is the same
+/// whichever stream reads it.
 #[inline(always)]
 fn in_streams(w: &[u8], row_bytes: usize, out: &mut [f32], mut row: impl FnMut(&[u8]) -> f32) {
     let rows = out.len();
@@ -283,6 +287,10 @@ fn in_streams(w: &[u8], row_bytes: usize, out: &mut [f32], mut row: impl FnMut(&
     let (per, longer) = (rows / streams, rows % streams);
     // Stream s runs over rows start(s)..start(s + 1); the first `longer` streams have one row more.
     let start = |s: usize| s * per + s.min(longer);
+    // The first bytes of the streams after the first, which no request covers (the first's: `Job::run`'s).
+    for s in 1..streams {
+        prefetch_start(w[start(s) * row_bytes..].as_ptr(), (start(s + 1) - start(s)) * row_bytes);
+    }
     for i in 0..per + usize::from(longer > 0) {
         for s in 0..streams {
             let r = start(s) + i;
