@@ -1,8 +1,8 @@
 //! Kernels for one token (a generated one) against Q4_K and Q6_K weights, the two types that carry almost all of a
 //! Q4_K_M file, whose rows then stream from memory: in 512-bit registers (64 weights per instruction) for the
-//! AVX-512 VNNI set and in 256-bit ones for the AVX2 sets. Each asks for the weights
-//! [`PREFETCH_AHEAD`] bytes ahead of the block in hand; the hardware prefetchers alone left a good part of the
-//! bandwidth unused. The Q4_K kernels rearrange the token's activations once per call, for all its rows.
+//! AVX-512 VNNI set and in 256-bit ones for the AVX2 sets. Each asks for the weights ahead of the block in hand
+//! ([`prefetch_ahead`]); the hardware prefetchers alone left a good part of the bandwidth unused. The Q4_K kernels
+//! rearrange the token's activations once per call, for all its rows.
 //!
 //! In 512-bit registers, the Q4_K kernel takes a row's blocks four at a time: their heads (`d`, `dmin`, scales)
 //! are unpacked together, and their sums are reduced across lanes together, which took it from about 55 to 41
@@ -94,29 +94,40 @@ pub(crate) fn prefetch_weights(from: *const u8, len: usize) {
     }
 }
 
-/// Asks for the cache lines [`PREFETCH_AHEAD`] bytes after those of `block` (a hint: it never faults, so the
-/// addresses may lie past the end of the weights): [`prefetch_span`] for one row. Where those requests go to L2
-/// (Intel), also asks for the lines [`NEAR_AHEAD`] bytes after them into L1.
+/// Asks for the cache lines of the bytes that follow `block` in its stream (a hint: it never faults, so the
+/// addresses may lie past the end of the weights), for the one-token Q4_K and Q6_K kernels: where
+/// [`choose_weights_hint`] chose L1 (AMD), those [`PREFETCH_AHEAD`] bytes after it; where it chose L2 (Intel), those
+/// [`L2_AHEAD`] bytes after it into L2, and those [`NEAR_AHEAD`] bytes after it into L1.
 #[inline(always)]
 fn prefetch_ahead(block: &[u8]) {
-    prefetch_span(block.as_ptr(), block.len(), 0);
+    let (at, len) = (block.as_ptr(), block.len());
     if WEIGHTS_INTO_L2.load(Ordering::Relaxed) {
-        prefetch_lines_with::<_MM_HINT_T0>(block.as_ptr().wrapping_add(NEAR_AHEAD), block.len());
+        prefetch_lines_with::<_MM_HINT_T1>(at.wrapping_add(L2_AHEAD), len);
+        prefetch_lines_with::<_MM_HINT_T0>(at.wrapping_add(NEAR_AHEAD), len);
+    } else {
+        prefetch_lines_with::<_MM_HINT_T0>(at.wrapping_add(PREFETCH_AHEAD), len);
     }
 }
 
+/// How far ahead of the block in hand the one-token Q4_K and Q6_K kernels ask for weights into L2 (Intel), in
+/// each of their [`STREAMS`]. Set when they took one stream a thread, [`PREFETCH_AHEAD`] (8 KB) was too far for
+/// two: Intel Xeon (2 vCPUs, family 6 model 167), two threads, the 1B-shaped Q4_K_M file generated 29.9–30.2 tok/s
+/// asking 8 KB ahead, 31.2–32.3 at 4 KB, 33.1–33.6 at 3 KB (four runs), 32.2–33.4 at 2 and 2.5 KB, 30.4–30.6 at
+/// 1 KB; 6, 12 and 16 KB were slower than 8.
+const L2_AHEAD: usize = 3072;
+
 /// How far ahead of the block in hand the one-token Q4_K and Q6_K kernels ask for weights into L1 when the requests
-/// [`PREFETCH_AHEAD`] bytes ahead go to L2: the lines that those brought to L2 then reach L1 a few blocks early,
-/// where on their own they came in late, a few lines at a time, while the kernel waited. On an Intel Xeon (Emerald
-/// Rapids, 2 vCPUs, 2 threads), the 1B-shaped Q4_K_M file generated 30.7–33.0 tok/s with it against 28.7–31.2
-/// without (five pairs of runs in turn, faster in each, at times when the machine was busy), and as fast (34.3–34.7
-/// against 34.3–34.4) when it was quiet; SmolLM2-135M, quiet, 300–306 against 295–296; the 1B-shaped file with the
-/// AVX2 kernels (`POCKETLM_KERNELS=avx2+vnni`), quiet, 35.3 against 34.7. 256 bytes were no faster than none, 1 KB
-/// and more a little slower than 512. What held the kernels back was their arithmetic between the loads: the same
-/// products done as a pass that only read the weights (a throwaway) generated 36–39 tok/s; with 8 `vpdpbusd` per
-/// 64 bytes added to it, 31–33 asking 8 KB ahead into L2 alone, and 35–36 asking 2 KB ahead into L1 as well. The
-/// legacy types' kernels, which keep four rows in flight, gained nothing measurable from it (the 1B-shaped file in
-/// Q4_0, quiet: 34.1–34.8 tok/s asking 256 or 512 bytes ahead, 34.4 without).
+/// [`L2_AHEAD`] bytes ahead go to L2 (measured with those 8 KB ahead): the lines that those brought to L2 then reach L1
+/// a few blocks early, where on their own they came in late, a few lines at a time, while the kernel waited. On an
+/// Intel Xeon (Emerald Rapids, 2 vCPUs, 2 threads), the 1B-shaped Q4_K_M file generated 30.7–33.0 tok/s with it against
+/// 28.7–31.2 without (five pairs of runs in turn, faster in each, at times when the machine was busy), and as fast
+/// (34.3–34.7 against 34.3–34.4) when it was quiet; SmolLM2-135M, quiet, 300–306 against 295–296; the 1B-shaped file
+/// with the AVX2 kernels (`POCKETLM_KERNELS=avx2+vnni`), quiet, 35.3 against 34.7. 256 bytes were no faster than none,
+/// 1 KB and more a little slower than 512. What held the kernels back was their arithmetic between the loads: the same
+/// products done as a pass that only read the weights (a throwaway) generated 36–39 tok/s; with 8 `vpdpbusd` per 64
+/// bytes added to it, 31–33 asking 8 KB ahead into L2 alone, and 35–36 asking 2 KB ahead into L1 as well. The legacy
+/// types' kernels, which keep four rows in flight, gained nothing measurable from it (the 1B-shaped file in Q4_0,
+/// quiet: 34.1–34.8 tok/s asking 256 or 512 bytes ahead, 34.4 without).
 const NEAR_AHEAD: usize = 512;
 
 /// For a kernel with rows in flight that lie one after the other, `span` bytes of blocks `ib` of them together:
@@ -271,8 +282,8 @@ const STREAMS: usize = 2;
 
 /// `out[r] = row(row r of w)` for every row of `out` (rows `row_bytes` apart in `w`), with the rows cut into
 /// [`STREAMS`] runs of consecutive rows, nearly equal, taken a row of each in turn: the weights then stream from
-/// as many places at once, each with its own requests [`PREFETCH_AHEAD`] ahead of its block in hand. One stream per
-/// thread left a third of the bandwidth unused on an Intel Xeon (2 vCPUs, family 6 model 167, 2 MB of L2 per
+/// as many places at once, each with its own requests ahead of its block in hand ([`prefetch_ahead`]). One stream
+/// per thread left a third of the bandwidth unused on an Intel Xeon (2 vCPUs, family 6 model 167, 2 MB of L2 per
 /// core): two threads summing 512 MB read 32–35 GB/s, the Q4_K kernel 23–24 on 302 MB of rows and 27 with two
 /// streams; Q6_K (the 1B-shaped file's 215 MB output) 25 → 29.5. The 1B-shaped Q4_K_M file generated 27–28 tok/s
 /// with one stream, 28.6–29.5 with two, and as fast with three or four (two series each way in turn); six and
