@@ -147,13 +147,13 @@ pub fn run(args: Args) -> Result<()> {
             }
         }
         tests.push(t);
-        probe_huge = probe.as_ref().and_then(ProbeBuffer::huge_page_share);
+        probe_huge = probe.as_deref().and_then(|b| huge_page_share(b));
     } else {
         rss = peak_rss_bytes();
         huge = model.gguf().huge_page_share();
         let buf = bandwidth_buffer();
         bandwidth = read_bandwidth(&buf);
-        probe_huge = buf.huge_page_share();
+        probe_huge = huge_page_share(&buf);
         handoffs.push(handoff_ns());
     }
     let bound = bandwidth / per_token as f64;
@@ -308,51 +308,31 @@ fn bandwidth_buffer() -> ProbeBuffer {
 
 /// A probe buffer of `bytes` (see [`bandwidth_buffer`]), its words numbered 0, 1, 2, … in native byte order.
 fn probe_buffer(bytes: usize) -> ProbeBuffer {
-    let mut buf = match pocketlm::pages::anonymous_huge(bytes) {
-        Ok(map) => ProbeBuffer::Mapped(map),
-        Err(_) => ProbeBuffer::Heap(vec![0u8; bytes]),
+    let mut buf: ProbeBuffer = match pocketlm::pages::anonymous_huge(bytes) {
+        Ok(map) => Box::new(map),
+        Err(_) => Box::new(vec![0u8; bytes]),
     };
     // Written, so that every page is backed by memory of its own (unwritten ones all map the one zero page).
-    for (i, word) in buf.bytes_mut().chunks_exact_mut(8).enumerate() {
+    for (i, word) in buf.chunks_exact_mut(8).enumerate() {
         word.copy_from_slice(&(i as u64).to_ne_bytes());
     }
     buf
 }
 
 /// The bandwidth probe's memory: anonymous pages asked for in huge pages, or (should mapping fail) a heap buffer.
-enum ProbeBuffer {
-    Mapped(memmap2::MmapMut),
-    Heap(Vec<u8>),
-}
+type ProbeBuffer = Box<dyn std::ops::DerefMut<Target = [u8]>>;
 
-impl ProbeBuffer {
-    fn bytes(&self) -> &[u8] {
-        match self {
-            ProbeBuffer::Mapped(m) => m,
-            ProbeBuffer::Heap(v) => v,
-        }
-    }
-
-    fn bytes_mut(&mut self) -> &mut [u8] {
-        match self {
-            ProbeBuffer::Mapped(m) => m,
-            ProbeBuffer::Heap(v) => v,
-        }
-    }
-
-    /// The share of the buffer mapped in huge pages, where the OS says (Linux, Android).
-    fn huge_page_share(&self) -> Option<f64> {
-        let (size, huge) = pocketlm::pages::huge_mapped(self.bytes().as_ptr())?;
-        (size > 0).then(|| huge as f64 / size as f64)
-    }
+/// The share of `buf` mapped in huge pages, where the OS says (Linux, Android).
+fn huge_page_share(buf: &[u8]) -> Option<f64> {
+    let (size, huge) = pocketlm::pages::huge_mapped(buf.as_ptr())?;
+    (size > 0).then(|| huge as f64 / size as f64)
 }
 
 /// Read bandwidth of main memory: every pool thread sums its share of `buf`, as plain loads and, on x86-64, with
 /// software prefetch ahead of them, which reaches more of the bandwidth on some CPUs (the one-token kernels
 /// prefetch too, so a bound from plain loads alone could be beaten). The best of 5 runs of each.
-fn read_bandwidth(buf: &ProbeBuffer) -> f64 {
+fn read_bandwidth(bytes: &[u8]) -> f64 {
     use rayon::prelude::*;
-    let bytes = buf.bytes();
     let mut best = 0f64;
     for prefetch in [false, true] {
         for _ in 0..5 {
@@ -417,12 +397,12 @@ mod tests {
     #[test]
     fn the_probe_buffer_is_filled_and_reports_its_pages() {
         let buf = super::probe_buffer(8 << 20);
-        let bytes = buf.bytes();
+        let bytes: &[u8] = &buf;
         assert_eq!(bytes.len(), 8 << 20);
         let n = (bytes.len() / 8) as u64;
         assert_eq!(super::sum_words(bytes, false), n.wrapping_mul(n - 1) / 2);
         #[cfg(target_os = "linux")]
-        assert!(buf.huge_page_share().is_some_and(|h| (0.0..=1.0).contains(&h)));
+        assert!(super::huge_page_share(bytes).is_some_and(|h| (0.0..=1.0).contains(&h)));
     }
 
     #[test]
