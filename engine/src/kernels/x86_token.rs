@@ -48,9 +48,10 @@ use super::x86::{dpbusd_acc, dpwssd_acc, hsum};
 use super::x86_rows8::{with_buffer, PackedBlock, Q6K_BYTES, Q8K_BYTES, QK_BYTES};
 use super::x86_token_legacy::{YMM_VNNI, ZMM, ZMM_VBMI};
 
-/// How far ahead of the block in hand the kernels ask for weights (they stream from memory for a generated token).
-/// On AMD Zen 5, one thread, SmolLM2-135M Q4_K_M tokens took 3–5% less time with 8 KB than with 4 KB (two pairs of
-/// runs in turn; its Q6_K feed-forward down 515 → 475 µs a token); 12 and 16 KB were no faster than 8.
+/// How far ahead of the block in hand the kernels ask for weights (they stream from memory for a generated token), but
+/// for the Q4_K and Q6_K kernels where the requests go to L2 ([`L2_AHEAD`] in each of their streams). On AMD Zen 5, one
+/// thread, SmolLM2-135M Q4_K_M tokens took 3–5% less time with 8 KB than with 4 KB (two pairs of runs in turn; its Q6_K
+/// feed-forward down 515 → 475 µs a token); 12 and 16 KB were no faster than 8.
 pub(crate) const PREFETCH_AHEAD: usize = 8192;
 
 /// Whether the kernels ask for the weights they stream into L2 (`prefetcht1`) rather than into L1 (`prefetcht0`):
