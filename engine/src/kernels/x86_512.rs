@@ -68,13 +68,8 @@ pub fn rows8_kernel(ty: GgmlType, rows: usize, n_tokens: usize) -> Option<super:
         GgmlType::Q6_K if rows.is_multiple_of(16) && n_tokens >= 8 => (q6_k_q8_k, ROWS8_GROUP),
         _ => return None,
     };
-    let tail: Option<super::Rows8Kernel> = match ty {
-        GgmlType::Q4_K if super::x86_token_legacy::vbmi_preferred() => {
-            Some(super::x86_token::q4_k_q8_k::<{ super::x86_token_legacy::ZMM_VBMI }>)
-        }
-        GgmlType::Q4_K => Some(super::x86_token::q4_k_q8_k::<{ super::x86_token_legacy::ZMM }>),
-        _ => None,
-    };
+    // Q4_K's tail: the kernel a generated token gets for these rows.
+    let tail = (ty == GgmlType::Q4_K).then(|| rows8_kernel(ty, rows, 1)).flatten().map(|k| k.run);
     rows.is_multiple_of(8).then_some(super::Rows8 { run, group, tail })
 }
 
