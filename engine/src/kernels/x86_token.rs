@@ -275,39 +275,40 @@ pub(super) unsafe fn q4_k_q8_k<const SET: u8>(
 /// As for [`q4_k_q8_k`] with `ZMM` (with `ZMM_VBMI` if `GFNI`); `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn q4_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32]) {
-    in_streams(w, row_bytes, out, |row| q4_k_row::<GFNI>(row, y));
+    in_streams(w.as_ptr(), out.len(), row_bytes, |r| {
+        out[r] = q4_k_row::<GFNI>(&w[r * row_bytes..][..row_bytes], y);
+    });
 }
 
-/// How many streams a one-token Q4_K or Q6_K kernel reads its rows in (see [`in_streams`]).
+/// How many streams a one-token kernel reads its rows in (see [`in_streams`]).
 const STREAMS: usize = 2;
 
-/// `out[r] = row(row r of w)` for every row of `out` (rows `row_bytes` apart in `w`), with the rows cut into
-/// [`STREAMS`] runs of consecutive rows, nearly equal, taken a row of each in turn: the weights then stream from
-/// as many places at once, each with its own requests ahead of its block in hand ([`prefetch_ahead`]). One stream
-/// per thread left a third of the bandwidth unused on an Intel Xeon (2 vCPUs, family 6 model 167, 2 MB of L2 per
-/// core): two threads summing 512 MB read 32–35 GB/s, the Q4_K kernel 23–24 on 302 MB of rows and 27 with two
-/// streams; Q6_K (the 1B-shaped file's 215 MB output) 25 → 29.5. The 1B-shaped Q4_K_M file generated 27–28 tok/s
-/// with one stream, 28.6–29.5 with two, and as fast with three or four (two series each way in turn); six and
-/// eight were slower. Each stream after the first asks for its first bytes as the call starts ([`prefetch_start`],
-/// which `Job::run` does for the first): the 1B-shaped file is as fast with it (three series in turn), and the
-/// legacy types' kernels, with SmolLM2-135M's smaller products, a little faster. Each row's sum is the same
-/// whichever stream reads it.
+/// Calls `each(u)` for every unit `u` in `0..units` (a row, or a group of rows, of `unit_bytes` each, one after
+/// the other from `w`), with the units cut into [`STREAMS`] runs, nearly equal, taken a unit of each in turn: the
+/// weights then stream from as many places at once, each with its own requests ahead of its block in hand
+/// ([`prefetch_ahead`], [`prefetch_span`]). One stream per thread left a third of the bandwidth unused on an Intel
+/// Xeon (2 vCPUs, family 6 model 167, 2 MB of L2 per core): two threads summing 512 MB read 32–35 GB/s, the Q4_K
+/// kernel 23–24 on 302 MB of rows and 27 with two streams; Q6_K (the 1B-shaped file's 215 MB output) 25 → 29.5.
+/// The 1B-shaped Q4_K_M file generated 27–28 tok/s with one stream, 28.6–29.5 with two, and as fast with three or
+/// four (two series each way in turn); six and eight were slower. Each stream after the first asks for its first
+/// bytes as the call starts ([`prefetch_start`], which `Job::run` does for the first): the 1B-shaped file is as fast
+/// with it (three series in turn), and the legacy types' kernels, with SmolLM2-135M's smaller products, a little
+/// faster. Each unit's sums are the same whichever stream reads it.
 #[inline(always)]
-fn in_streams(w: &[u8], row_bytes: usize, out: &mut [f32], mut row: impl FnMut(&[u8]) -> f32) {
-    let rows = out.len();
-    let streams = STREAMS.clamp(1, rows.max(1));
-    let (per, longer) = (rows / streams, rows % streams);
-    // Stream s runs over rows start(s)..start(s + 1); the first `longer` streams have one row more.
+pub(super) fn in_streams(w: *const u8, units: usize, unit_bytes: usize, mut each: impl FnMut(usize)) {
+    let streams = STREAMS.clamp(1, units.max(1));
+    let (per, longer) = (units / streams, units % streams);
+    // Stream s runs over units start(s)..start(s + 1); the first `longer` streams have one unit more.
     let start = |s: usize| s * per + s.min(longer);
     // The first bytes of the streams after the first, which no request covers (the first's: `Job::run`'s).
     for s in 1..streams {
-        prefetch_start(w[start(s) * row_bytes..].as_ptr(), (start(s + 1) - start(s)) * row_bytes);
+        prefetch_start(w.wrapping_add(start(s) * unit_bytes), (start(s + 1) - start(s)) * unit_bytes);
     }
     for i in 0..per + usize::from(longer > 0) {
         for s in 0..streams {
-            let r = start(s) + i;
-            if r < start(s + 1) {
-                out[r] = row(&w[r * row_bytes..][..row_bytes]);
+            let u = start(s) + i;
+            if u < start(s + 1) {
+                each(u);
             }
         }
     }
@@ -319,7 +320,9 @@ fn in_streams(w: &[u8], row_bytes: usize, out: &mut [f32], mut row: impl FnMut(&
 /// As for [`q4_k_q8_k`] without `ZMM`; `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q4_k_rows_avx2<const VNNI: bool>(w: &[u8], row_bytes: usize, y: &[Q4kToken], out: &mut [f32]) {
-    in_streams(w, row_bytes, out, |row| q4_k_row_avx2::<VNNI>(row, y));
+    in_streams(w.as_ptr(), out.len(), row_bytes, |r| {
+        out[r] = q4_k_row_avx2::<VNNI>(&w[r * row_bytes..][..row_bytes], y);
+    });
 }
 
 /// The bit matrix (one per 64-bit lane) with which [`affine`] moves each byte's high nibble down to the low one:
@@ -647,7 +650,9 @@ pub(super) unsafe fn q6_k_q8_k<const SET: u8>(
 /// As for [`q6_k_q8_k`] with `ZMM` (with `ZMM_VBMI` if `GFNI`); `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")]
 unsafe fn q6_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
-    in_streams(w, row_bytes, out, |row| q6_k_row::<GFNI>(row, a));
+    in_streams(w.as_ptr(), out.len(), row_bytes, |r| {
+        out[r] = q6_k_row::<GFNI>(&w[r * row_bytes..][..row_bytes], a);
+    });
 }
 
 /// [`q6_k_row_avx2`] for each row of `w`, as [`q4_k_rows`].
@@ -656,7 +661,9 @@ unsafe fn q6_k_rows<const GFNI: bool>(w: &[u8], row_bytes: usize, a: &[u8], out:
 /// As for [`q6_k_q8_k`] without `ZMM`; `w` holds whole rows, as many as `out` has room for.
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn q6_k_rows_avx2(w: &[u8], row_bytes: usize, a: &[u8], out: &mut [f32]) {
-    in_streams(w, row_bytes, out, |row| q6_k_row_avx2(row, a));
+    in_streams(w.as_ptr(), out.len(), row_bytes, |r| {
+        out[r] = q6_k_row_avx2(&w[r * row_bytes..][..row_bytes], a);
+    });
 }
 
 /// One Q6_K row against one Q8_K token, as `x86`'s `q6_k_q8_k::<1, VEC_DOT>` sums. With `GFNI` (for `ZMM_VBMI`),

@@ -38,7 +38,7 @@ use std::arch::x86_64::*;
 use super::x86::{bits_to_bytes, dpbusd_acc, hsum, nibbles};
 use super::x86_rows8::{with_buffer, PackedBlock};
 use crate::quant::GgmlType;
-use super::x86_token::{checked_blocks, prefetch_span, prefetch_start, HIGH_NIBBLE};
+use super::x86_token::{checked_blocks, in_streams, prefetch_span, HIGH_NIBBLE};
 
 /// A legacy weight type as these kernels read its blocks of 32 weights.
 trait Legacy {
@@ -228,7 +228,7 @@ unsafe fn all_rows_avx2<L: Legacy, const SET: u8>(w: *const u8, rows: usize, rb:
 
 /// Every row of `w` (`rows` of them, `row_bytes` apart) against the prepared token, four at a time in the
 /// registers `SET` names: `out[r]`. The groups of four come from two streams, as the Q4_K and Q6_K kernels take
-/// their rows (`x86_token::in_streams`): Intel Xeon (2 vCPUs, family 6 model 167), two threads, SmolLM2-135M
+/// their rows ([`in_streams`]): Intel Xeon (2 vCPUs, family 6 model 167), two threads, SmolLM2-135M
 /// Q4_K_M (Q5_0 and Q8_0 but for its 576-wide rows) generated 216–242 → 224–256 tok/s, faster in each of four
 /// pairs of runs in turn (each run against the bandwidth measured around it: medians 71–76% → 74–82%); without
 /// asking for the second stream's first bytes, a little slower (three pairs).
@@ -264,20 +264,13 @@ unsafe fn all_rows<L: Legacy, const SET: u8>(
             }
         }
     };
-    // The groups of four rows in two streams, a group of each in turn (see `x86_token::in_streams`): groups
-    // 0..first, then first..groups, whose first bytes no request of the kernel's own covers.
+    // The groups of four rows in streams, a group of each in turn.
     let groups = rows / 4;
-    let first = groups.div_ceil(2);
-    prefetch_start(w.wrapping_add(row(4 * first)), row(4 * (groups - first)));
-    for i in 0..first {
-        for g in [i, first + i] {
-            if g < groups {
-                let r = 4 * g;
-                let o: [f32; 4] = four_rows([r, r + 1, r + 2, r + 3]);
-                out[r..r + 4].copy_from_slice(&o);
-            }
-        }
-    }
+    in_streams(w, groups, row(4), |g| {
+        let r = 4 * g;
+        let o: [f32; 4] = four_rows([r, r + 1, r + 2, r + 3]);
+        out[r..r + 4].copy_from_slice(&o);
+    });
     let mut r = 4 * groups;
     while r < rows {
         // SAFETY: as above.
