@@ -105,8 +105,9 @@ pub fn run(args: Args) -> Result<()> {
         tests.push(t);
     }
     // Peak RSS before the bandwidth probe's buffer counts: after the warm-up run, which touched every weight. With
-    // it, the share of the file mapped in huge pages, which generation is a few percent faster on (a file the page
-    // cache holds in small folios, say one copied in small writes, maps in 4 KiB pages until it leaves the cache).
+    // it, the share of the file mapped in huge pages, which generation is faster on (a file the page cache holds in
+    // small folios, say one copied in small writes, maps in 4 KiB pages until the load reads it again: the last
+    // line, `page_cache_at_load` in `--json`).
     let mut rss = None;
     let mut huge = None;
     // The generation bound: every weight but the embedding table is read once per token (the table too when it
@@ -182,6 +183,10 @@ pub fn run(args: Args) -> Result<()> {
             "tg_fraction_of_bound": tg.map(|t| t / bound), "tg_fraction_of_bound_per_run": paired,
             "tg_fraction_of_bound_per_run_median": paired_median, "kv_cache_bytes": ctx.kv_bytes(), "peak_rss_bytes": rss,
             "huge_page_share": huge,
+            "page_cache_at_load": model.page_cache().map(|p| json!({
+                "checked_bytes": p.checked, "huge_bytes_before": p.huge_before, "huge_bytes_after": p.huge_after,
+                "reread_bytes": p.reread, "seconds": p.seconds,
+            })),
             "probe_huge_page_share": probe_huge,
             "cache_type": format!("{:?}", args.cache.kv_type()).to_lowercase(),
             "handoff_round_trip_ns": handoffs,
@@ -235,6 +240,16 @@ pub fn run(args: Args) -> Result<()> {
         args.cache.kv_type(),
         rss.map_or("unknown".into(), human_bytes)
     );
+    if let Some(p) = model.page_cache().filter(|p| p.checked > 0) {
+        let share = |b: u64| 100.0 * b as f64 / p.checked as f64;
+        println!(
+            "page cache at load: {:.0}% of the file in huge pages; {} read again into them, {:.0}% after ({:.2} s)",
+            share(p.huge_before),
+            human_bytes(p.reread),
+            share(p.huge_after),
+            p.seconds
+        );
+    }
     Ok(())
 }
 

@@ -15,6 +15,7 @@ pub mod kernels;
 pub mod library;
 pub mod model;
 pub mod quant;
+pub mod page_cache;
 pub mod pages;
 pub mod quantize;
 pub mod sample;

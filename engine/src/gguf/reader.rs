@@ -78,10 +78,10 @@ impl GgufFile {
         // Ask for the file's pages in 2 MiB folios, mapped as such (Linux's transparent huge pages): a generated
         // token streams every weight once, and with 4 KiB pages that is a TLB miss every 4 KiB. It takes effect
         // where the page cache does not hold the file yet (the first run after a boot, or once the file is
-        // evicted), and on files PocketLM wrote, which the cache holds in 2 MiB folios (`crate::atomic`). The
-        // 1B-shaped Q4_K_M on Zen 4, tg32 medians of six runs in each state of the page cache: two threads 37.2
-        // tok/s so mapped against 33.6; one thread 21.1 against 19.3 in one series, 22.4 both in another. Only a
-        // hint: a kernel without THP for files ignores it.
+        // evicted), and on files PocketLM wrote, which the cache holds in 2 MiB folios (`crate::atomic`); a model's
+        // load moves the rest (`GgufFile::settle_in_huge_pages`). The 1B-shaped Q4_K_M on Zen 4, tg32 medians of
+        // six runs in each state of the page cache: two threads 37.2 tok/s so mapped against 33.6; one thread 21.1
+        // against 19.3 in one series, 22.4 both in another. Only a hint: a kernel without THP for files ignores it.
         #[cfg(target_os = "linux")]
         let _ = map.advise(memmap2::Advice::HugePage);
         Self::from_backing(path.to_path_buf(), Backing::Mmap(map))
@@ -164,6 +164,14 @@ impl GgufFile {
         let Backing::Mmap(map) = &self.backing else { return None };
         let (size, huge) = crate::pages::huge_mapped(map.as_ptr())?;
         (size > 0).then(|| huge as f64 / size as f64)
+    }
+
+    /// Moves the parts of the file that its page cache holds in small folios into huge ones, so that the mapping
+    /// is in 2 MiB pages ([`crate::page_cache::settle`]): for a model about to stream its weights. Maps every page.
+    /// None for bytes held in memory, or where the OS cannot tell.
+    pub fn settle_in_huge_pages(&self) -> Option<crate::page_cache::Settled> {
+        let Backing::Mmap(map) = &self.backing else { return None };
+        crate::page_cache::settle(&File::open(&self.path).ok()?, map)
     }
 
     /// The tensor's bytes, borrowed from the mapping (bounds were checked when the file was opened).

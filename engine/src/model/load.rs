@@ -10,6 +10,7 @@ use super::rope::Rope;
 use super::ModelError;
 use crate::gguf::GgufFile;
 use crate::kernels::{self, Weight};
+use crate::page_cache::Settled;
 
 /// A weight matrix in the file: which tensor, and its shape as rows of `cols` weights.
 #[derive(Clone, Copy, Debug)]
@@ -50,13 +51,18 @@ pub struct Model {
     pub(super) output: Mat,
     pub(super) layers: Vec<Layer>,
     pub(super) rope: Rope,
+    /// What [`Model::load`] did to have the file mapped in huge pages.
+    page_cache: Option<Settled>,
 }
 
 impl Model {
-    /// Maps the GGUF file at `path` and checks that it holds a model PocketLM can run.
+    /// Maps the GGUF file at `path` and checks that it holds a model PocketLM can run. Then maps every page, in
+    /// huge pages where the OS can ([`GgufFile::settle_in_huge_pages`]), which generation runs faster on.
     pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
         let gguf = GgufFile::open(path.as_ref())?;
-        Model::from_gguf(gguf)
+        let mut model = Model::from_gguf(gguf)?;
+        model.page_cache = model.gguf.settle_in_huge_pages();
+        Ok(model)
     }
 
     /// Checks and wraps an already opened file.
@@ -110,11 +116,17 @@ impl Model {
                 w_down: l.mat(&n("ffn_down.weight"), e, ff)?,
             });
         }
-        Ok(Model { gguf, hp, tok_embd, output_norm, output, layers, rope })
+        Ok(Model { gguf, hp, tok_embd, output_norm, output, layers, rope, page_cache: None })
     }
 
     pub fn hparams(&self) -> &HParams {
         &self.hp
+    }
+
+    /// What loading did to have the file mapped in huge pages: None where it did nothing (see
+    /// [`crate::page_cache::settle`]), or for a model made with [`Model::from_gguf`].
+    pub fn page_cache(&self) -> Option<Settled> {
+        self.page_cache
     }
 
     /// The file, for the tokenizer and the chat template.
