@@ -26,6 +26,7 @@ pub mod act;
 #[cfg(target_arch = "aarch64")]
 mod arm;
 pub mod scalar;
+mod shares;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 #[cfg(target_arch = "x86_64")]
@@ -431,10 +432,23 @@ type Pieces = Option<Vec<(usize, usize, usize)>>;
 
 /// The pieces that the products `ws` (of the same input) are cut into, in order: `(product, first row, end row)`,
 /// each product cut into row ranges ([`ranges`]), all in one parallel region; `by_8(j)`: whether product j has an
-/// 8-row kernel ([`rows_per_piece`]). `None` when they run on the calling thread, all in one piece each.
+/// 8-row kernel ([`rows_per_piece`]). A generated token's group is cut into the threads' shares of equal bytes
+/// instead ([`shares::even_shares`]). `None` when they run on the calling thread, all in one piece each.
 fn pieces(par: &dyn Parallel, ws: &[Weight<'_>], n_tokens: usize, by_8: impl Fn(usize) -> bool) -> Pieces {
     let serial = runs_serially(par, ws.iter().map(|w| w.rows.saturating_mul(w.cols).saturating_mul(n_tokens)).sum());
     let bytes: usize = ws.iter().map(|w| w.data.len()).sum();
+    if n_tokens == 1 && !serial && ws.len() > 1 {
+        // A generated token's group: shares of equal bytes across the products (see `shares`).
+        let unit = |j: usize| match (by_8(j), ws[j].rows.is_multiple_of(16)) {
+            (true, true) => 16,
+            (true, false) => 8,
+            (false, _) => 1,
+        };
+        let per_thread = ranges_per_thread(1, bytes, par.threads());
+        if let Some(p) = shares::even_shares(ws, unit, par.threads(), per_thread).filter(|p| p.len() > 1) {
+            return Some(p);
+        }
+    }
     let mut pieces = Vec::new();
     for (j, w) in ws.iter().enumerate().filter(|(_, w)| w.rows > 0) {
         let per = rows_per_piece(ranges(par, serial, w.data.len(), bytes, n_tokens), w.rows, by_8(j));

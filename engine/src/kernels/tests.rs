@@ -348,8 +348,9 @@ fn ranges_for_a_token_and_a_batch() {
 
 /// What a product's threads ask for next is where each thread's range of a generated token's pieces starts, and
 /// where its first piece ends: the group's first piece for the caller, then the first piece of each later range
-/// (one range per thread of SmolLM2-135M-shaped Q, K and V: thread 1's starts at K, after Q's two pieces), and the
-/// whole product only when it runs on the calling thread. Asking changes no result.
+/// (one share of the bytes per thread of SmolLM2-135M-shaped Q, K and V, `shares::even_shares`: thread 1's starts
+/// at Q's row 528, and its first piece ends with Q), and the whole product only when it runs on the calling thread.
+/// Asking changes no result.
 #[test]
 fn next_asks_for_the_start_of_each_threads_share() {
     let cols = 576;
@@ -363,12 +364,15 @@ fn next_asks_for_the_start_of_each_threads_share() {
     let at = |j: usize, r: usize| ws[j].data.as_ptr() as usize + r * row(j);
     let team = crate::team::Team::new(2);
     let next = Next::of(&team, &ws);
-    assert_eq!(next.starts, [(at(0, 0), at(0, 576 / 2)), (at(1, 0), at(1, 192))]);
+    let by_8 = rows8_kernel(active(), ws[0].ty, ws[0].rows, 1).is_some();
+    // Half the bytes, 210 816, is Q's row 532.4: 528 in whole units of 16 rows; Q's share then split in three.
+    let (q0, split) = if by_8 { (256, 528) } else { (266, 532) };
+    assert_eq!(next.starts, [(at(0, 0), at(0, q0)), (at(0, split), at(0, 576))]);
     // The thread that asked leaves the rest of its share's first piece, up to 64 KB from its start, to ask for while
-    // it waits (x86-64, whose kernels prefetch): here K's bytes from 8 KB to 64 KB, of its 76 KB.
+    // it waits (x86-64, whose kernels prefetch): here Q's bytes from 8 KB after its row 528 to its end.
     if cfg!(target_arch = "x86_64") {
         next.ask(1);
-        assert_eq!(waiting::pending(), (at(1, 0) + 8192, at(1, 0) + (64 << 10)));
+        assert_eq!(waiting::pending(), (at(0, split) + 8192, at(0, 576)));
         Next::NONE.ask(0);
         assert_eq!(waiting::pending().0, waiting::pending().1);
     }
