@@ -106,8 +106,8 @@ pub fn run(args: Args) -> Result<()> {
     }
     // Peak RSS before the bandwidth probe's buffer counts: after the warm-up run, which touched every weight. With
     // it, the share of the file mapped in huge pages, which generation is faster on (a file the page cache holds in
-    // small folios, say one copied in small writes, maps in 4 KiB pages until the load reads it again: the last
-    // line, `page_cache_at_load` in `--json`).
+    // small folios, say one copied in small writes, maps in 4 KiB pages until the model's first context reads it
+    // again: the last line, `page_cache_at_load` in `--json`).
     let mut rss = None;
     let mut huge = None;
     // The generation bound: every weight but the embedding table is read once per token (the table too when it

@@ -8,7 +8,8 @@
 //! huge pages and generated 32; a cache in the state a day of other programs left it (84%) read the feed-forward
 //! down weights at 19–23 GB/s and the output at 24, rather than 25–26 and 28.
 //!
-//! [`settle`] moves such a file into huge folios as a model loads. It maps every page (`MADV_POPULATE_READ`, which
+//! [`settle`] moves such a file into huge folios before a model first generates (as its first context is made,
+//! `Model::settle_page_cache`). It maps every page (`MADV_POPULATE_READ`, which
 //! reads the file as the first token would have), finds the 2 MiB chunks not mapped in huge pages (`PAGEMAP_SCAN`,
 //! Linux 6.7 and later), drops them from the page cache (`POSIX_FADV_DONTNEED`) and maps them again: the faults of
 //! a mapping that asks for huge pages read ahead in 2 MiB folios. The first chunk goes alone, as a test: where it
@@ -43,7 +44,7 @@ pub struct Settled {
 /// Moves the chunks of `map` (a read-only mapping of all of `file`, asked for in huge pages) that are mapped in
 /// small pages into huge ones, as the module's notes tell. None where there is nothing to check or the OS cannot
 /// tell: a mapping shorter than a chunk or not aligned to one, a file larger than the memory available, a kernel
-/// older than Linux 6.7, or another OS.
+/// older than Linux 6.7, transparent huge pages turned off, or another OS.
 pub fn settle(file: &File, map: &Mmap) -> Option<Settled> {
     #[cfg(target_os = "linux")]
     return linux::settle(file, map);
@@ -83,7 +84,7 @@ mod linux {
         let start = Instant::now();
         let base = map.as_ptr() as usize;
         let chunks = map.len() / CHUNK;
-        if chunks == 0 || !base.is_multiple_of(CHUNK) || !fits_in_memory(map.len()) {
+        if chunks == 0 || !base.is_multiple_of(CHUNK) || !fits_in_memory(map.len()) || huge_pages_off() {
             return None;
         }
         map.advise_range(Advice::PopulateRead, 0, chunks * CHUNK).ok()?;
@@ -125,6 +126,12 @@ mod linux {
         // SAFETY: a system call on an open file descriptor, with no memory passed.
         let _ = unsafe { libc::posix_fadvise(file.as_raw_fd(), o, l, libc::POSIX_FADV_DONTNEED) };
         let _ = map.advise_range(Advice::PopulateRead, off, len);
+    }
+
+    /// Whether transparent huge pages are turned off (`never`): then no chunk could come back in a huge page.
+    fn huge_pages_off() -> bool {
+        let setting = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
+        setting.contains("[never]")
     }
 
     /// Whether `len` bytes fit in the memory Linux counts as available (free, or cache it can reclaim): a file that

@@ -39,14 +39,15 @@ impl TensorInfo {
 }
 
 enum Backing {
-    Mmap(Mmap),
+    /// The file's mapping, and the file (for hints about its page cache, [`GgufFile::settle_in_huge_pages`]).
+    Mmap(Mmap, File),
     Owned(Vec<u8>),
 }
 
 impl Backing {
     fn bytes(&self) -> &[u8] {
         match self {
-            Backing::Mmap(m) => m,
+            Backing::Mmap(m, _) => m,
             Backing::Owned(v) => v,
         }
     }
@@ -79,12 +80,12 @@ impl GgufFile {
         // token streams every weight once, and with 4 KiB pages that is a TLB miss every 4 KiB. It takes effect
         // where the page cache does not hold the file yet (the first run after a boot, or once the file is
         // evicted), and on files PocketLM wrote, which the cache holds in 2 MiB folios (`crate::atomic`); a model's
-        // load moves the rest (`GgufFile::settle_in_huge_pages`). The 1B-shaped Q4_K_M on Zen 4, tg32 medians of
+        // first context moves the rest (`GgufFile::settle_in_huge_pages`). The 1B-shaped Q4_K_M on Zen 4, tg32 medians of
         // six runs in each state of the page cache: two threads 37.2 tok/s so mapped against 33.6; one thread 21.1
         // against 19.3 in one series, 22.4 both in another. Only a hint: a kernel without THP for files ignores it.
         #[cfg(target_os = "linux")]
         let _ = map.advise(memmap2::Advice::HugePage);
-        Self::from_backing(path.to_path_buf(), Backing::Mmap(map))
+        Self::from_backing(path.to_path_buf(), Backing::Mmap(map, file))
     }
 
     /// Parses GGUF bytes held in memory; `label` names them in errors (tests, fuzzing, downloads).
@@ -152,7 +153,7 @@ impl GgufFile {
     }
     /// Lets the OS drop bytes `range` of tensor `t` from memory after they have been read (see [`crate::pages`]).
     pub fn release(&self, t: &TensorInfo, range: std::ops::Range<usize>) {
-        if let Backing::Mmap(map) = &self.backing {
+        if let Backing::Mmap(map, _) = &self.backing {
             crate::pages::release(map, (self.data_offset + t.offset) as usize + range.start, range.len());
         }
     }
@@ -161,7 +162,7 @@ impl GgufFile {
     /// close to 1.0 once every weight was read through 2 MiB pages (the file's ends short of a whole 2 MiB stay in
     /// small ones). None for bytes held in memory, or where the OS does not tell.
     pub fn huge_page_share(&self) -> Option<f64> {
-        let Backing::Mmap(map) = &self.backing else { return None };
+        let Backing::Mmap(map, _) = &self.backing else { return None };
         let (size, huge) = crate::pages::huge_mapped(map.as_ptr())?;
         (size > 0).then(|| huge as f64 / size as f64)
     }
@@ -170,8 +171,10 @@ impl GgufFile {
     /// is in 2 MiB pages ([`crate::page_cache::settle`]): for a model about to stream its weights. Maps every page.
     /// None for bytes held in memory, or where the OS cannot tell.
     pub fn settle_in_huge_pages(&self) -> Option<crate::page_cache::Settled> {
-        let Backing::Mmap(map) = &self.backing else { return None };
-        crate::page_cache::settle(&File::open(&self.path).ok()?, map)
+        match &self.backing {
+            Backing::Mmap(map, file) => crate::page_cache::settle(file, map),
+            Backing::Owned(_) => None,
+        }
     }
 
     /// The tensor's bytes, borrowed from the mapping (bounds were checked when the file was opened).

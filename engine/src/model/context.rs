@@ -83,6 +83,7 @@ impl Context {
             return Err(bad(format!("the model was trained for {} positions", hp.n_ctx_train)));
         }
         let kv = KvCache::new(kv_type, hp.n_layer, hp.n_head_kv, hp.head_dim, n_ctx, MAX_KV_BYTES)?;
+        model.settle_page_cache();
         let nb = DEFAULT_BATCH.min(n_ctx);
         let buf = Buffers::new(&model, nb, n_ctx);
         let team = Team::new(rayon::current_num_threads());

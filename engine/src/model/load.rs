@@ -4,6 +4,7 @@
 //! falls back to the token embedding when the file has none (tied embeddings: SmolLM2, Llama 3.2, Qwen2.5 small).
 
 use std::path::Path;
+use std::sync::OnceLock;
 
 use super::hparams::{Arch, HParams};
 use super::rope::Rope;
@@ -51,18 +52,15 @@ pub struct Model {
     pub(super) output: Mat,
     pub(super) layers: Vec<Layer>,
     pub(super) rope: Rope,
-    /// What [`Model::load`] did to have the file mapped in huge pages.
-    page_cache: Option<Settled>,
+    /// What [`Model::settle_page_cache`] did, once it has run.
+    page_cache: OnceLock<Option<Settled>>,
 }
 
 impl Model {
-    /// Maps the GGUF file at `path` and checks that it holds a model PocketLM can run. Then maps every page, in
-    /// huge pages where the OS can ([`GgufFile::settle_in_huge_pages`]), which generation runs faster on.
+    /// Maps the GGUF file at `path` and checks that it holds a model PocketLM can run.
     pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
         let gguf = GgufFile::open(path.as_ref())?;
-        let mut model = Model::from_gguf(gguf)?;
-        model.page_cache = model.gguf.settle_in_huge_pages();
-        Ok(model)
+        Model::from_gguf(gguf)
     }
 
     /// Checks and wraps an already opened file.
@@ -116,17 +114,23 @@ impl Model {
                 w_down: l.mat(&n("ffn_down.weight"), e, ff)?,
             });
         }
-        Ok(Model { gguf, hp, tok_embd, output_norm, output, layers, rope, page_cache: None })
+        Ok(Model { gguf, hp, tok_embd, output_norm, output, layers, rope, page_cache: OnceLock::new() })
     }
 
     pub fn hparams(&self) -> &HParams {
         &self.hp
     }
 
-    /// What loading did to have the file mapped in huge pages: None where it did nothing (see
-    /// [`crate::page_cache::settle`]), or for a model made with [`Model::from_gguf`].
+    /// Maps every page of the file, in huge pages where the OS can ([`GgufFile::settle_in_huge_pages`]), which
+    /// generation runs faster on: once per model, as its first [`Context`](super::Context) is made (a model only
+    /// looked at is not read). What it did, or None where it did nothing.
+    pub fn settle_page_cache(&self) -> Option<Settled> {
+        *self.page_cache.get_or_init(|| self.gguf.settle_in_huge_pages())
+    }
+
+    /// What [`Model::settle_page_cache`] did, if it has run and did anything.
     pub fn page_cache(&self) -> Option<Settled> {
-        self.page_cache
+        self.page_cache.get().copied().flatten()
     }
 
     /// The file, for the tokenizer and the chat template.
