@@ -1,21 +1,22 @@
 //! A model file's page cache in huge folios, so that its mapping is in 2 MiB pages. A generated token streams every
 //! weight once; through 4 KiB pages that is a TLB miss every 4 KiB. The mapping asks for huge pages
 //! ([`GgufFile::open`](crate::gguf::GgufFile::open)), but Linux maps a file in 2 MiB pages only where its page cache
-//! holds the bytes in 2 MiB folios, and it keeps the folios it has: a file just downloaded or copied in small writes
-//! is cached in small ones, and maps in 4 KiB pages until it leaves the cache. Intel Xeon (2 vCPUs, family 6 model
-//! 167), Linux 6.18 on ext4, two threads, the 1B-shaped Q4_K_M file: a copy written in 16 KiB writes was 0% in huge
-//! pages and generated 25–28 tok/s, where the same file read back into the cache through the mapping was 98% in
-//! huge pages and generated 32; a cache in the state a day of other programs left it (84%) read the feed-forward
-//! down weights at 19–23 GB/s and the output at 24, rather than 25–26 and 28.
+//! holds the bytes in 2 MiB folios, and it keeps the folios it has: a file just downloaded or copied in small writes is
+//! cached in small ones, and maps in 4 KiB pages until it leaves the cache. Intel Xeon (2 vCPUs, family 6 model 167),
+//! Linux 6.18 on ext4, two threads, the 1B-shaped Q4_K_M file: a copy written in 16 KiB writes was 0% in huge pages and
+//! generated 25–28 tok/s, where the same file read back into the cache through the mapping was 98% in huge pages and
+//! generated 32; with the cache in the state a day of other programs left it (84%), per-step timers (a throwaway) had
+//! the output read at 24.4–24.7 GB/s and the Q4_K feed-forward down weights at 22.8–23.5, against 27.8 and 24.6–24.9
+//! once it had been dropped and read again.
 //!
 //! [`settle`] moves such a file into huge folios before a model first generates (as its first context is made,
-//! `Model::settle_page_cache`). It maps every page (`MADV_POPULATE_READ`, which
-//! reads the file as the first token would have), finds the 2 MiB chunks not mapped in huge pages (`PAGEMAP_SCAN`,
-//! Linux 6.7 and later), drops them from the page cache (`POSIX_FADV_DONTNEED`) and maps them again: the faults of
-//! a mapping that asks for huge pages read ahead in 2 MiB folios. The first chunk goes alone, as a test: where it
-//! comes back in small pages (a file system without large folios, a dirty page, memory too fragmented for a 2 MiB
-//! folio), nothing more is dropped. Pages another program maps stay in the cache whatever we ask, and ours then map
-//! them again as they were. The bytes never change: the file is only read.
+//! `Model::settle_page_cache`). It maps every page (`MADV_POPULATE_READ`, which reads the file as the first token would
+//! have), finds the 2 MiB chunks not mapped in huge pages (`PAGEMAP_SCAN`, Linux 6.7 and later), drops them from the
+//! page cache (`POSIX_FADV_DONTNEED`) and maps them again: the faults of a mapping that asks for huge pages read ahead
+//! in 2 MiB folios. The first chunk goes alone, as a test: where it comes back in small pages (a file system without
+//! large folios, a dirty page, memory too fragmented for a 2 MiB folio), nothing more is dropped. Pages another program
+//! maps stay in the cache whatever we ask, and ours then map them again as they were. The bytes never change: the file
+//! is only read.
 
 use std::fs::File;
 use std::ops::Range;
@@ -31,7 +32,7 @@ pub const CHUNK: usize = 2 << 20;
 pub struct Settled {
     /// Bytes checked: the mapping's whole 2 MiB chunks.
     pub checked: u64,
-    /// Of those, the bytes mapped in huge pages as the model loaded.
+    /// Of those, the bytes mapped in huge pages when it started.
     pub huge_before: u64,
     /// And once the chunks in small pages were read again.
     pub huge_after: u64,

@@ -76,13 +76,13 @@ impl GgufFile {
         // mmap-based model loader (llama.cpp's included), and PocketLM writes files only through temp + rename,
         // so its own outputs are never changed in place.
         let map = unsafe { Mmap::map(&file) }.map_err(|e| GgufError::new(path, Fault::Io(e)))?;
-        // Ask for the file's pages in 2 MiB folios, mapped as such (Linux's transparent huge pages): a generated
-        // token streams every weight once, and with 4 KiB pages that is a TLB miss every 4 KiB. It takes effect
-        // where the page cache does not hold the file yet (the first run after a boot, or once the file is
-        // evicted), and on files PocketLM wrote, which the cache holds in 2 MiB folios (`crate::atomic`); a model's
-        // first context moves the rest (`GgufFile::settle_in_huge_pages`). The 1B-shaped Q4_K_M on Zen 4, tg32 medians of
-        // six runs in each state of the page cache: two threads 37.2 tok/s so mapped against 33.6; one thread 21.1
-        // against 19.3 in one series, 22.4 both in another. Only a hint: a kernel without THP for files ignores it.
+        // Ask for the file's pages in 2 MiB folios, mapped as such (Linux's transparent huge pages): a generated token
+        // streams every weight once, and with 4 KiB pages that is a TLB miss every 4 KiB. It takes effect where the
+        // page cache does not hold the file yet (the first run after a boot, or once the file is evicted), and on files
+        // PocketLM wrote, which the cache holds in 2 MiB folios (`crate::atomic`); a model's first context moves the
+        // rest (`GgufFile::settle_in_huge_pages`). The 1B-shaped Q4_K_M on Zen 4, tg32 medians of six runs in each
+        // state of the page cache: two threads 37.2 tok/s so mapped against 33.6; one thread 21.1 against 19.3 in one
+        // series, 22.4 both in another. Only a hint: a kernel without THP for files ignores it.
         #[cfg(target_os = "linux")]
         let _ = map.advise(memmap2::Advice::HugePage);
         Self::from_backing(path.to_path_buf(), Backing::Mmap(map, file))
