@@ -439,11 +439,7 @@ fn pieces(par: &dyn Parallel, ws: &[Weight<'_>], n_tokens: usize, by_8: impl Fn(
     let bytes: usize = ws.iter().map(|w| w.data.len()).sum();
     if n_tokens == 1 && !serial && ws.len() > 1 {
         // A generated token's group: shares of equal bytes across the products (see `shares`).
-        let unit = |j: usize| match (by_8(j), ws[j].rows.is_multiple_of(16)) {
-            (true, true) => 16,
-            (true, false) => 8,
-            (false, _) => 1,
-        };
+        let unit = |j: usize| row_unit(ws[j].rows, by_8(j));
         let per_thread = ranges_per_thread(1, bytes, par.threads());
         if let Some(p) = shares::even_shares(ws, unit, par.threads(), per_thread).filter(|p| p.len() > 1) {
             return Some(p);
@@ -583,14 +579,19 @@ fn ranges_per_thread(n_tokens: usize, total: usize, threads: usize) -> usize {
 ///   in favour of eight). SmolLM2 ran as fast with its output in eight ranges per thread as in four (0.99–1.02).
 const TOKEN_RANGE_MIN_BYTES: usize = 256 << 10;
 
-/// Rows per contiguous range when a product of `rows` (> 0) rows is cut into `ranges` (at least one row each).
-/// With `by_8` (an 8-row kernel runs), a multiple of 8, and of 16 when `rows` is (see [`Rows8Kernel`]).
+/// Rows per contiguous range when a product of `rows` (> 0) rows is cut into `ranges` (at least one row each), a
+/// whole number of [`row_unit`]s.
 fn rows_per_piece(ranges: usize, rows: usize, by_8: bool) -> usize {
-    let per = rows.div_ceil(ranges.clamp(1, rows));
+    rows.div_ceil(ranges.clamp(1, rows)).next_multiple_of(row_unit(rows, by_8))
+}
+
+/// The rows a piece of a product with `rows` rows is a whole number of: 1, or with `by_8` (an 8-row kernel runs)
+/// 16 when `rows` is a multiple of 16 and 8 otherwise (see [`Rows8Kernel`]).
+fn row_unit(rows: usize, by_8: bool) -> usize {
     match by_8 {
-        true if rows.is_multiple_of(16) => per.next_multiple_of(16),
-        true => per.next_multiple_of(8),
-        false => per,
+        true if rows.is_multiple_of(16) => 16,
+        true => 8,
+        false => 1,
     }
 }
 
