@@ -182,7 +182,7 @@ pub fn run(args: Args) -> Result<()> {
             "bytes_per_token": per_token, "read_bandwidth_bytes_per_s": bandwidth, "tg_bound_ts": bound,
             "tg_fraction_of_bound": tg.map(|t| t / bound), "tg_fraction_of_bound_per_run": paired,
             "tg_fraction_of_bound_per_run_median": paired_median, "kv_cache_bytes": ctx.kv_bytes(), "peak_rss_bytes": rss,
-            "huge_page_share": huge,
+            "huge_page_share": huge, "kv_huge_page_share": ctx.kv_huge_page_share(),
             "page_cache_at_load": model.page_cache().map(|p| json!({
                 "checked_bytes": p.checked, "huge_bytes_before": p.huge_before, "huge_bytes_after": p.huge_after,
                 "reread_bytes": p.reread, "seconds": p.seconds,
@@ -233,11 +233,12 @@ pub fn run(args: Args) -> Result<()> {
         println!("hand-off between two threads: median {m:.0} ns round trip ({lo:.0}–{hi:.0} ns)");
     }
     println!(
-        "memory: file {}{}, KV cache {} ({:?}), peak resident {}",
+        "memory: file {}{}, KV cache {} ({:?}{}), peak resident {}",
         human_bytes(file_size),
         huge.map_or(String::new(), |h| format!(" ({:.0}% mapped in huge pages)", 100.0 * h)),
         human_bytes(ctx.kv_bytes() as u64),
         args.cache.kv_type(),
+        ctx.kv_huge_page_share().map_or(String::new(), |h| format!(", {:.0}% in huge pages", 100.0 * h)),
         rss.map_or("unknown".into(), human_bytes)
     );
     if let Some(p) = model.page_cache().filter(|p| p.checked > 0) {

@@ -21,7 +21,8 @@ pub fn release(map: &Mmap, start: usize, len: usize) {
 
 /// `len` bytes of anonymous memory (zeros), asked for in huge pages where the OS has them (Linux's transparent huge
 /// pages, `MADV_HUGEPAGE`), as a model file's mapping is ([`crate::gguf::GgufFile::open`]): for a bandwidth probe
-/// that should read memory the way a generated token reads the weights. Only a hint: without it, 4 KiB pages.
+/// that should read memory the way a generated token reads the weights, and for the KV cache. Only a hint: without
+/// it, 4 KiB pages.
 pub fn anonymous_huge(len: usize) -> std::io::Result<MmapMut> {
     let map = MmapMut::map_anon(len)?;
     #[cfg(target_os = "linux")]

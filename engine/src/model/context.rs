@@ -105,6 +105,10 @@ impl Context {
     pub fn kv_bytes(&self) -> usize {
         self.kv.bytes()
     }
+    /// The share of the KV cache's memory mapped in huge pages so far (see [`KvCache::huge_page_share`]).
+    pub fn kv_huge_page_share(&self) -> Option<f64> {
+        self.kv.huge_page_share()
+    }
     pub fn kv_type(&self) -> KvType {
         self.kv.ty
     }
