@@ -196,8 +196,7 @@ impl Context {
         let mut cs = vec![0f32; 2 * rope.half()];
         rope.angles(-(n_discard as i64), &mut cs);
         let n_move = n_past - n_keep - n_discard;
-        let n_layer = self.model.hparams().n_layer;
-        self.kv.move_positions(n_layer, n_keep + n_discard, n_keep, n_move, |keys| rope.apply(keys, &cs));
+        self.kv.move_positions(n_keep + n_discard, n_keep, n_move, |keys| rope.apply(keys, &cs));
         self.n_past -= n_discard;
         Ok(())
     }

@@ -235,8 +235,9 @@ fn runs_start_at_blocks(n_head: usize, group: usize, head_dim: usize, block: usi
     aligned(1) && aligned(threads)
 }
 
-/// Positions per block of keys or values that attention reads at a time (converted to f32 from an f16 cache).
-pub(super) const KV_CHUNK: usize = 64;
+/// Positions per block of keys or values that attention reads at a time (converted to f32 from an f16 cache): the
+/// cache's blocks, whose rows are contiguous.
+pub(super) const KV_CHUNK: usize = super::kv::BLOCK;
 
 /// Attention with fewer multiply-adds than this (q·k plus p·v, all heads) stays on the calling thread. A step of
 /// the team costs about a microsecond; from a few positions on, the second thread reading half the cache is worth
@@ -287,12 +288,12 @@ fn attention(
         // process: attention 0.86–0.90 of the time at positions 0–63, 0.96–0.99 at 64–127 and as long from there
         // on (two identical builds: 1.03–1.05 and 1.00–1.02), where these first rows are much of a run's reads.
         if let (1, Some(next), Some(k), Some(v)) = (n, runs.get(r + 1), kv.k.f32s(), kv.v.f32s()) {
-            let (at, len) = (kv.offset(l, next.start / group, 0), (pos0 + 1) * hd);
+            let (at, len) = (kv.offset(l, next.start / group, 0), (pos0 + 1).min(KV_CHUNK) * hd);
             ops::ask_first(&k[at..at + len]);
             ops::ask_first(&v[at..at + len]);
         }
-        let base = kv.offset(l, heads.start / group, 0);
-        let run = Heads { kv, base, q, first: heads.start, count: heads.len(), nq, hd, n, pos0 };
+        let (layer, kv_head, first, count) = (l, heads.start / group, heads.start, heads.len());
+        let run = Heads { kv, layer, kv_head, q, first, count, nq, hd, n, pos0 };
         attend_on(&run, bufs, avx512, avx2);
         if let Some(acts) = acts {
             // SAFETY: the run's block of `att`, which it alone wrote (and `bufs` is gone); for one token it holds
@@ -357,11 +358,12 @@ struct HeadBuffers<'a> {
     sums: &'a mut [ops::WeightedSum],
 }
 
-/// What a run of query heads reads: their KV head's cache rows (from `base`), and their slices of each token's
-/// queries (heads `first..first + count`).
+/// What a run of query heads reads: their KV head's cache rows (layer `layer`, KV head `kv_head`), and their slices
+/// of each token's queries (heads `first..first + count`).
 struct Heads<'a> {
     kv: &'a KvCache,
-    base: usize,
+    layer: usize,
+    kv_head: usize,
     q: &'a [f32],
     first: usize,
     count: usize,
@@ -442,22 +444,29 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
         // Token t0 + i sees positions 0..n_kv(i).
         let n_kv = |i: usize| h.pos0 + t0 + i + 1;
         let end = n_kv(tn - 1);
+        // The cache rows of the block at position c (a multiple of KV_CHUNK) that the tile's tokens see.
+        let block = |c: usize| {
+            let at = h.kv.offset(h.layer, h.kv_head, c);
+            at..at + KV_CHUNK.min(end - c) * hd
+        };
         // For head j and token i, the first to read the block at position c (tokens see it from the first whose
         // positions reach it on), the rows they may ask for ahead.
         let ahead = |cache: Option<&'a [f32]>, c: usize, j: usize, i: usize| {
             let first = j == 0 && (i == 0 || c >= n_kv(i - 1));
-            cache.filter(|_| first).map(|rows| ops::Ahead(&rows[h.base + c * hd..h.base + end * hd]))
+            cache.filter(|_| first).map(|rows| ops::Ahead(&rows[block(c)]))
         };
-        // And the first rows, which nothing asks for ahead of.
-        let start = |cache: Option<&'a [f32]>| {
-            if let Some(rows) = cache {
-                ops::ask_first(&rows[h.base..h.base + end * hd]);
+        // And the first rows of the block at c, which nothing asks for ahead of: the first block's at the start,
+        // each next block's as the one before it starts.
+        let start = |cache: Option<&'a [f32]>, c: usize| {
+            if let Some(rows) = cache.filter(|_| c < end) {
+                ops::ask_first(&rows[block(c)]);
             }
         };
-        start(k_rows);
+        start(k_rows, 0);
         for c in (0..end).step_by(KV_CHUNK) {
             let m = KV_CHUNK.min(end - c);
-            let keys = h.kv.k.rows(h.base + c * hd, m * hd, rows);
+            start(k_rows, c + KV_CHUNK);
+            let keys = h.kv.k.rows(block(c).start, m * hd, rows);
             for j in 0..h.count {
                 for i in (0..tn).filter(|&i| c < n_kv(i)) {
                     let mi = m.min(n_kv(i) - c);
@@ -467,7 +476,7 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
                 }
             }
         }
-        start(v_rows);
+        start(v_rows, 0);
         for j in 0..h.count {
             for i in 0..tn {
                 softmax::<MODE>(&mut scores[at(j, i) * n_ctx..][..n_kv(i)]);
@@ -476,7 +485,8 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
         }
         for c in (0..end).step_by(KV_CHUNK) {
             let m = KV_CHUNK.min(end - c);
-            let values = h.kv.v.rows(h.base + c * hd, m * hd, rows);
+            start(v_rows, c + KV_CHUNK);
+            let values = h.kv.v.rows(block(c).start, m * hd, rows);
             for j in 0..h.count {
                 for i in (0..tn).filter(|&i| c < n_kv(i)) {
                     let mi = m.min(n_kv(i) - c);

@@ -1,5 +1,6 @@
-//! The KV cache: keys (after RoPE) and values of every cached position, laid out [layer][kv head][position][dim]
-//! so that one head's keys are contiguous for the attention loop and a context shift moves one block per head.
+//! The KV cache: keys (after RoPE) and values of every cached position, in blocks of [`BLOCK`] positions, laid out
+//! [block][layer][kv head][position in block][dim]: a block of one head's keys is contiguous for the attention
+//! loop, which reads them a block at a time, and the cache fills block by block as positions are used.
 //!
 //! Two storage types. F32 (the default): the logits then follow transformers' to 1e-6, and the demo model's cache
 //! is 30 layers × 2 × 192 × 4 B = 45 KiB per position (90 MiB at 2048). F16, llama.cpp's default, halves that —
@@ -7,22 +8,31 @@
 //! a block of rows at a time back to f32 (F16C / NEON fp16 through `half`, detected at run time).
 //!
 //! The memory is anonymous pages that the OS zeroes as they are first touched, asked for in huge pages (Linux's
-//! transparent huge pages, `MADV_HUGEPAGE`; elsewhere, or with them off, 4 KiB pages that become resident as
-//! positions are used). In 4 KiB pages, a generated token's attention and cache writes touch pages per layer, KV
-//! head and keys or values, whose TLB entries the weights streaming by in between may have pushed out (this
-//! machine's counters are not visible to tell), and a chat's new positions take a fresh page of each every 16
-//! (SmolLM2-135M: 11 page faults a token, at 16 µs each on the Xeon below). In 2 MiB pages the whole cache takes
-//! a few TLB entries. Then each layer's and head's 2 MiB becomes resident once
-//! touched: up to the whole cache from the first token, as llama.cpp's cache is from the start. Intel Xeon (2 vCPUs,
-//! family 6 model 167), SmolLM2-135M Q4_K_M, `bench -n 128` on 2 threads, five pairs of runs in turn: 187–197 →
-//! 190–205 tok/s, four of five faster (each run against the bandwidth measured around it: medians 73–77% →
-//! 75–76%); with the team's longer spinning (`team`) as well, faster in each of eight rounds.
+//! transparent huge pages, `MADV_HUGEPAGE`; elsewhere, or with them off, 4 KiB ones). It becomes resident as
+//! positions are used, a block at a time (1.4 MiB of keys for SmolLM2-135M at f32, 2 MiB for a Llama-3.2-1B shape).
+//! The cache used to be laid out [layer][kv head][position][dim], in 4 KiB pages: a generated token's attention
+//! and cache writes then touched pages of every layer, KV head and keys or values, and a chat's new positions took
+//! a fresh page of each every 16 (SmolLM2-135M: 11 page faults a token, at 16 µs each on the Xeon below). In huge
+//! pages that layout made each layer's and head's first 2 MiB resident at the first token: the whole cache at a
+//! context of 4096 (312 rather than 158 MiB resident, and the first token 0.6 s late with its page faults). In
+//! blocks, a few huge pages hold every position used so far. Intel Xeon (2 vCPUs, family 6 model 167),
+//! SmolLM2-135M Q4_K_M, 2 threads, the build before against this one (both changes, with the team's longer
+//! spinning, `team`):
+//! - `generate -n 600` at the CLI's context of 4096, two runs each: 132–135 → 160–165 tok/s (157–158 with huge
+//!   pages in the old layout), first token after 0.02–0.03 s, peak resident 158 → 164 MiB, system time
+//!   0.75–0.82 → 0.15–0.19 s; `-n 1500`: 88–93 → 128–129 tok/s;
+//! - `bench -n 128`, three pairs in turn: 179–182 → 202–207 tok/s; each run against the bandwidth measured around
+//!   it, medians 68–69% → 77–79%;
+//! - `bench -p 512`: 627–657 and 647–667 tok/s, the same.
 
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use memmap2::MmapMut;
 
 use super::ModelError;
+
+/// Positions per block of the cache: its rows are laid out [block][layer][kv head][position in block][dim].
+pub(super) const BLOCK: usize = 64;
 
 /// Storage type of a context's KV cache.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -119,6 +129,7 @@ impl Store {
 
 pub(super) struct KvCache {
     pub n_ctx: usize,
+    n_layer: usize,
     n_head_kv: usize,
     head_dim: usize,
     pub ty: KvType,
@@ -137,18 +148,21 @@ impl KvCache {
         max_bytes: usize,
     ) -> Result<KvCache, ModelError> {
         let bad = |reason: String| ModelError::BadContextSize { n_ctx, reason };
-        let len = (n_layer * n_head_kv * head_dim).checked_mul(n_ctx).filter(|&n| n <= max_bytes / 2 / ty.bytes());
+        let positions = n_ctx.next_multiple_of(BLOCK);
+        let len = (n_layer * n_head_kv * head_dim).checked_mul(positions).filter(|&n| n <= max_bytes / 2 / ty.bytes());
         let len =
             len.ok_or_else(|| bad(format!("its KV cache would pass PocketLM's limit of {} GiB", max_bytes >> 30)))?;
         let refused = |_| bad(format!("cannot allocate its {} MiB KV cache", (2 * len * ty.bytes()) >> 20));
         let k = Store::zeroed(ty, len).map_err(refused)?;
         let v = Store::zeroed(ty, len).map_err(refused)?;
-        Ok(KvCache { n_ctx, n_head_kv, head_dim, ty, k, v })
+        Ok(KvCache { n_ctx, n_layer, n_head_kv, head_dim, ty, k, v })
     }
 
-    /// Index of (layer, kv head, position) in `k` and `v`.
+    /// Index of (layer, kv head, position) in `k` and `v`. The rows of positions `c..c + m` of one layer and head
+    /// are contiguous when `c..c + m` lies within one [`BLOCK`].
     pub fn offset(&self, layer: usize, head: usize, pos: usize) -> usize {
-        ((layer * self.n_head_kv + head) * self.n_ctx + pos) * self.head_dim
+        let (block, row) = (pos / BLOCK, pos % BLOCK);
+        (((block * self.n_layer + layer) * self.n_head_kv + head) * BLOCK + row) * self.head_dim
     }
 
     pub fn bytes(&self) -> usize {
@@ -163,19 +177,21 @@ impl KvCache {
         (k_size + v_size > 0).then(|| (k_huge + v_huge) as f64 / (k_size + v_size) as f64)
     }
 
-    /// Moves `n` positions of every layer and head from `from` to `to` (keys and values), then lets `rotate`
-    /// turn each moved block of keys (n × head_dim, as f32).
-    pub fn move_positions(&mut self, n_layer: usize, from: usize, to: usize, n: usize, rotate: impl Fn(&mut [f32])) {
+    /// Moves `n` positions of every layer and head from `from` to `to` (keys and values; `to <= from`, as a
+    /// context shift moves them), then lets `rotate` turn each moved key (head_dim values, as f32).
+    pub fn move_positions(&mut self, from: usize, to: usize, n: usize, rotate: impl Fn(&mut [f32])) {
+        assert!(to <= from, "KV positions move towards the start");
         let hd = self.head_dim;
-        let (mut keys, mut scratch) = (vec![0f32; n * hd], vec![0f32; n * hd]);
-        for l in 0..n_layer {
-            for h in 0..self.n_head_kv {
-                let (dst, src) = (self.offset(l, h, to), self.offset(l, h, from));
-                self.k.copy_within(src..src + n * hd, dst);
-                self.v.copy_within(src..src + n * hd, dst);
-                keys.copy_from_slice(self.k.rows(dst, n * hd, &mut scratch));
-                rotate(&mut keys);
-                self.k.write(dst, &keys);
+        let (mut key, mut scratch) = (vec![0f32; hd], vec![0f32; hd]);
+        // In order of position, so that each source row is read before a later one overwrites it.
+        for p in 0..n {
+            for (l, h) in (0..self.n_layer).flat_map(|l| (0..self.n_head_kv).map(move |h| (l, h))) {
+                let (dst, src) = (self.offset(l, h, to + p), self.offset(l, h, from + p));
+                self.k.copy_within(src..src + hd, dst);
+                self.v.copy_within(src..src + hd, dst);
+                key.copy_from_slice(self.k.rows(dst, hd, &mut scratch));
+                rotate(&mut key);
+                self.k.write(dst, &key);
             }
         }
     }
@@ -185,33 +201,43 @@ impl KvCache {
 mod tests {
     use super::*;
 
-    /// What is written at each (layer, head, position) reads back there (f32 exactly, f16 rounded), and a moved
-    /// block lands where it was sent. Where Linux gives transparent huge pages, the written cache is in them.
+    /// What is written at each (layer, head, position) reads back there (f32 exactly, f16 rounded), and moved
+    /// positions land where they were sent, keys turned. Where Linux gives transparent huge pages, the written
+    /// cache is in them.
     #[test]
     fn the_cache_keeps_what_is_written_in_huge_pages() {
-        let (layers, heads, hd, n_ctx) = (3, 2, 64, 1024);
+        let (layers, heads, hd, n_ctx) = (3, 2, 64, 1000);
         let row = |l: usize, h: usize, p: usize| -> Vec<f32> {
             (0..hd).map(|i| ((l * 7 + h * 3 + p) % 97) as f32 + i as f32 / 64.0).collect()
         };
         for ty in [KvType::F32, KvType::F16] {
             let mut kv = KvCache::new(ty, layers, heads, hd, n_ctx, 1 << 30).unwrap();
-            assert_eq!(kv.bytes(), 2 * layers * heads * hd * n_ctx * ty.bytes());
-            for (l, h, p) in (0..layers).flat_map(|l| (0..heads).flat_map(move |h| (0..n_ctx).map(move |p| (l, h, p)))) {
+            assert_eq!(kv.bytes(), 2 * layers * heads * hd * n_ctx.next_multiple_of(BLOCK) * ty.bytes());
+            let all = || (0..layers).flat_map(|l| (0..heads).flat_map(move |h| (0..n_ctx).map(move |p| (l, h, p))));
+            for (l, h, p) in all() {
                 let at = kv.offset(l, h, p);
                 kv.k.write(at, &row(l, h, p));
                 kv.v.write(at, &row(l, h, p).iter().map(|x| -x).collect::<Vec<_>>());
             }
             let mut scratch = vec![0f32; 4 * hd];
-            for (l, h, p) in [(0, 0, 0), (1, 1, 500), (2, 1, n_ctx - 1)] {
+            for (l, h, p) in all() {
                 let want = row(l, h, p);
                 let near = |got: &[f32], sign: f32| got.iter().zip(&want).all(|(g, w)| (g - sign * w).abs() <= 0.05);
                 assert!(near(kv.k.rows(kv.offset(l, h, p), hd, &mut scratch), 1.0), "{ty:?} keys at {l} {h} {p}");
                 assert!(near(kv.v.rows(kv.offset(l, h, p), hd, &mut scratch), -1.0), "{ty:?} values at {l} {h} {p}");
             }
             assert_eq!(kv.k.f32s().is_some(), ty == KvType::F32);
-            kv.move_positions(layers, 10, 2, 3, |_| {});
-            let moved = kv.k.rows(kv.offset(1, 0, 3), hd, &mut scratch).to_vec();
-            assert!(moved.iter().zip(row(1, 0, 11)).all(|(g, w)| (g - w).abs() <= 0.05), "{ty:?} moved");
+            // Positions 70..130 to 40..100: across blocks, onto themselves in part.
+            kv.move_positions(70, 40, 60, |key| key.iter_mut().for_each(|x| *x += 1.0));
+            for (l, h, p) in [(0, 0, 0), (1, 1, 29), (2, 0, 30), (2, 1, 59)] {
+                let (key, value) = (kv.k.rows(kv.offset(l, h, 40 + p), hd, &mut scratch).to_vec(), {
+                    let mut s = vec![0f32; hd];
+                    kv.v.rows(kv.offset(l, h, 40 + p), hd, &mut s).to_vec()
+                });
+                let want = row(l, h, 70 + p);
+                assert!(key.iter().zip(&want).all(|(g, w)| (g - w - 1.0).abs() <= 0.05), "{ty:?} moved key {p}");
+                assert!(value.iter().zip(&want).all(|(g, w)| (g + w).abs() <= 0.05), "{ty:?} moved value {p}");
+            }
 
             let thp = std::fs::read_to_string("/sys/kernel/mm/transparent_hugepage/enabled").unwrap_or_default();
             if let (Some(share), false) = (kv.huge_page_share(), thp.is_empty() || thp.contains("[never]")) {
