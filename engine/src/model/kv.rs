@@ -91,10 +91,6 @@ impl Store {
         unsafe { std::slice::from_raw_parts_mut(self.map.as_mut_ptr().cast::<T>(), self.len) }
     }
 
-    fn len(&self) -> usize {
-        self.len
-    }
-
     /// Stores `src` at element `at`.
     pub fn write(&mut self, at: usize, src: &[f32]) {
         match self.ty {
@@ -165,8 +161,11 @@ impl KvCache {
         (((block * self.n_layer + layer) * self.n_head_kv + head) * BLOCK + row) * self.head_dim
     }
 
+    /// Bytes of the keys and values of the cache's `n_ctx` positions. (The memory mapped for them reaches on to a
+    /// whole block and a whole 2 MiB; the positions past `n_ctx` are never written, and resident only as part of
+    /// a huge page.)
     pub fn bytes(&self) -> usize {
-        (self.k.len() + self.v.len()) * self.ty.bytes()
+        2 * self.n_layer * self.n_head_kv * self.head_dim * self.n_ctx * self.ty.bytes()
     }
 
     /// The share of the keys' and values' memory mapped in huge pages so far ([`crate::pages::huge_mapped`]); None
@@ -219,7 +218,7 @@ mod tests {
         };
         for ty in [KvType::F32, KvType::F16] {
             let mut kv = KvCache::new(ty, layers, heads, hd, n_ctx, 1 << 30).unwrap();
-            assert_eq!(kv.bytes(), 2 * layers * heads * hd * n_ctx.next_multiple_of(BLOCK) * ty.bytes());
+            assert_eq!(kv.bytes(), 2 * layers * heads * hd * n_ctx * ty.bytes());
             let all = || (0..layers).flat_map(|l| (0..heads).flat_map(move |h| (0..n_ctx).map(move |p| (l, h, p))));
             for (l, h, p) in all() {
                 let at = kv.offset(l, h, p);
