@@ -340,8 +340,7 @@ type ProbeBuffer = Box<dyn std::ops::DerefMut<Target = [u8]>>;
 
 /// The share of `buf` mapped in huge pages, where the OS says (Linux, Android).
 fn huge_page_share(buf: &[u8]) -> Option<f64> {
-    let (size, huge) = pocketlm::pages::huge_mapped(buf.as_ptr())?;
-    (size > 0).then(|| huge as f64 / size as f64)
+    pocketlm::pages::huge_share(buf.as_ptr())
 }
 
 /// Read bandwidth of main memory: every pool thread sums its share of `buf`, as plain loads and, on x86-64, with

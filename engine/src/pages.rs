@@ -44,6 +44,13 @@ pub fn huge_mapped(at: *const u8) -> Option<(u64, u64)> {
     Some((kb("Size"), kb("FilePmdMapped") + kb("AnonHugePages") + kb("ShmemPmdMapped")))
 }
 
+/// Of the memory area that holds address `at`: the share of it mapped in huge pages ([`huge_mapped`]). None where
+/// the OS does not tell, or the area is empty.
+pub fn huge_share(at: *const u8) -> Option<f64> {
+    let (size, huge) = huge_mapped(at)?;
+    (size > 0).then(|| huge as f64 / size as f64)
+}
+
 /// The `key: value` lines of the area of a smaps text (`/proc/PID/smaps`) that holds address `at`, up to and
 /// including its `VmFlags` line. Each area starts with a line `start-end perms offset dev inode [path]`.
 pub fn area_fields(smaps: &str, at: usize) -> Option<Vec<(&str, &str)>> {

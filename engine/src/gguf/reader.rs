@@ -163,8 +163,7 @@ impl GgufFile {
     /// small ones). None for bytes held in memory, or where the OS does not tell.
     pub fn huge_page_share(&self) -> Option<f64> {
         let Backing::Mmap(map, _) = &self.backing else { return None };
-        let (size, huge) = crate::pages::huge_mapped(map.as_ptr())?;
-        (size > 0).then(|| huge as f64 / size as f64)
+        crate::pages::huge_share(map.as_ptr())
     }
 
     /// Moves the parts of the file that its page cache holds in small folios into huge ones, so that the mapping

@@ -168,12 +168,11 @@ impl KvCache {
         2 * self.n_layer * self.n_head_kv * self.head_dim * self.n_ctx * self.ty.bytes()
     }
 
-    /// The share of the keys' and values' memory mapped in huge pages so far ([`crate::pages::huge_mapped`]); None
-    /// where the OS does not tell.
+    /// The share of the keys' and values' memory mapped in huge pages so far ([`crate::pages::huge_share`]; the two
+    /// mappings are the same size); None where the OS does not tell.
     pub fn huge_page_share(&self) -> Option<f64> {
-        let [k, v] = [&self.k, &self.v].map(|s| crate::pages::huge_mapped(s.map.as_ptr()));
-        let ((k_size, k_huge), (v_size, v_huge)) = (k?, v?);
-        (k_size + v_size > 0).then(|| (k_huge + v_huge) as f64 / (k_size + v_size) as f64)
+        let share = |s: &Store| crate::pages::huge_share(s.map.as_ptr());
+        Some((share(&self.k)? + share(&self.v)?) / 2.0)
     }
 
     /// Moves `n` positions of every layer and head from `from` to `to` (keys and values; `to <= from`, as a
