@@ -69,7 +69,7 @@ impl Element for f16 {}
 
 impl Store {
     /// `n` zeroed elements; memory the system refuses is an error, not an abort. The mapping is a whole number of
-    /// 2 MiB, so that its last part can be a huge page too (the rest of it is never touched).
+    /// 2 MiB, so that its last part can be a huge page too (the bytes past the elements are never written).
     fn zeroed(ty: KvType, n: usize) -> std::io::Result<Store> {
         let bytes = n.checked_mul(ty.bytes()).and_then(|b| b.max(1).checked_next_multiple_of(HUGE_PAGE));
         let map = crate::pages::anonymous_huge(bytes.ok_or(std::io::ErrorKind::OutOfMemory)?)?;
@@ -144,8 +144,9 @@ impl KvCache {
         max_bytes: usize,
     ) -> Result<KvCache, ModelError> {
         let bad = |reason: String| ModelError::BadContextSize { n_ctx, reason };
-        let positions = n_ctx.next_multiple_of(BLOCK);
-        let len = (n_layer * n_head_kv * head_dim).checked_mul(positions).filter(|&n| n <= max_bytes / 2 / ty.bytes());
+        let positions = n_ctx.checked_next_multiple_of(BLOCK);
+        let len = positions.and_then(|p| (n_layer * n_head_kv * head_dim).checked_mul(p));
+        let len = len.filter(|&n| n <= max_bytes / 2 / ty.bytes());
         let len =
             len.ok_or_else(|| bad(format!("its KV cache would pass PocketLM's limit of {} GiB", max_bytes >> 30)))?;
         let refused = |_| bad(format!("cannot allocate its {} MiB KV cache", (2 * len * ty.bytes()) >> 20));
@@ -224,7 +225,7 @@ mod tests {
                 kv.k.write(at, &row(l, h, p));
                 kv.v.write(at, &row(l, h, p).iter().map(|x| -x).collect::<Vec<_>>());
             }
-            let mut scratch = vec![0f32; 4 * hd];
+            let (mut scratch, mut scratch_v) = (vec![0f32; 4 * hd], vec![0f32; hd]);
             for (l, h, p) in all() {
                 let want = row(l, h, p);
                 let near = |got: &[f32], sign: f32| got.iter().zip(&want).all(|(g, w)| (g - sign * w).abs() <= 0.05);
@@ -235,10 +236,8 @@ mod tests {
             // Positions 70..130 to 40..100: across blocks, onto themselves in part.
             kv.move_positions(70, 40, 60, |key| key.iter_mut().for_each(|x| *x += 1.0));
             for (l, h, p) in [(0, 0, 0), (1, 1, 29), (2, 0, 30), (2, 1, 59)] {
-                let (key, value) = (kv.k.rows(kv.offset(l, h, 40 + p), hd, &mut scratch).to_vec(), {
-                    let mut s = vec![0f32; hd];
-                    kv.v.rows(kv.offset(l, h, 40 + p), hd, &mut s).to_vec()
-                });
+                let at = kv.offset(l, h, 40 + p);
+                let (key, value) = (kv.k.rows(at, hd, &mut scratch), kv.v.rows(at, hd, &mut scratch_v));
                 let want = row(l, h, 70 + p);
                 assert!(key.iter().zip(&want).all(|(g, w)| (g - w - 1.0).abs() <= 0.05), "{ty:?} moved key {p}");
                 assert!(value.iter().zip(&want).all(|(g, w)| (g + w).abs() <= 0.05), "{ty:?} moved value {p}");
