@@ -95,13 +95,19 @@ pub(crate) fn prefetch_weights(from: *const u8, len: usize) {
     }
 }
 
-/// Asks for the cache lines of the bytes that follow `block` in its stream (a hint: it never faults, so the
-/// addresses may lie past the end of the weights), for the one-token Q4_K and Q6_K kernels: where
+/// Asks for the cache lines of the bytes that follow `block` in its stream, for the one-token Q4_K and Q6_K
+/// kernels ([`prefetch_ahead_of`]).
+#[inline(always)]
+fn prefetch_ahead(block: &[u8]) {
+    prefetch_ahead_of(block.as_ptr(), block.len());
+}
+
+/// Asks for the cache lines of `len` bytes of a stream of weights as far ahead of `at` as the one-token kernels
+/// ask (a hint: it never faults, so the addresses may lie past the end of the weights): where
 /// [`choose_weights_hint`] chose L1 (AMD), those [`PREFETCH_AHEAD`] bytes after it; where it chose L2 (Intel), those
 /// [`L2_AHEAD`] bytes after it into L2, and those [`NEAR_AHEAD`] bytes after it into L1.
 #[inline(always)]
-fn prefetch_ahead(block: &[u8]) {
-    let (at, len) = (block.as_ptr(), block.len());
+fn prefetch_ahead_of(at: *const u8, len: usize) {
     if WEIGHTS_INTO_L2.load(Ordering::Relaxed) {
         prefetch_lines_with::<_MM_HINT_T1>(at.wrapping_add(L2_AHEAD), len);
         prefetch_lines_with::<_MM_HINT_T0>(at.wrapping_add(NEAR_AHEAD), len);
@@ -110,14 +116,14 @@ fn prefetch_ahead(block: &[u8]) {
     }
 }
 
-/// How far ahead of the block in hand the one-token Q4_K and Q6_K kernels ask for weights into L2 (Intel), in
-/// each of their [`STREAMS`]. Set when they took one stream a thread, [`PREFETCH_AHEAD`] (8 KB) was too far for
+/// How far ahead of the block in hand the one-token kernels ask for weights into L2 (Intel), in each of their
+/// [`STREAMS`]. Set when they took one stream a thread, [`PREFETCH_AHEAD`] (8 KB) was too far for
 /// two: Intel Xeon (2 vCPUs, family 6 model 167), two threads, the 1B-shaped Q4_K_M file generated 29.9–30.2 tok/s
 /// asking 8 KB ahead, 31.2–32.3 at 4 KB, 33.1–33.6 at 3 KB (four runs), 32.2–33.4 at 2 and 2.5 KB, 30.4–30.6 at
 /// 1 KB; 6, 12 and 16 KB were slower than 8.
 const L2_AHEAD: usize = 3072;
 
-/// How far ahead of the block in hand the one-token Q4_K and Q6_K kernels ask for weights into L1 when the requests
+/// How far ahead of the block in hand the one-token kernels ask for weights into L1 when the requests
 /// [`L2_AHEAD`] bytes ahead go to L2 (measured with those 8 KB ahead): the lines that those brought to L2 then reach L1
 /// a few blocks early, where on their own they came in late, a few lines at a time, while the kernel waited. On an
 /// Intel Xeon (Emerald Rapids, 2 vCPUs, 2 threads), the 1B-shaped Q4_K_M file generated 30.7–33.0 tok/s with it against
@@ -127,18 +133,23 @@ const L2_AHEAD: usize = 3072;
 /// 1 KB and more a little slower than 512. What held the kernels back was their arithmetic between the loads: the same
 /// products done as a pass that only read the weights (a throwaway) generated 36–39 tok/s; with 8 `vpdpbusd` per 64
 /// bytes added to it, 31–33 asking 8 KB ahead into L2 alone, and 35–36 asking 2 KB ahead into L1 as well. The legacy
-/// types' kernels, which keep four rows in flight, gained nothing measurable from it (the 1B-shaped file in Q4_0,
-/// quiet: 34.1–34.8 tok/s asking 256 or 512 bytes ahead, 34.4 without).
+/// types' kernels, which keep four rows in flight, at first gained nothing measurable from it (the 1B-shaped file in
+/// Q4_0, quiet: 34.1–34.8 tok/s asking 256 or 512 bytes ahead, 34.4 without); but asked for as these kernels ask,
+/// 3 KB ahead into L2 and 512 bytes into L1 rather than 8 KB into L2 alone ([`prefetch_span`]), SmolLM2-135M
+/// Q4_K_M (Q5_0 and Q8_0 but for its feed-forward down) generated faster on the same Xeon (family 6 model 167,
+/// 2 threads, `bench -n 128`), in two series of four pairs of runs in turn: 185 → 197 tok/s on average in the first,
+/// and faster in each pair of the second, 173–203 → 197–211, its Q5_0 and Q8_0 products 5–11% faster there
+/// (per-step timers, a throwaway; the Q8_0 output 1106 → 1003 µs a token).
 const NEAR_AHEAD: usize = 512;
 
 /// For a kernel with rows in flight that lie one after the other, `span` bytes of blocks `ib` of them together:
-/// asks for `span` bytes [`PREFETCH_AHEAD`] ahead of block `ib` of the last of them (at `last`), a cache line at a
-/// time (a hint: it never faults). Block by block and group of rows by group, these cover every byte that follows,
-/// at least that far ahead of any byte the kernel reads; counted from the first row, the lead would shrink to
-/// nothing for the last rows of wide ones.
+/// asks for `span` bytes as far ahead of block `ib` of the last of them (at `last`) as [`prefetch_ahead_of`] asks,
+/// a cache line at a time (a hint: it never faults). Block by block and group of rows by group, these cover every
+/// byte that follows, at least that far ahead of any byte the kernel reads; counted from the first row, the lead
+/// would shrink to nothing for the last rows of wide ones.
 #[inline(always)]
 pub(super) fn prefetch_span(last: *const u8, span: usize, ib: usize) {
-    prefetch_weights(last.wrapping_add(PREFETCH_AHEAD + ib * span), span);
+    prefetch_ahead_of(last.wrapping_add(ib * span), span);
 }
 
 /// Asks for the cache lines of the `len` bytes from `from`, one request per 64 bytes (a hint: it never faults, so

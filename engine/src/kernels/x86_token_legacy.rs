@@ -2,17 +2,17 @@
 //! Q4_1 and Q5_1 against Q8_1. Files whose rows are not a whole number of 256 weights (SmolLM2's 576) carry these
 //! types instead of the k-quants, and the demo file is Q4_1.
 //!
-//! Four rows are in flight at once, so that each row's chain of multiply-adds (one per block) hides behind the
-//! others'; they lie one after the other, and the kernel asks for their bytes
-//! [`PREFETCH_AHEAD`](super::x86_token::PREFETCH_AHEAD) ahead of the last row's, a cache line at a time (counted
-//! from the first row's, as it was, rows of 2048 Q8_0 weights streamed at 33–40 GB/s on two threads rather than
-//! 48–50). Ranges of 256 KB and more were once read as four streams instead, one per quarter, left to the hardware
-//! prefetchers: on AMD Zen 4 that was about 2% faster for SmolLM2-135M, but on Zen 5 rows side by side with the
-//! software prefetch are faster everywhere (one thread, SmolLM2-135M Q4_K_M, with the prefetch 8 KB ahead: its tied
-//! Q8_0 output 825 → 680 µs a token, gate and up 1300 → 1140, tokens 10–15% faster; 4–11% on the AVX2 sets; on two
-//! threads 4–16%, in four pairs of runs in turn). For the AVX-512 VNNI set, two rows share a 512-bit register (row
-//! p's 32 weights in the low 256 bits, row q's in the high ones, against the token's 32 activations twice over);
-//! for the AVX2 sets, one row is in each 256-bit register, and the four rows' scales are converted together.
+//! Four rows are in flight at once, so that each row's chain of multiply-adds (one per block) hides behind the others';
+//! they lie one after the other, and the kernel asks for their bytes ahead of the last row's, a cache line at a time,
+//! as far ahead as the k-quants' kernels ask ([`prefetch_span`]; counted from the first row's, as it was, rows of 2048
+//! Q8_0 weights streamed at 33–40 GB/s on two threads rather than 48–50). Ranges of 256 KB and more were once read as
+//! four streams instead, one per quarter, left to the hardware prefetchers: on AMD Zen 4 that was about 2% faster for
+//! SmolLM2-135M, but on Zen 5 rows side by side with the software prefetch are faster everywhere (one thread,
+//! SmolLM2-135M Q4_K_M, with the prefetch 8 KB ahead: its tied Q8_0 output 825 → 680 µs a token, gate and up 1300 →
+//! 1140, tokens 10–15% faster; 4–11% on the AVX2 sets; on two threads 4–16%, in four pairs of runs in turn). For the
+//! AVX-512 VNNI set, two rows share a 512-bit register (row p's 32 weights in the low 256 bits, row q's in the high
+//! ones, against the token's 32 activations twice over); for the AVX2 sets, one row is in each 256-bit register, and
+//! the four rows' scales are converted together.
 //!
 //! The row kernels of `x86`, one row at a time, spend about eighteen instructions per block and row and ran slower
 //! than memory (Q5_0, one thread, cached rows: 12–17 GB/s). These spend about fourteen in 512-bit registers, and
