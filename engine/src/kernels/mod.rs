@@ -42,7 +42,7 @@ mod x86_rows8;
 #[cfg(target_arch = "x86_64")]
 mod x86_q8k;
 #[cfg(target_arch = "x86_64")]
-pub(crate) use x86_token::{prefetch_lines, prefetch_weights, PREFETCH_AHEAD};
+pub(crate) use x86_token::{prefetch_lines, prefetch_lines_l2, prefetch_weights, PREFETCH_AHEAD};
 mod rows;
 pub use rows::{matmul_quantized_then, matmul_rows_then, rows_fit, MAX_GROUP};
 mod waiting;

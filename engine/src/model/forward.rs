@@ -419,13 +419,20 @@ pub(super) const Q_TILE: usize = 8;
 /// context's length each), `sums` [`Q_TILE`] weighted sums per head. Each head and token gets the same operations,
 /// in the same order, as on its own.
 ///
-/// For a generated token, the first head to use a block of an f32 cache reads it from memory (the others find it
-/// in L1): it asks for the rows [`ops::PREFETCH_ROWS`] bytes ahead as it goes ([`ops::Ahead`]), as the one-token
-/// kernels do for weights, and for the first of them at once. The hardware prefetchers alone left these reads at
-/// about half the speed of the weights' (12 GB/s per thread where the products read 20–25). SmolLM2-135M, 2
+/// For a generated token, the first head to use a block of keys of an f32 cache reads it from memory (the others
+/// find it in L1): it asks for the rows [`ops::PREFETCH_ROWS`] bytes ahead as it goes ([`ops::Ahead`]), as the
+/// one-token kernels do for weights, and for the first of them at once. The hardware prefetchers alone left these
+/// reads at about half the speed of the weights' (12 GB/s per thread where the products read 20–25). SmolLM2-135M, 2
 /// threads, 1024 tokens generated one by one, the two ways in turn in one process (ABBA, 8 tokens each): attention
 /// with AVX-512 as fast at positions 0–63, 0.92–0.96 of the time at 64–127 and 0.82–0.92 from there on (tokens
 /// 0.94 overall); with AVX2, 0.94 at 0–63, 0.86 at 64–127, then 0.69–0.81 (tokens 0.90).
+///
+/// It asks for the values at the same positions along with the keys, into L2, so that the pass over the values,
+/// after the softmax, finds them there rather than starting a stream from memory anew (it asked for them itself
+/// once, in the order it read them). Intel Xeon (family 6 model 167, 2 threads), SmolLM2-135M Q4_K_M generating
+/// 1024 tokens, per-step timers (a throwaway), four pairs of runs in turn: attention 2.49–3.07 ms a token at
+/// positions 896–1023 against 2.78–3.40, less in each pair; `bench -n 128` as fast (attention 331 against 350 µs a
+/// token).
 /// `MODE`: which build (see [`PORTABLE`]); the caller has the features it names. `ONE`: whether the batch is one
 /// generated token (see [`attend_n`]).
 #[inline(always)]
@@ -449,34 +456,33 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
             let at = h.kv.offset(h.layer, h.kv_head, c);
             at..at + KV_CHUNK.min(end - c) * hd
         };
-        // For head j and token i, the first to read the block at position c (tokens see it from the first whose
-        // positions reach it on), the rows they may ask for ahead.
-        let ahead = |cache: Option<&'a [f32]>, c: usize, j: usize, i: usize| {
-            let first = j == 0 && (i == 0 || c >= n_kv(i - 1));
-            cache.filter(|_| first).map(|rows| ops::Ahead(&rows[block(c)]))
+        // For head j and token i, the first to read the block of keys at position c (tokens see it from the first
+        // whose positions reach it on), the keys and values they may ask for ahead.
+        let ahead = |c: usize, j: usize, i: usize| match (k_rows, v_rows) {
+            (Some(k), Some(v)) if j == 0 && (i == 0 || c >= n_kv(i - 1)) => Some(ops::Ahead(&k[block(c)], &v[block(c)])),
+            _ => None,
         };
-        // And the first rows of the block at c, which nothing asks for ahead of: the first block's at the start,
-        // each next block's as the one before it starts.
-        let start = |cache: Option<&'a [f32]>, c: usize| {
-            if let Some(rows) = cache.filter(|_| c < end) {
+        // And the first keys and values of the block at c, which nothing asks for ahead of: the first block's at
+        // the start, each next block's as the one before it starts.
+        let start = |c: usize| {
+            for rows in [k_rows, v_rows].into_iter().flatten().filter(|_| c < end) {
                 ops::ask_first(&rows[block(c)]);
             }
         };
-        start(k_rows, 0);
+        start(0);
         for c in (0..end).step_by(KV_CHUNK) {
             let m = KV_CHUNK.min(end - c);
-            start(k_rows, c + KV_CHUNK);
+            start(c + KV_CHUNK);
             let keys = h.kv.k.rows(block(c).start, m * hd, rows);
             for j in 0..h.count {
                 for i in (0..tn).filter(|&i| c < n_kv(i)) {
                     let mi = m.min(n_kv(i) - c);
                     let qt = &h.q[(t0 + i) * h.nq + (h.first + j) * hd..][..hd];
                     let (keys, s) = (&keys[..mi * hd], &mut scores[at(j, i) * n_ctx + c..][..mi]);
-                    score_block::<MODE>(qt, keys, s, scale, ahead(k_rows, c, j, i));
+                    score_block::<MODE>(qt, keys, s, scale, ahead(c, j, i));
                 }
             }
         }
-        start(v_rows, 0);
         for j in 0..h.count {
             for i in 0..tn {
                 softmax::<MODE>(&mut scores[at(j, i) * n_ctx..][..n_kv(i)]);
@@ -485,13 +491,12 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
         }
         for c in (0..end).step_by(KV_CHUNK) {
             let m = KV_CHUNK.min(end - c);
-            start(v_rows, c + KV_CHUNK);
             let values = h.kv.v.rows(block(c).start, m * hd, rows);
             for j in 0..h.count {
                 for i in (0..tn).filter(|&i| c < n_kv(i)) {
                     let mi = m.min(n_kv(i) - c);
                     let (p, values) = (&scores[at(j, i) * n_ctx + c..][..mi], &values[..mi * hd]);
-                    add_block::<MODE>(&mut sums[at(j, i)], p, values, ahead(v_rows, c, j, i));
+                    add_block::<MODE>(&mut sums[at(j, i)], p, values);
                 }
             }
         }
@@ -503,8 +508,8 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
     }
 }
 
-/// `scores[j] = (q · key j) · scale` for the keys of `keys` (`q.len()` apart), asking for those `ahead` (if any)
-/// as it goes.
+/// `scores[j] = (q · key j) · scale` for the keys of `keys` (`q.len()` apart), asking for the keys and values
+/// `ahead` (if any) as it goes.
 #[inline(always)]
 fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scale: f32, ahead: Option<ops::Ahead>) {
     let hd = q.len();
@@ -555,26 +560,14 @@ fn softmax<const MODE: u8>(scores: &mut [f32]) {
     ops::softmax(scores);
 }
 
-/// `sum.add_block(p, values)` in the build `MODE` names; with rows to ask for `ahead`, reading the rows in order
-/// and asking for those as it goes (the x86-64 builds).
+/// `sum.add_block(p, values)` in the build `MODE` names.
 #[inline(always)]
-fn add_block<const MODE: u8>(sum: &mut ops::WeightedSum, p: &[f32], values: &[f32], ahead: Option<ops::Ahead>) {
-    #[cfg(target_arch = "x86_64")]
-    if let (AVX512, Some(ahead)) = (MODE, ahead) {
-        // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
-        return unsafe { sum.stream_block_avx512(p, values, ahead) };
-    }
+fn add_block<const MODE: u8>(sum: &mut ops::WeightedSum, p: &[f32], values: &[f32]) {
     #[cfg(target_arch = "x86_64")]
     if MODE == AVX512 {
         // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
         return unsafe { sum.add_block_avx512(p, values) };
     }
-    #[cfg(target_arch = "x86_64")]
-    if let (AVX2, Some(ahead)) = (MODE, ahead) {
-        // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
-        return unsafe { sum.stream_block_avx2(p, values, ahead) };
-    }
-    let _ = ahead;
     #[cfg(target_arch = "x86_64")]
     if MODE == AVX2 {
         // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.

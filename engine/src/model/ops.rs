@@ -118,7 +118,7 @@ pub(super) unsafe fn reduce8(h8: std::arch::x86_64::__m256) -> f32 {
 }
 
 /// How far ahead attention's first pass over an f32 KV cache asks for rows ([`Ahead`]): as far as the
-/// one-token kernels ask for weights (elsewhere than on x86-64 nothing is asked for).
+/// one-token kernels once asked for weights (elsewhere than on x86-64 nothing is asked for).
 #[cfg(target_arch = "x86_64")]
 pub(super) const PREFETCH_ROWS: usize = crate::kernels::PREFETCH_AHEAD;
 #[cfg(not(target_arch = "x86_64"))]
@@ -140,19 +140,26 @@ pub(super) fn ask_first(rows: &[f32]) {
     ask_for(&rows[..rows.len().min(PREFETCH_ROWS / 4)]);
 }
 
-/// What attention's first pass over a block of an f32 KV cache, which reads the rows from memory, may ask for
-/// ahead of them: the run's rows from the block's start to the last position its tokens see (the rows past those
-/// are never read, and nothing asks for them).
+/// What attention's first pass over a block of keys of an f32 KV cache, which reads them from memory, may ask for
+/// ahead of them: the run's keys, and its values, from the block's start to the last position its tokens see (the
+/// rows past those are never read, and nothing asks for them).
 #[derive(Clone, Copy)]
-pub(super) struct Ahead<'a>(pub &'a [f32]);
+pub(super) struct Ahead<'a>(pub &'a [f32], pub &'a [f32]);
 
 impl Ahead<'_> {
-    /// Asks for `len` floats [`PREFETCH_ROWS`] bytes after float `at` (counted from the block's start), as far as
-    /// the rows go.
+    /// Asks for `len` floats of keys and of values [`PREFETCH_ROWS`] bytes after float `at` (counted from the
+    /// block's start), as far as the rows go, into L2: the values are read only after the softmax, and the keys
+    /// within a few rows (which the hardware's prefetch from L2 brings in time).
     #[inline(always)]
     pub fn ask(self, at: usize, len: usize) {
-        let from = (at + PREFETCH_ROWS / 4).min(self.0.len());
-        ask_for(&self.0[from..(from + len).min(self.0.len())]);
+        for rows in [self.0, self.1] {
+            let from = (at + PREFETCH_ROWS / 4).min(rows.len());
+            let rows = &rows[from..(from + len).min(rows.len())];
+            #[cfg(target_arch = "x86_64")]
+            crate::kernels::prefetch_lines_l2(rows.as_ptr().cast(), std::mem::size_of_val(rows));
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = rows;
+        }
     }
 }
 
@@ -244,34 +251,6 @@ impl WeightedSum {
                 for k in 0..w8 {
                     _mm256_storeu_ps(acc[d0 + 8 * k..][..8].as_mut_ptr(), a[k]);
                 }
-            }
-        }
-        self.next += p.len();
-    }
-
-    /// [`Self::add_block_avx2`] for a block's first pass, which reads the value rows from an f32 cache in memory:
-    /// the rows one after the other, asking for those `ahead` as it goes (see `WeightedSum::stream_block_avx512`).
-    /// The same sums, bit for bit.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA.
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn stream_block_avx2(&mut self, p: &[f32], rows: &[f32], ahead: Ahead<'_>) {
-        use std::arch::x86_64::*;
-        let dim = self.dim;
-        if !dim.is_multiple_of(8) || rows.len() < p.len() * dim {
-            return self.add_block(p, rows);
-        }
-        for (i, (&pi, row)) in p.iter().zip(rows.chunks_exact(dim)).enumerate() {
-            ahead.ask(i * dim, dim);
-            let lane = (self.next + i) % LANES;
-            let first = self.first_at(i);
-            let acc = &mut self.acc[lane * dim..(lane + 1) * dim];
-            let pi = _mm256_set1_ps(pi);
-            for (a, v) in acc.chunks_exact_mut(8).zip(row.chunks_exact(8)) {
-                let sum = if first { _mm256_setzero_ps() } else { _mm256_loadu_ps(a.as_ptr()) };
-                _mm256_storeu_ps(a.as_mut_ptr(), _mm256_fmadd_ps(_mm256_loadu_ps(v.as_ptr()), pi, sum));
             }
         }
         self.next += p.len();
@@ -478,21 +457,9 @@ mod tests {
         }
     }
 
-    /// The streaming builds, asking ahead as far as the block's own rows go.
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn stream_avx2(w: &mut WeightedSum, p: &[f32], rows: &[f32]) {
-        // SAFETY: the caller checked for AVX2 and FMA.
-        unsafe { w.stream_block_avx2(p, rows, super::Ahead(rows)) }
-    }
-    #[cfg(target_arch = "x86_64")]
-    unsafe fn stream_avx512(w: &mut WeightedSum, p: &[f32], rows: &[f32]) {
-        // SAFETY: the caller checked for AVX-512 F.
-        unsafe { w.stream_block_avx512(p, rows, super::Ahead(rows)) }
-    }
-
     /// Blocks of positions (of 64, and shorter ones that leave the next block starting mid-way through the 16
-    /// lanes) give what the positions one by one give, bit for bit; so do the AVX2 and AVX-512 builds (also
-    /// streaming, and the two ways mixed, as attention mixes them), for head sizes of 64, 128 (two passes of 64),
+    /// lanes) give what the positions one by one give, bit for bit; so do the AVX2 and AVX-512 builds, for head
+    /// sizes of 64, 128 (two passes of 64),
     /// 72 (a pass of 64 and one of 8; AVX-512 falls back) and 80 (a pass of 64 and one of 16).
     #[test]
     fn weighted_sum_blocks_equal_positions_one_by_one() {
@@ -521,19 +488,13 @@ mod tests {
                 type AddBlock = unsafe fn(&mut WeightedSum, &[f32], &[f32]);
                 let avx2 = is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma");
                 let avx512 = is_x86_feature_detected!("avx512f");
-                let builds: [(&str, bool, AddBlock, AddBlock); 6] = [
-                    ("AVX2", avx2, WeightedSum::add_block_avx2, WeightedSum::add_block_avx2),
-                    ("AVX2 streaming", avx2, stream_avx2, stream_avx2),
-                    ("AVX2 mixed", avx2, stream_avx2, WeightedSum::add_block_avx2),
-                    ("AVX-512", avx512, WeightedSum::add_block_avx512, WeightedSum::add_block_avx512),
-                    ("AVX-512 streaming", avx512, stream_avx512, stream_avx512),
-                    // As attention mixes them: a block's first pass streams, the others do not.
-                    ("AVX-512 mixed", avx512, stream_avx512, WeightedSum::add_block_avx512),
+                let builds: [(&str, bool, AddBlock); 2] = [
+                    ("AVX2", avx2, WeightedSum::add_block_avx2),
+                    ("AVX-512", avx512, WeightedSum::add_block_avx512),
                 ];
-                for (name, _, even, odd) in builds.into_iter().filter(|b| b.1) {
+                for (name, _, add_block) in builds.into_iter().filter(|b| b.1) {
                     let (mut simd, mut at) = (WeightedSum::new(dim), 0);
-                    for (k, b) in blocks.into_iter().enumerate() {
-                        let add_block = if k % 2 == 0 { even } else { odd };
+                    for b in blocks {
                         // SAFETY: the build's features were just detected.
                         unsafe { add_block(&mut simd, &p[at..at + b], &rows[at * dim..(at + b) * dim]) };
                         at += b;
@@ -561,11 +522,9 @@ mod tests {
         {
             if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
                 builds.push(("AVX2", WeightedSum::add_block_avx2));
-                builds.push(("AVX2 streaming", stream_avx2));
             }
             if is_x86_feature_detected!("avx512f") {
                 builds.push(("AVX-512", WeightedSum::add_block_avx512));
-                builds.push(("AVX-512 streaming", stream_avx512));
             }
         }
         for (name, add_block) in builds {

@@ -125,36 +125,6 @@ impl WeightedSum {
         }
         self.next += p.len();
     }
-
-    /// [`WeightedSum::add_block_avx512`] for a block's first pass, which reads the value rows from an f32 cache in
-    /// memory: the rows one after the other (each multiply-added into its partial sums in L1), asking for each
-    /// row's lines `ahead` as it goes, rather than every sixteenth row per partial sum, an order the prefetchers
-    /// follow badly. The same multiply-adds in the same order per output, so the same sums, bit for bit.
-    ///
-    /// # Safety
-    /// The CPU must have AVX-512 F ([`avx512`]).
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn stream_block_avx512(&mut self, p: &[f32], rows: &[f32], ahead: ops::Ahead<'_>) {
-        let dim = self.dim;
-        if !dim.is_multiple_of(16) || rows.len() < p.len() * dim {
-            return self.add_block(p, rows);
-        }
-        for (i, (&pi, row)) in p.iter().zip(rows.chunks_exact(dim)).enumerate() {
-            ahead.ask(i * dim, dim);
-            let lane = (self.next + i) % ops::LANES;
-            let first = self.first_at(i);
-            let acc = &mut self.acc[lane * dim..(lane + 1) * dim];
-            let pi = _mm512_set1_ps(pi);
-            for (a, v) in acc.chunks_exact_mut(16).zip(row.chunks_exact(16)) {
-                // SAFETY: the features are there (this function's contract); `a` and `v` hold 16 floats each.
-                unsafe {
-                    let sum = if first { _mm512_setzero_ps() } else { _mm512_loadu_ps(a.as_ptr()) };
-                    _mm512_storeu_ps(a.as_mut_ptr(), _mm512_fmadd_ps(_mm512_loadu_ps(v.as_ptr()), pi, sum));
-                }
-            }
-        }
-        self.next += p.len();
-    }
 }
 
 /// [`ops::expf`] of each lane, the same operations in the same order: the same results, bit for bit.
