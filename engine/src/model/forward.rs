@@ -427,9 +427,9 @@ pub(super) const Q_TILE: usize = 8;
 /// with AVX-512 as fast at positions 0–63, 0.92–0.96 of the time at 64–127 and 0.82–0.92 from there on (tokens
 /// 0.94 overall); with AVX2, 0.94 at 0–63, 0.86 at 64–127, then 0.69–0.81 (tokens 0.90).
 ///
-/// It asks for the values at the same positions along with the keys, into L2, so that the pass over the values,
-/// after the softmax, finds them there rather than starting a stream from memory anew (it asked for them itself
-/// once, in the order it read them). Intel Xeon (family 6 model 167, 2 threads), SmolLM2-135M Q4_K_M generating
+/// That pass asks for the values at the same positions along with the keys, into L2, so that the pass over the
+/// values, after the softmax, finds them there rather than starting a stream from memory anew (as it did when it
+/// asked for them itself, reading them in order). Intel Xeon (family 6 model 167, 2 threads), SmolLM2-135M Q4_K_M generating
 /// 1024 tokens, per-step timers (a throwaway), four pairs of runs in turn: attention 2.49–3.07 ms a token at
 /// positions 896–1023 against 2.78–3.40, less in each pair; `bench -n 128` as fast (attention 331 against 350 µs a
 /// token).
@@ -458,9 +458,12 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
         };
         // For head j and token i, the first to read the block of keys at position c (tokens see it from the first
         // whose positions reach it on), the keys and values they may ask for ahead.
-        let ahead = |c: usize, j: usize, i: usize| match (k_rows, v_rows) {
-            (Some(k), Some(v)) if j == 0 && (i == 0 || c >= n_kv(i - 1)) => Some(ops::Ahead(&k[block(c)], &v[block(c)])),
-            _ => None,
+        let ahead = |c: usize, j: usize, i: usize| {
+            let first = j == 0 && (i == 0 || c >= n_kv(i - 1));
+            match (k_rows, v_rows) {
+                (Some(k), Some(v)) if first => Some(ops::Ahead(&k[block(c)], &v[block(c)])),
+                _ => None,
+            }
         };
         // And the first keys and values of the block at c, which nothing asks for ahead of: the first block's at
         // the start, each next block's as the one before it starts.

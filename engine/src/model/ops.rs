@@ -117,8 +117,8 @@ pub(super) unsafe fn reduce8(h8: std::arch::x86_64::__m256) -> f32 {
     _mm_cvtss_f32(_mm_add_ss(h2, _mm_movehdup_ps(h2)))
 }
 
-/// How far ahead attention's first pass over an f32 KV cache asks for rows ([`Ahead`]): as far as the
-/// one-token kernels once asked for weights (elsewhere than on x86-64 nothing is asked for).
+/// How far ahead attention's first pass over an f32 KV cache asks for rows ([`Ahead`]): 8 KB, as far as the
+/// one-token kernels ask for weights into L1 (elsewhere than on x86-64 nothing is asked for).
 #[cfg(target_arch = "x86_64")]
 pub(super) const PREFETCH_ROWS: usize = crate::kernels::PREFETCH_AHEAD;
 #[cfg(not(target_arch = "x86_64"))]
@@ -149,7 +149,8 @@ pub(super) struct Ahead<'a>(pub &'a [f32], pub &'a [f32]);
 impl Ahead<'_> {
     /// Asks for `len` floats of keys and of values [`PREFETCH_ROWS`] bytes after float `at` (counted from the
     /// block's start), as far as the rows go, into L2: the values are read only after the softmax, and the keys
-    /// within a few rows (which the hardware's prefetch from L2 brings in time).
+    /// alone were read no slower so (SmolLM2-135M, 1024 tokens, two runs each: attention at positions 896–1023
+    /// 2.99–3.00 ms a token asking into L2, 3.19–3.27 into L1).
     #[inline(always)]
     pub fn ask(self, at: usize, len: usize) {
         for rows in [self.0, self.1] {
@@ -459,8 +460,8 @@ mod tests {
 
     /// Blocks of positions (of 64, and shorter ones that leave the next block starting mid-way through the 16
     /// lanes) give what the positions one by one give, bit for bit; so do the AVX2 and AVX-512 builds, for head
-    /// sizes of 64, 128 (two passes of 64),
-    /// 72 (a pass of 64 and one of 8; AVX-512 falls back) and 80 (a pass of 64 and one of 16).
+    /// sizes of 64, 128 (two passes of 64), 72 (a pass of 64 and one of 8; AVX-512 falls back) and 80 (a pass of 64
+    /// and one of 16).
     #[test]
     fn weighted_sum_blocks_equal_positions_one_by_one() {
         for dim in [64, 128, 72, 80] {
