@@ -70,6 +70,44 @@ fn chat_answers_each_line_and_resets() {
     assert!(lines[1].contains("(0 reused)") && lines[1].contains("end of reply"), "{}", lines[1]);
 }
 
+/// Ctrl-C while a reply streams stops that reply, not the program: the stopped reply gets its figures ("stopped"),
+/// and the conversation goes on with the next line. The signal is sent once the reply's first bytes arrive, to a
+/// request for a long story (2000 tokens at most), so the reply cannot have ended on its own before it.
+#[cfg(unix)]
+#[test]
+fn ctrl_c_stops_the_reply_not_the_program() {
+    use std::io::Read;
+    let Some(m) = demo() else { return };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_pocketlm"))
+        .args(["chat", m.to_str().unwrap(), "--temp", "0", "-n", "2000", "-t", "2"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"Write a very long story about a dragon who learns to read, in ten chapters.\n").unwrap();
+    stdin.flush().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut first = [0u8; 64];
+    let got = stdout.read(&mut first).unwrap();
+    assert!(got > 0, "the reply never started");
+    let kill = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(kill.success());
+    stdin.write_all(b"What is the capital of France? Answer in one word.\n/quit\n").unwrap();
+    drop(stdin);
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "the program ended with {:?}: {stderr}", out.status);
+    let lines: Vec<&str> = stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(lines.len(), 2, "{stderr}");
+    assert!(lines[0].contains("stopped"), "{}", lines[0]);
+    assert!(lines[1].contains("end of reply"), "{}", lines[1]);
+    assert!(rest.contains("Paris"), "{rest:?}");
+}
+
 #[test]
 fn bench_reports_prompt_and_generation_speed() {
     let Some(m) = demo() else { return };
