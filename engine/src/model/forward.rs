@@ -429,10 +429,11 @@ pub(super) const Q_TILE: usize = 8;
 ///
 /// That pass asks for the values at the same positions along with the keys, into L2, so that the pass over the
 /// values, after the softmax, finds them there rather than starting a stream from memory anew (as it did when it
-/// asked for them itself, reading them in order). Intel Xeon (family 6 model 167, 2 threads), SmolLM2-135M Q4_K_M generating
-/// 1024 tokens, per-step timers (a throwaway), four pairs of runs in turn: attention 2.49–3.07 ms a token at
-/// positions 896–1023 against 2.78–3.40, less in each pair; `bench -n 128` as fast (attention 331 against 350 µs a
-/// token).
+/// asked for them itself, reading them in order). Intel Xeon (family 6 model 167, 2 threads), SmolLM2-135M Q4_K_M
+/// generating 1024 tokens, per-step timers (a throwaway), four pairs of runs in turn: attention 2.49–3.07 ms a token
+/// at positions 896–1023 against 2.78–3.40, less in each pair; `bench -n 128` as fast (attention 331 against 350 µs
+/// a token).
+///
 /// `MODE`: which build (see [`PORTABLE`]); the caller has the features it names. `ONE`: whether the batch is one
 /// generated token (see [`attend_n`]).
 #[inline(always)]
