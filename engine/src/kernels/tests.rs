@@ -368,7 +368,7 @@ fn next_asks_for_the_start_of_each_threads_share() {
     // Half the bytes, 210 816, is Q's row 532.4: 528 in whole units of 16 rows; Q's share then split in three.
     let (q0, split) = if by_8 { (256, 528) } else { (266, 532) };
     assert_eq!(next.starts, [(at(0, 0), at(0, q0)), (at(0, split), at(0, 576))]);
-    // The thread that asked leaves the rest of its share's first piece, up to 64 KB from its start, to ask for while
+    // The thread that asked leaves the rest of its share's first piece, up to 128 KB from its start, to ask for while
     // it waits (x86-64, whose kernels prefetch): here Q's bytes from 8 KB after its row 528 to its end.
     if cfg!(target_arch = "x86_64") {
         next.ask(1);
