@@ -12,8 +12,8 @@
 //! only: asking changes no result.
 //!
 //! On an Intel Xeon (2 vCPUs, family 6 model 167), 2 threads, 128 KB rather than 64: SmolLM2-135M Q4_K_M,
-//! `bench -n 128` (3 repetitions a run), runs of the two builds in turn, 34 rounds in five series over half an
-//! hour, faster in 24; 196.6 → 199.7 tok/s on average, 1.009 in the middle of the rounds' ratios (0.94–1.09).
+//! `bench -n 128` (3 repetitions a run), runs of the two builds in turn, 34 rounds in five series over twenty
+//! minutes, faster in 24; 196.6 → 199.7 tok/s on average, 1.009 in the middle of the rounds' ratios (0.94–1.09).
 //! Its threads' shares of a layer's products are 117–304 KB, so more of each is near when the step starts. The
 //! 1B-shaped file ran as fast (8 rounds: 32.0 tok/s both ways); 256 KB was no faster than 128 for SmolLM2 (6 rounds).
 
