@@ -41,7 +41,7 @@
 //! one instruction (`madd` and an add in 256-bit ones).
 
 use std::arch::x86_64::*;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use super::scalar::{Q8K_BSUMS, Q8K_QS};
 use super::x86::{dpbusd_acc, dpwssd_acc, hsum};
@@ -51,8 +51,40 @@ use super::x86_token_legacy::{YMM_VNNI, ZMM, ZMM_VBMI};
 /// How far ahead of the block in hand the kernels ask for weights (they stream from memory for a generated token), but
 /// for the Q4_K and Q6_K kernels where the requests go to L2 ([`L2_AHEAD`] in each of their streams). On AMD Zen 5, one
 /// thread, SmolLM2-135M Q4_K_M tokens took 3–5% less time with 8 KB than with 4 KB (two pairs of runs in turn; its Q6_K
-/// feed-forward down 515 → 475 µs a token); 12 and 16 KB were no faster than 8.
+/// feed-forward down 515 → 475 µs a token); 12 and 16 KB were no faster than 8. AMD Zen 3 asks nearer
+/// ([`ZEN3_AHEAD`]).
 pub(crate) const PREFETCH_AHEAD: usize = 8192;
+
+/// How far ahead of the block in hand the kernels ask for weights into L1 on AMD Zen 3, whose L1 holds 32 KB (Zen
+/// 5's 48): there 8 KB was too far. AMD EPYC (2 vCPUs, family 19h model 01h), `bench -n 128`, tok/s, runs in turn:
+/// - the kernels' requests alone at each distance (a throwaway setting), three runs each: SmolLM2-135M Q4_K_M on two
+///   threads 214 at 8 KB, 223 at 4, 227 at 3, 226–228 at 2, 226–227 at 1.5, 1 and 0.5, 207 asking for nothing; on
+///   one thread 123 at 8 KB, 128 at 2; the 1B-shaped Q4_K_M file on two threads 39.7–40.0 at 8 KB, 40.8–41.5 at
+///   2, 36.4 asking for nothing. Asking into L2 as on Intel (3 KB ahead, and 512 bytes into L1) came between (224,
+///   40.0).
+/// - with a range's first bytes asked for as far (2 KB, [`prefetch_start`] and `Next::ask`), against the build
+///   before: SmolLM2 on two threads 205.4 → 221.1 on average (five pairs, faster in four, one even), on one thread
+///   117.3 → 130.8 (three pairs); the 1B-shaped file 39.7 → 41.3 (three pairs); prompts (pp512) as fast.
+const ZEN3_AHEAD: usize = 2048;
+
+/// How far ahead the kernels ask for weights into L1 on this CPU ([`PREFETCH_AHEAD`] or [`ZEN3_AHEAD`]), and how
+/// much of a range they ask for at its start ([`prefetch_start`]); set by [`choose_weights_hint`].
+static AHEAD: AtomicUsize = AtomicUsize::new(PREFETCH_AHEAD);
+
+/// How far ahead the kernels ask for weights into L1 (and how much of a range at its start): see [`AHEAD`].
+#[inline(always)]
+pub(crate) fn ahead() -> usize {
+    AHEAD.load(Ordering::Relaxed)
+}
+
+/// [`ZEN3_AHEAD`] on AMD Zen 3 (family 19h, models 00h–0Fh and 20h–5Fh, as Linux tells Zen 3 from Zen 4), given
+/// the CPU's AMD family and model if it is an AMD CPU; [`PREFETCH_AHEAD`] elsewhere.
+fn l1_ahead(amd: Option<(u32, u32)>) -> usize {
+    match amd {
+        Some((0x19, 0x00..=0x0F | 0x20..=0x5F)) => ZEN3_AHEAD,
+        _ => PREFETCH_AHEAD,
+    }
+}
 
 /// Whether the kernels ask for the weights they stream into L2 (`prefetcht1`) rather than into L1 (`prefetcht0`):
 /// see [`choose_weights_hint`].
@@ -62,8 +94,10 @@ static WEIGHTS_INTO_L2: AtomicBool = AtomicBool::new(false);
 /// `POCKETLM_PREFETCH` says `l1` or `l2`. On an Intel Xeon (Emerald Rapids, 2 vCPUs), the kernel bench's products
 /// from memory (604 MB, two threads) read Q4_K at 29.0–29.7 GB/s with `t1` against 27.2–28.2 with `t0` (Q6_K
 /// 28.2–28.8 against 27.2–28.5), and the 1B-shaped file's tokens took ~0.96 of the time; on AMD Zen 5, `t1` made
-/// SmolLM2-135M's tokens 4–10% slower. Only a hint, so a later change of mind is harmless.
+/// SmolLM2-135M's tokens 4–10% slower. Only a hint, so a later change of mind is harmless. Also chooses how far
+/// ahead the requests into L1 go ([`AHEAD`]).
 pub(crate) fn choose_weights_hint() {
+    AHEAD.store(l1_ahead(super::x86_token_legacy::amd_family_model()), Ordering::Relaxed);
     let env = std::env::var("POCKETLM_PREFETCH").ok();
     let intel = super::x86::cpu_vendor() == *b"GenuineIntel";
     let l2 = weights_into_l2(env.as_deref(), intel).unwrap_or_else(|e| {
@@ -104,7 +138,7 @@ fn prefetch_ahead(block: &[u8]) {
 
 /// Asks for the cache lines of `len` bytes of a stream of weights as far ahead of `at` as the one-token kernels
 /// ask (a hint: it never faults, so the addresses may lie past the end of the weights): where
-/// [`choose_weights_hint`] chose L1 (AMD), those [`PREFETCH_AHEAD`] bytes after it; where it chose L2 (Intel), those
+/// [`choose_weights_hint`] chose L1 (AMD), those [`ahead`] bytes after it; where it chose L2 (Intel), those
 /// [`L2_AHEAD`] bytes after it into L2, and those [`NEAR_AHEAD`] bytes after it into L1.
 #[inline(always)]
 fn prefetch_ahead_of(at: *const u8, len: usize) {
@@ -112,7 +146,7 @@ fn prefetch_ahead_of(at: *const u8, len: usize) {
         prefetch_lines_with::<_MM_HINT_T1>(at.wrapping_add(L2_AHEAD), len);
         prefetch_lines_with::<_MM_HINT_T0>(at.wrapping_add(NEAR_AHEAD), len);
     } else {
-        prefetch_lines_with::<_MM_HINT_T0>(at.wrapping_add(PREFETCH_AHEAD), len);
+        prefetch_lines_with::<_MM_HINT_T0>(at.wrapping_add(ahead()), len);
     }
 }
 
@@ -175,7 +209,7 @@ fn prefetch_lines_with<const HINT: i32>(from: *const u8, len: usize) {
     }
 }
 
-/// Asks for the first [`PREFETCH_AHEAD`] of the `len` bytes from `from` (a range of a product's rows, or a
+/// Asks for the first [`ahead`] of the `len` bytes from `from` (a range of a product's rows, or a
 /// kernel's stream of them, for one token), which the kernels' own requests, always that far ahead of the block in
 /// hand, never cover. Without it a thread starting a range waited for those bytes a few lines at a time, and each
 /// thread starts a range or more in each of a generated token's steps (SmolLM2-135M: about 150). Tokens with and
@@ -183,7 +217,7 @@ fn prefetch_lines_with<const HINT: i32>(from: *const u8, len: usize) {
 /// 1.5% in the middle).
 #[inline]
 pub(super) fn prefetch_start(from: *const u8, len: usize) {
-    prefetch_weights(from, len.min(PREFETCH_AHEAD));
+    prefetch_weights(from, len.min(ahead()));
 }
 
 /// The blocks of `block_bytes` in a row, after checking a one-token kernel's slices: `rows` whole rows of them in
@@ -876,5 +910,23 @@ mod tests {
         assert_eq!(weights_into_l2(Some("l2"), false), Ok(true));
         let err = weights_into_l2(Some("L3"), true).unwrap_err();
         assert!(err.contains("POCKETLM_PREFETCH=L3"), "{err}");
+    }
+
+    /// Zen 3 (Milan, Vermeer, Rembrandt, Cezanne) asks 2 KB ahead; Zen 4 (Genoa, Raphael, Phoenix, Bergamo), Zen 5,
+    /// Zen 2 and Intel CPUs 8 KB; and this CPU as `active` chose.
+    #[test]
+    fn zen3_asks_nearer() {
+        use super::{ahead, l1_ahead, PREFETCH_AHEAD, ZEN3_AHEAD};
+        for model in [0x01, 0x21, 0x44, 0x50] {
+            assert_eq!(l1_ahead(Some((0x19, model))), ZEN3_AHEAD, "{model:#x}");
+        }
+        for amd in [Some((0x19, 0x11)), Some((0x19, 0x61)), Some((0x19, 0x74)), Some((0x19, 0xA0)), Some((0x1A, 0x02))]
+            .into_iter()
+            .chain([Some((0x17, 0x31)), None])
+        {
+            assert_eq!(l1_ahead(amd), PREFETCH_AHEAD, "{amd:x?}");
+        }
+        crate::kernels::active();
+        assert_eq!(ahead(), l1_ahead(crate::kernels::x86_token_legacy::amd_family_model()));
     }
 }

@@ -131,12 +131,20 @@ pub(super) fn vbmi_preferred() -> bool {
 
 /// The CPU family (base plus extended, as AMD numbers them) if this is an AMD CPU.
 fn amd_family() -> Option<u32> {
+    amd_family_model().map(|(family, _)| family)
+}
+
+/// The CPU family and model (each with its extended bits, as AMD numbers them) if this is an AMD CPU.
+pub(super) fn amd_family_model() -> Option<(u32, u32)> {
     // SAFETY: CPUID is there on every x86-64 CPU; leaf 1 always exists. (Safe to call from Rust 1.87 on.)
     #[allow(unused_unsafe)]
     let id = unsafe { __cpuid(1) };
     let amd = super::x86::cpu_vendor() == *b"AuthenticAMD";
-    let base = (id.eax >> 8) & 0xF;
-    amd.then(|| if base == 0xF { base + ((id.eax >> 20) & 0xFF) } else { base })
+    let (base, model) = ((id.eax >> 8) & 0xF, (id.eax >> 4) & 0xF);
+    amd.then(|| match base {
+        0xF => (base + ((id.eax >> 20) & 0xFF), model | ((id.eax >> 16) & 0xF) << 4),
+        _ => (base, model),
+    })
 }
 
 /// The one-token kernel for weights of type `ty` in the registers `set` names, or None if `ty` is not a legacy
@@ -648,8 +656,8 @@ mod tests {
     use crate::kernels::{act, vec_dot_type, Isa};
     use crate::quant::{block::testing::normal, bytes_for, quantize, GgmlType};
 
-    /// The CPU vendor and, on AMD CPUs, the family read from CPUID are the ones Linux reports; on other CPUs there
-    /// is no family.
+    /// The CPU vendor and, on AMD CPUs, the family and model read from CPUID are the ones Linux reports; on other
+    /// CPUs there are none.
     #[test]
     #[cfg(target_os = "linux")]
     fn vendor_and_amd_family_are_the_ones_linux_reports() {
@@ -660,12 +668,14 @@ mod tests {
         };
         let vendor = super::super::x86::cpu_vendor();
         assert_eq!(field("vendor_id").as_deref().map(str::as_bytes), Some(&vendor[..]), "vendor_id");
+        let number = |name: &str| field(name).unwrap_or_else(|| panic!("{name}")).parse::<u32>().expect("a number");
         let want = match field("vendor_id").as_deref() {
-            Some("AuthenticAMD") => Some(field("cpu family").expect("a cpu family").parse::<u32>().expect("a number")),
+            Some("AuthenticAMD") => Some((number("cpu family"), number("model"))),
             _ => None,
         };
-        assert_eq!(super::amd_family(), want);
-        if want == Some(0x19) {
+        assert_eq!(super::amd_family_model(), want);
+        assert_eq!(super::amd_family(), want.map(|(family, _)| family));
+        if want.is_some_and(|(family, _)| family == 0x19) {
             assert!(!super::vbmi_preferred(), "Zen 4 takes the ZMM kernels");
         }
     }
