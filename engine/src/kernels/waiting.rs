@@ -1,15 +1,15 @@
 //! What a thread asks for while it waits for the others: the rest of the start of its share of the next product.
 //!
-//! A generated token is a chain of small products, and between two of them each thread waits: for the others to
-//! finish theirs, for the caller's steps between products (norms, SwiGLU), for the next step to be handed out.
-//! [`Next`](super::Next) asks for the first 8 KB of each thread's next share as the thread finishes; here the
-//! thread goes on asking, 1 KB per turn of its waiting loop, for up to [`WHILE_WAITING`] bytes of it, into L2. The
-//! next product then starts on rows that are already near. On AMD Zen 5, 2 threads, the two ways in turn in one
-//! process (ABBA, 8 tokens a turn): SmolLM2-135M Q4_K_M tokens took 0.96–1.02 of the time with it, 0.978 in the
-//! middle (20 series of 512 tokens each way; 0.97–0.99 in the 8 when a hand-off between the threads took 430 ns,
-//! see `bench`); two identical builds give 0.985–1.02. The 1B-shaped file's, whose products are 8 times larger,
-//! 0.98–1.01. In a first version, 128 or 256 KB were no better than 64, and 16 KB no better than nothing. A hint
-//! only: asking changes no result.
+//! A generated token is a chain of small products, and between two of them each thread waits: for the others to finish
+//! theirs, for the caller's steps between products (norms, SwiGLU), for the next step to be handed out.
+//! [`Next`](super::Next) asks for the first 8 KB of each thread's next share as the thread finishes (2 KB on AMD Zen 3,
+//! as far ahead as the kernels ask there); here the thread goes on asking, 1 KB per turn of its waiting loop, for up to
+//! [`WHILE_WAITING`] bytes of it, into L2. The next product then starts on rows that are already near. On AMD Zen 5, 2
+//! threads, the two ways in turn in one process (ABBA, 8 tokens a turn): SmolLM2-135M Q4_K_M tokens took 0.96–1.02 of
+//! the time with it, 0.978 in the middle (20 series of 512 tokens each way; 0.97–0.99 in the 8 when a hand-off between
+//! the threads took 430 ns, see `bench`); two identical builds give 0.985–1.02. The 1B-shaped file's, whose products
+//! are 8 times larger, 0.98–1.01. In a first version, 128 or 256 KB were no better than 64, and 16 KB no better than
+//! nothing. A hint only: asking changes no result.
 //!
 //! On an Intel Xeon (2 vCPUs, family 6 model 167), 2 threads, 128 KB rather than 64: SmolLM2-135M Q4_K_M,
 //! `bench -n 128` (3 repetitions a run), runs of the two builds in turn, 34 rounds in five series over twenty
