@@ -11,7 +11,7 @@
 
 use std::arch::x86_64::*;
 
-use super::x86::{bits_to_bytes, h8, hsum, nibbles};
+use super::x86::{fifth_bits, h8, hsum, nibbles};
 use super::x86_rows8::{with_buffer, PackedBlock};
 
 /// The types, as the const parameter of [`unpack`] and [`rows`].
@@ -53,10 +53,7 @@ unsafe fn codes<const TY: u8>(x: &[u8]) -> __m256i {
         // Nibble − 8.
         Q4_0 => _mm256_sub_epi8(nibbles(&x[2..]), _mm256_set1_epi8(8)),
         // The 5-bit code − 16 is the nibble with 0xF0 ORed in where the fifth bit is clear (two's complement).
-        Q5_0 => _mm256_or_si256(
-            nibbles(&x[6..]),
-            _mm256_andnot_si256(bits_to_bytes(&x[2..]), _mm256_set1_epi8(0xF0u8 as i8)),
-        ),
+        Q5_0 => _mm256_or_si256(nibbles(&x[6..]), fifth_bits::<false>(&x[2..], 0xF0u8 as i8)),
         _ => _mm256_loadu_si256(x[2..34].as_ptr().cast()),
     }
 }

@@ -35,7 +35,7 @@
 
 use std::arch::x86_64::*;
 
-use super::x86::{bits_to_bytes, dpbusd_acc, hsum, nibbles};
+use super::x86::{dpbusd_acc, fifth_bits, hsum, nibbles};
 use super::x86_rows8::{with_buffer, PackedBlock};
 use crate::quant::GgmlType;
 use super::x86_token::{checked_blocks, in_streams, prefetch_span, HIGH_NIBBLE};
@@ -353,10 +353,7 @@ unsafe fn codes_avx2<L: Legacy, const VNNI: bool>(x: *const u8) -> __m256i {
     }
     let z = nibbles(std::slice::from_raw_parts(q, 16));
     match L::QH {
-        Some(o) => {
-            let fifth = bits_to_bytes(std::slice::from_raw_parts(x.add(o), 4));
-            _mm256_or_si256(z, _mm256_and_si256(fifth, _mm256_set1_epi8(0x10)))
-        }
+        Some(o) => _mm256_or_si256(z, fifth_bits::<true>(std::slice::from_raw_parts(x.add(o), 4), 0x10)),
         None => z,
     }
 }
