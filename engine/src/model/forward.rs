@@ -517,7 +517,7 @@ fn attend<'a, const MODE: u8, const ONE: bool>(h: &Heads<'a>, b: HeadBuffers<'_>
 #[inline(always)]
 fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scale: f32, ahead: Option<ops::Ahead>) {
     let hd = q.len();
-    // Keys done sixteen at a time; only x86-64 has that path.
+    // Keys done sixteen at a time (AVX-512) or eight (AVX2); only x86-64 has those paths.
     #[cfg_attr(not(target_arch = "x86_64"), allow(unused_mut))]
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
@@ -533,6 +533,21 @@ fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scal
                 *s = d * scale;
             }
             done += 16;
+        }
+    }
+    #[cfg(target_arch = "x86_64")]
+    if MODE == AVX2 && hd.is_multiple_of(64) {
+        let mut d = [0f32; 8];
+        while done + 8 <= scores.len() {
+            if let Some(ahead) = ahead {
+                ahead.ask(done * hd, 8 * hd);
+            }
+            // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
+            unsafe { ops::dots8_avx2(q, &keys[done * hd..(done + 8) * hd], &mut d) };
+            for (s, &d) in scores[done..done + 8].iter_mut().zip(&d) {
+                *s = d * scale;
+            }
+            done += 8;
         }
     }
     for (k, (s, key)) in scores[done..].iter_mut().zip(keys[done * hd..].chunks_exact(hd)).enumerate() {

@@ -102,6 +102,54 @@ pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     sum
 }
 
+/// `out[k] = dot_avx2(q, key k)` for the 8 keys of `keys` (`q.len()` apart), bit for bit, when `q.len()` is a
+/// whole number of steps of 64 (none left for the one-by-one tail): each key's chains and their adds as
+/// [`dot_avx2`] does them, then [`reduce8`]'s three levels for the eight keys at once — the same adds of the same
+/// pairs, eight keys to a register instead of one: 22 instructions for the eight where each key's took 6. AMD Zen 3,
+/// one thread, the scores of 1024 keys of 64 (in L2) against one query, six rounds in turn in one process: 0.80–0.89
+/// of the time they took one key at a time.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+pub unsafe fn dots8_avx2(q: &[f32], keys: &[f32], out: &mut [f32; 8]) {
+    use std::arch::x86_64::*;
+    const STEP: usize = 4 * LANES;
+    let hd = q.len();
+    assert!(hd.is_multiple_of(STEP) && keys.len() >= 8 * hd, "whole steps of 64, 8 keys");
+    // Each key's 8 sums of lanes i and 8 + i, as `dot_avx2` has them before `reduce8`.
+    let h8: [__m256; 8] = std::array::from_fn(|k| {
+        let key = &keys[k * hd..(k + 1) * hd];
+        let mut acc = [_mm256_setzero_ps(); 8];
+        for (x, y) in q.chunks_exact(STEP).zip(key.chunks_exact(STEP)) {
+            for (j, acc) in acc.iter_mut().enumerate() {
+                let (xv, yv) = (_mm256_loadu_ps(x[8 * j..].as_ptr()), _mm256_loadu_ps(y[8 * j..].as_ptr()));
+                *acc = _mm256_fmadd_ps(xv, yv, *acc);
+            }
+        }
+        let lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
+        let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
+        _mm256_add_ps(hi, lo)
+    });
+    // 4 + 4: keys 2p and 2p + 1 in the low and high halves of h4[p].
+    let h4: [__m256; 4] = std::array::from_fn(|p| {
+        let (a, b) = (h8[2 * p], h8[2 * p + 1]);
+        _mm256_add_ps(_mm256_permute2f128_ps::<0x31>(a, b), _mm256_permute2f128_ps::<0x20>(a, b))
+    });
+    // (0 + 2, 1 + 3) of each key's four: h2[r]'s low half holds keys 4r and 4r + 2, its high half 4r + 1 and 4r + 3.
+    let h2: [__m256; 2] = std::array::from_fn(|r| {
+        let (a, b) = (h4[2 * r], h4[2 * r + 1]);
+        _mm256_add_ps(_mm256_shuffle_ps::<0b01_00_01_00>(a, b), _mm256_shuffle_ps::<0b11_10_11_10>(a, b))
+    });
+    // Their two added: keys 0, 2, 4, 6 in the low half, 1, 3, 5, 7 in the high one; then in key order.
+    let (a, b) = (h2[0], h2[1]);
+    let sums = _mm256_add_ps(_mm256_shuffle_ps::<0b10_00_10_00>(a, b), _mm256_shuffle_ps::<0b11_01_11_01>(a, b));
+    let ordered = _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_ps(out.as_mut_ptr(), ordered);
+}
+
 /// The last levels of [`reduce16`] on its 8 sums of lanes `i` and `8 + i`, in AVX registers: 4 + 4, then
 /// (0 + 2) + (1 + 3). The SIMD builds end their sums here, so that all of them add in the same order.
 ///
@@ -391,6 +439,28 @@ pub fn add(y: &mut [f32], x: &[f32]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Eight keys at once give `dot` of each, bit for bit, for head sizes 64, 128 and 256, on values whose sums
+    /// round differently in any other order (magnitudes far apart).
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn dots8_avx2_equal_dot_bit_for_bit() {
+        if !(is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma")) {
+            eprintln!("no AVX2 and FMA here: skipped");
+            return;
+        }
+        for hd in [64, 128, 256] {
+            let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin() * [1.0, 1e4, 1e-3][i % 3]).collect();
+            let keys: Vec<f32> = (0..8 * hd).map(|i| (i as f32 * 0.113).cos() * [3.0, 1e-2, 7e3, 1.0][i % 4]).collect();
+            let mut got = [0f32; 8];
+            // SAFETY: AVX2 and FMA were just detected.
+            unsafe { dots8_avx2(&q, &keys, &mut got) };
+            for k in 0..8 {
+                let want = dot(&q, &keys[k * hd..(k + 1) * hd]);
+                assert_eq!(got[k].to_bits(), want.to_bits(), "head size {hd}, key {k}: {} vs {want}", got[k]);
+            }
+        }
+    }
 
     #[test]
     fn dot_matches_a_serial_sum_on_every_tail_length() {
