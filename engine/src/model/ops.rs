@@ -72,8 +72,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// [`dot`] in AVX2 registers: the same operations in the same order (so the same result, bit for bit), written out
-/// because the compiler's version of the 16-lane chains spills them. `acc[k]` holds floats 8k..8k + 8 of a step of
-/// 64: lanes (k mod 2)·8.. of chain k / 2.
+/// because the compiler's version of the 16-lane chains spills them.
 ///
 /// # Safety
 /// The CPU must have AVX2 and FMA.
@@ -81,25 +80,37 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[target_feature(enable = "avx2,fma")]
 #[inline]
 pub unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let whole = n / (4 * LANES) * (4 * LANES);
+    let mut sum = reduce8(chains_avx2(&a[..whole], &b[..whole]));
+    for (x, y) in a[whole..n].iter().zip(&b[whole..n]) {
+        sum = x.mul_add(*y, sum);
+    }
+    sum
+}
+
+/// [`dot`]'s four chains over the whole steps of 64 of `a` and `b`, added as [`reduce16`] adds them up to its last
+/// levels ([`reduce8`]): (0 + 2) + (1 + 3), then lanes 0..8 and 8..16, whose 8 sums it returns. `acc[k]` holds
+/// floats 8k..8k + 8 of a step: lanes (k mod 2)·8.. of chain k / 2.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+#[inline]
+unsafe fn chains_avx2(a: &[f32], b: &[f32]) -> std::arch::x86_64::__m256 {
     use std::arch::x86_64::*;
     const STEP: usize = 4 * LANES;
-    let n = a.len().min(b.len());
-    let whole = n / STEP * STEP;
     let mut acc = [_mm256_setzero_ps(); 8];
-    for (x, y) in a[..whole].chunks_exact(STEP).zip(b[..whole].chunks_exact(STEP)) {
+    for (x, y) in a.chunks_exact(STEP).zip(b.chunks_exact(STEP)) {
         for (k, acc) in acc.iter_mut().enumerate() {
             let (xv, yv) = (_mm256_loadu_ps(x[8 * k..].as_ptr()), _mm256_loadu_ps(y[8 * k..].as_ptr()));
             *acc = _mm256_fmadd_ps(xv, yv, *acc);
         }
     }
-    // Chains (0 + 2) + (1 + 3), lanes 0..8 and 8..16; then `reduce16`: 8 + 8, 4 + 4, (0 + 2) + (1 + 3).
     let lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
     let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
-    let mut sum = reduce8(_mm256_add_ps(hi, lo));
-    for (x, y) in a[whole..n].iter().zip(&b[whole..n]) {
-        sum = x.mul_add(*y, sum);
-    }
-    sum
+    _mm256_add_ps(hi, lo)
 }
 
 /// `out[k] = dot_avx2(q, key k)` for the 8 keys of `keys` (`q.len()` apart), bit for bit, when `q.len()` is a
@@ -120,19 +131,8 @@ pub unsafe fn dots8_avx2(q: &[f32], keys: &[f32], out: &mut [f32; 8]) {
     let hd = q.len();
     assert!(hd.is_multiple_of(STEP) && keys.len() >= 8 * hd, "whole steps of 64, 8 keys");
     // Each key's 8 sums of lanes i and 8 + i, as `dot_avx2` has them before `reduce8`.
-    let h8: [__m256; 8] = std::array::from_fn(|k| {
-        let key = &keys[k * hd..(k + 1) * hd];
-        let mut acc = [_mm256_setzero_ps(); 8];
-        for (x, y) in q.chunks_exact(STEP).zip(key.chunks_exact(STEP)) {
-            for (j, acc) in acc.iter_mut().enumerate() {
-                let (xv, yv) = (_mm256_loadu_ps(x[8 * j..].as_ptr()), _mm256_loadu_ps(y[8 * j..].as_ptr()));
-                *acc = _mm256_fmadd_ps(xv, yv, *acc);
-            }
-        }
-        let lo = _mm256_add_ps(_mm256_add_ps(acc[0], acc[4]), _mm256_add_ps(acc[2], acc[6]));
-        let hi = _mm256_add_ps(_mm256_add_ps(acc[1], acc[5]), _mm256_add_ps(acc[3], acc[7]));
-        _mm256_add_ps(hi, lo)
-    });
+    // SAFETY: AVX2 and FMA (the caller's contract).
+    let h8: [__m256; 8] = std::array::from_fn(|k| unsafe { chains_avx2(q, &keys[k * hd..(k + 1) * hd]) });
     // 4 + 4: keys 2p and 2p + 1 in the low and high halves of h4[p].
     let h4: [__m256; 4] = std::array::from_fn(|p| {
         let (a, b) = (h8[2 * p], h8[2 * p + 1]);
