@@ -522,33 +522,13 @@ fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scal
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if MODE == AVX512 && hd.is_multiple_of(64) {
-        let mut d = [0f32; 16];
-        while done + 16 <= scores.len() {
-            if let Some(ahead) = ahead {
-                ahead.ask(done * hd, 16 * hd);
-            }
-            // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
-            unsafe { super::ops512::dots16(q, &keys[done * hd..(done + 16) * hd], &mut d) };
-            for (s, &d) in scores[done..done + 16].iter_mut().zip(&d) {
-                *s = d * scale;
-            }
-            done += 16;
-        }
+        // SAFETY: AVX512 is only set by `attend_avx512`, which runs on a CPU with AVX-512 F.
+        done = score_keys::<16>(q, keys, scores, scale, ahead, |q, k, d| unsafe { super::ops512::dots16(q, k, d) });
     }
     #[cfg(target_arch = "x86_64")]
     if MODE == AVX2 && hd.is_multiple_of(64) {
-        let mut d = [0f32; 8];
-        while done + 8 <= scores.len() {
-            if let Some(ahead) = ahead {
-                ahead.ask(done * hd, 8 * hd);
-            }
-            // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
-            unsafe { ops::dots8_avx2(q, &keys[done * hd..(done + 8) * hd], &mut d) };
-            for (s, &d) in scores[done..done + 8].iter_mut().zip(&d) {
-                *s = d * scale;
-            }
-            done += 8;
-        }
+        // SAFETY: AVX2 is only set by `attend_avx2`, which runs on a CPU with AVX2 and FMA.
+        done = score_keys::<8>(q, keys, scores, scale, ahead, |q, k, d| unsafe { ops::dots8_avx2(q, k, d) });
     }
     for (k, (s, key)) in scores[done..].iter_mut().zip(keys[done * hd..].chunks_exact(hd)).enumerate() {
         if let Some(ahead) = ahead {
@@ -566,6 +546,33 @@ fn score_block<const MODE: u8>(q: &[f32], keys: &[f32], scores: &mut [f32], scal
         let d = ops::dot(q, key);
         *s = d * scale;
     }
+}
+
+/// [`score_block`]'s scores `N` keys at a time with `dots` (the dot products of `q` with `N` keys, as `ops::dot`
+/// gives them bit for bit), for as many whole groups of `N` as there are: how many keys it scored.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn score_keys<const N: usize>(
+    q: &[f32],
+    keys: &[f32],
+    scores: &mut [f32],
+    scale: f32,
+    ahead: Option<ops::Ahead>,
+    dots: impl Fn(&[f32], &[f32], &mut [f32; N]),
+) -> usize {
+    let hd = q.len();
+    let (mut d, mut done) = ([0f32; N], 0);
+    while done + N <= scores.len() {
+        if let Some(ahead) = ahead {
+            ahead.ask(done * hd, N * hd);
+        }
+        dots(q, &keys[done * hd..(done + N) * hd], &mut d);
+        for (s, &d) in scores[done..done + N].iter_mut().zip(&d) {
+            *s = d * scale;
+        }
+        done += N;
+    }
+    done
 }
 
 /// `ops::softmax(scores)` in the build `MODE` names.
