@@ -438,12 +438,28 @@ pub fn add(y: &mut [f32], x: &[f32]) {
     }
 }
 
+/// Checks that `dots`, the scores of `N` keys at once (`dots8_avx2`, `ops512::dots16`), gives [`dot`] of each key
+/// bit for bit, for head sizes 64, 128 and 256, on values whose sums round differently in any other order
+/// (magnitudes far apart).
+#[cfg(all(test, target_arch = "x86_64"))]
+pub(super) fn assert_dots_equal_dot<const N: usize>(dots: impl Fn(&[f32], &[f32], &mut [f32; N])) {
+    for hd in [64, 128, 256] {
+        let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin() * [1.0, 1e4, 1e-3][i % 3]).collect();
+        let keys: Vec<f32> = (0..N * hd).map(|i| (i as f32 * 0.113).cos() * [3.0, 1e-2, 7e3, 1.0][i % 4]).collect();
+        let mut got = [0f32; N];
+        dots(&q, &keys, &mut got);
+        for k in 0..N {
+            let want = dot(&q, &keys[k * hd..(k + 1) * hd]);
+            assert_eq!(got[k].to_bits(), want.to_bits(), "head size {hd}, key {k}: {} vs {want}", got[k]);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// Eight keys at once give `dot` of each, bit for bit, for head sizes 64, 128 and 256, on values whose sums
-    /// round differently in any other order (magnitudes far apart).
+    /// Eight keys at once give `dot` of each, bit for bit (see [`assert_dots_equal_dot`]).
     #[cfg(target_arch = "x86_64")]
     #[test]
     fn dots8_avx2_equal_dot_bit_for_bit() {
@@ -451,17 +467,8 @@ mod tests {
             eprintln!("no AVX2 and FMA here: skipped");
             return;
         }
-        for hd in [64, 128, 256] {
-            let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin() * [1.0, 1e4, 1e-3][i % 3]).collect();
-            let keys: Vec<f32> = (0..8 * hd).map(|i| (i as f32 * 0.113).cos() * [3.0, 1e-2, 7e3, 1.0][i % 4]).collect();
-            let mut got = [0f32; 8];
-            // SAFETY: AVX2 and FMA were just detected.
-            unsafe { dots8_avx2(&q, &keys, &mut got) };
-            for k in 0..8 {
-                let want = dot(&q, &keys[k * hd..(k + 1) * hd]);
-                assert_eq!(got[k].to_bits(), want.to_bits(), "head size {hd}, key {k}: {} vs {want}", got[k]);
-            }
-        }
+        // SAFETY: AVX2 and FMA were just detected.
+        assert_dots_equal_dot::<8>(|q, keys, out| unsafe { dots8_avx2(q, keys, out) });
     }
 
     #[test]
