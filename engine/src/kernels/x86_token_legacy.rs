@@ -423,6 +423,7 @@ unsafe fn rows_of_avx2<L: Legacy, const VNNI: bool, const R: usize>(
 #[inline]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn scale_of(d: __m256, i: usize) -> __m256 {
+    debug_assert!(i < 4, "four rows' scales");
     macro_rules! copies {
         ($imm:literal) => {{
             let out;
